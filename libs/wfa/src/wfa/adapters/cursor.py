@@ -1,0 +1,51 @@
+"""Opaque page cursors, shared by every repository implementation so that their pages agree."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+
+from wfa.domain.errors import ValidationFailed
+
+
+def encode_workflow_cursor(last_workflow_id: str) -> str:
+    return _encode({"after": last_workflow_id})
+
+
+def decode_workflow_cursor(cursor: str) -> str:
+    after = _decode(cursor).get("after")
+    if not isinstance(after, str):
+        raise _invalid()
+    return after
+
+
+def encode_execution_cursor(created_at: datetime, execution_id: str) -> str:
+    return _encode({"createdAt": created_at.isoformat(), "executionId": execution_id})
+
+
+def decode_execution_cursor(cursor: str) -> tuple[datetime, str]:
+    data = _decode(cursor)
+    try:
+        return datetime.fromisoformat(data["createdAt"]), str(data["executionId"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _invalid() from exc
+
+
+def _encode(data: dict[str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> dict[str, str]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise _invalid() from exc
+    if not isinstance(data, dict):
+        raise _invalid()
+    return data
+
+
+def _invalid() -> ValidationFailed:
+    return ValidationFailed("the cursor is not one this API handed out", loc=("query", "cursor"))

@@ -1,0 +1,328 @@
+"""In-memory repositories for unit tests. They pass the same contract suite as the MongoDB ones.
+
+Every method works on copies, so a caller never mutates stored state by accident, just as with a database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from wfa.adapters.cursor import (
+    decode_execution_cursor,
+    decode_workflow_cursor,
+    encode_execution_cursor,
+    encode_workflow_cursor,
+)
+from wfa.domain.errors import (
+    ExecutionAlreadyFinished,
+    ExecutionNotFound,
+    TriggerLocked,
+    VersionMismatch,
+    WorkflowAlreadyExists,
+    WorkflowNotFound,
+)
+from wfa.domain.execution import Execution, ExecutionPlan, ExecutionStatus
+from wfa.domain.workflow import TriggerStatus, Workflow
+from wfa.ports.repositories import (
+    ClaimedExecution,
+    ExecutionPage,
+    SlotClaim,
+    SlotOutcome,
+    WorkflowPage,
+)
+
+
+def _copy_workflow(workflow: Workflow) -> Workflow:
+    return workflow.model_copy(deep=True)
+
+
+def _copy_execution(execution: Execution) -> Execution:
+    return execution.model_copy(deep=True)
+
+
+class InMemoryWorkflowRepository:
+    def __init__(self) -> None:
+        self._live: dict[str, Workflow] = {}
+        self._deleted: set[str] = set()
+
+    async def add(self, workflow: Workflow) -> None:
+        if workflow.workflow_id in self._live:
+            raise WorkflowAlreadyExists(workflow.workflow_id)
+        self._deleted.discard(workflow.workflow_id)
+        self._live[workflow.workflow_id] = _copy_workflow(workflow)
+
+    async def get(self, workflow_id: str) -> Workflow:
+        return _copy_workflow(self._get(workflow_id))
+
+    async def ever_existed(self, workflow_id: str) -> bool:
+        return workflow_id in self._live or workflow_id in self._deleted
+
+    async def list(self, *, limit: int, cursor: str | None) -> WorkflowPage:
+        after = decode_workflow_cursor(cursor) if cursor is not None else None
+        ids = sorted(i for i in self._live if after is None or i > after)
+        page = [_copy_workflow(self._live[i]) for i in ids[: limit + 1]]
+        more = len(page) > limit
+        page = page[:limit]
+        return WorkflowPage(page, encode_workflow_cursor(page[-1].workflow_id) if more and page else None)
+
+    async def replace_definition(self, workflow: Workflow, *, expected_version: int) -> Workflow:
+        stored = self._get(workflow.workflow_id)
+        if stored.version != expected_version:
+            raise VersionMismatch(workflow.workflow_id, expected_version, stored.version)
+        lock = stored.trigger
+        updated = workflow.model_copy(deep=True)
+        updated.trigger.status = lock.status
+        updated.trigger.execution_id = lock.execution_id
+        updated.trigger.locked_at = lock.locked_at
+        updated.trigger.skipped_fires = lock.skipped_fires
+        updated.enabled = stored.enabled
+        updated.created_at = stored.created_at
+        self._live[workflow.workflow_id] = updated
+        return _copy_workflow(updated)
+
+    async def delete(self, workflow_id: str, *, now: datetime) -> None:
+        self._get(workflow_id)
+        del self._live[workflow_id]
+        self._deleted.add(workflow_id)
+
+    async def set_enabled(
+        self, workflow_id: str, *, enabled: bool, next_run_at: datetime | None, now: datetime
+    ) -> Workflow:
+        stored = self._get(workflow_id)
+        stored.enabled = enabled
+        stored.trigger.next_run_at = next_run_at
+        stored.updated_at = now
+        return _copy_workflow(stored)
+
+    async def try_acquire_trigger_lock(self, workflow_id: str, *, execution_id: str, now: datetime) -> Workflow:
+        stored = self._get(workflow_id)
+        if not stored.enabled:
+            raise TriggerLocked(
+                workflow_id,
+                reason="paused",
+                trigger_status=stored.trigger.status.value,
+                execution_id=stored.trigger.execution_id,
+            )
+        if stored.trigger.status is not TriggerStatus.IDLE:
+            raise TriggerLocked(
+                workflow_id,
+                reason=stored.trigger.status.value,
+                trigger_status=stored.trigger.status.value,
+                execution_id=stored.trigger.execution_id,
+            )
+        self._lock(stored, execution_id, now)
+        return _copy_workflow(stored)
+
+    async def release_trigger_lock(self, workflow_id: str, *, execution_id: str) -> bool:
+        stored = self._live.get(workflow_id)
+        if stored is None or stored.trigger.execution_id != execution_id:
+            return False
+        stored.trigger.status = TriggerStatus.IDLE
+        stored.trigger.execution_id = None
+        stored.trigger.locked_at = None
+        return True
+
+    async def mark_trigger_pending(self, workflow_id: str, *, execution_id: str) -> bool:
+        return self._move_lock(workflow_id, execution_id, TriggerStatus.BUSY, TriggerStatus.PENDING)
+
+    async def mark_trigger_busy(self, workflow_id: str, *, execution_id: str) -> bool:
+        return self._move_lock(workflow_id, execution_id, TriggerStatus.PENDING, TriggerStatus.BUSY)
+
+    async def claim_schedule_slot(
+        self, workflow_id: str, *, slot: datetime, next_run_at: datetime | None, execution_id: str, now: datetime
+    ) -> SlotClaim:
+        stored = self._live.get(workflow_id)
+        if stored is None or not stored.enabled or stored.trigger.next_run_at != slot:
+            return SlotClaim(SlotOutcome.LOST, None)
+        stored.trigger.next_run_at = next_run_at
+        if stored.trigger.status is TriggerStatus.IDLE:
+            self._lock(stored, execution_id, now)
+            return SlotClaim(SlotOutcome.FIRED, _copy_workflow(stored))
+        stored.trigger.skipped_fires += 1
+        return SlotClaim(SlotOutcome.SKIPPED, _copy_workflow(stored))
+
+    async def due_for_schedule(self, *, now: datetime, limit: int) -> list[Workflow]:
+        due = [w for w in self._scheduled() if w.trigger.next_run_at is not None and w.trigger.next_run_at <= now]
+        due.sort(key=lambda w: (w.trigger.next_run_at, w.workflow_id))
+        return [_copy_workflow(w) for w in due[:limit]]
+
+    async def earliest_next_run_at(self) -> datetime | None:
+        times = [w.trigger.next_run_at for w in self._scheduled() if w.trigger.next_run_at is not None]
+        return min(times, default=None)
+
+    async def find_locked_since(self, *, before: datetime, limit: int) -> list[Workflow]:
+        locked = [
+            w
+            for w in self._live.values()
+            if w.trigger.status is not TriggerStatus.IDLE
+            and w.trigger.locked_at is not None
+            and w.trigger.locked_at < before
+        ]
+        locked.sort(key=lambda w: (w.trigger.locked_at, w.workflow_id))
+        return [_copy_workflow(w) for w in locked[:limit]]
+
+    def _get(self, workflow_id: str) -> Workflow:
+        stored = self._live.get(workflow_id)
+        if stored is None:
+            raise WorkflowNotFound(workflow_id)
+        return stored
+
+    def _scheduled(self) -> list[Workflow]:
+        return [w for w in self._live.values() if w.enabled and w.trigger.is_scheduled]
+
+    @staticmethod
+    def _lock(stored: Workflow, execution_id: str, now: datetime) -> None:
+        stored.trigger.status = TriggerStatus.BUSY
+        stored.trigger.execution_id = execution_id
+        stored.trigger.locked_at = now
+
+    def _move_lock(self, workflow_id: str, execution_id: str, old: TriggerStatus, new: TriggerStatus) -> bool:
+        stored = self._live.get(workflow_id)
+        if stored is None or stored.trigger.execution_id != execution_id or stored.trigger.status is not old:
+            return False
+        stored.trigger.status = new
+        return True
+
+
+@dataclass
+class _StoredExecution:
+    execution: Execution
+    plan: ExecutionPlan
+    idempotency_key: str | None
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    dispatched_at: datetime | None = None
+
+
+class InMemoryExecutionRepository:
+    def __init__(self) -> None:
+        self._items: dict[str, _StoredExecution] = {}
+
+    async def add(self, execution: Execution, plan: ExecutionPlan, *, idempotency_key: str | None) -> None:
+        if execution.execution_id in self._items:
+            raise ValueError(f"execution {execution.execution_id} stored twice")
+        self._items[execution.execution_id] = _StoredExecution(
+            _copy_execution(execution),
+            plan.model_copy(deep=True),
+            idempotency_key,
+            dispatched_at=execution.created_at,
+        )
+
+    async def get(self, execution_id: str) -> Execution:
+        return _copy_execution(self._get(execution_id).execution)
+
+    async def find_by_idempotency_key(self, workflow_id: str, key: str, *, since: datetime) -> Execution | None:
+        matches = [
+            s.execution
+            for s in self._items.values()
+            if s.idempotency_key == key and s.execution.workflow_id == workflow_id and s.execution.created_at >= since
+        ]
+        if not matches:
+            return None
+        return _copy_execution(max(matches, key=lambda e: (e.created_at, e.execution_id)))
+
+    async def list_for_workflow(
+        self, workflow_id: str, *, status: ExecutionStatus | None, limit: int, cursor: str | None
+    ) -> ExecutionPage:
+        position = decode_execution_cursor(cursor) if cursor is not None else None
+        rows = [
+            s.execution
+            for s in self._items.values()
+            if s.execution.workflow_id == workflow_id and (status is None or s.execution.status is status)
+        ]
+        rows.sort(key=lambda e: (e.created_at, e.execution_id), reverse=True)
+        if position is not None:
+            rows = [e for e in rows if (e.created_at, e.execution_id) < position]
+        page = [_copy_execution(e) for e in rows[: limit + 1]]
+        more = len(page) > limit
+        page = page[:limit]
+        last = page[-1] if page else None
+        cursor_out = encode_execution_cursor(last.created_at, last.execution_id) if more and last else None
+        return ExecutionPage(page, cursor_out)
+
+    async def claim_for_run(
+        self, execution_id: str, *, attempt: int, owner: str, lease_until: datetime, now: datetime
+    ) -> ClaimedExecution | None:
+        stored = self._items.get(execution_id)
+        if stored is None or stored.execution.attempt != attempt:
+            return None
+        status = stored.execution.status
+        lease_expired = stored.lease_until is None or stored.lease_until <= now
+        if status is ExecutionStatus.QUEUED or (status is ExecutionStatus.RUNNING and lease_expired):
+            stored.execution.status = ExecutionStatus.RUNNING
+            stored.lease_owner = owner
+            stored.lease_until = lease_until
+            return ClaimedExecution(_copy_execution(stored.execution), stored.plan.model_copy(deep=True))
+        return None
+
+    async def save_progress(self, execution: Execution, *, owner: str, lease_until: datetime) -> bool:
+        stored = self._items.get(execution.execution_id)
+        if stored is None or stored.execution.status is not ExecutionStatus.RUNNING or stored.lease_owner != owner:
+            return False
+        stored.execution = _copy_execution(execution)
+        stored.lease_until = lease_until
+        return True
+
+    async def renew_lease(self, execution_id: str, *, owner: str, lease_until: datetime) -> bool:
+        stored = self._items.get(execution_id)
+        if stored is None or stored.execution.status is not ExecutionStatus.RUNNING or stored.lease_owner != owner:
+            return False
+        stored.lease_until = lease_until
+        return True
+
+    async def cancel(self, execution_id: str, *, now: datetime) -> Execution:
+        stored = self._get(execution_id)
+        if stored.execution.status.is_final:
+            raise ExecutionAlreadyFinished(execution_id, stored.execution.status.value)
+        stored.execution.cancel(now)
+        stored.lease_owner = None
+        return _copy_execution(stored.execution)
+
+    async def claim_retry(self, execution_id: str, *, now: datetime) -> Execution | None:
+        stored = self._items.get(execution_id)
+        if stored is None or stored.execution.status is not ExecutionStatus.PENDING:
+            return None
+        if stored.execution.next_retry_at is None or stored.execution.next_retry_at > now:
+            return None
+        stored.execution.redispatch()
+        stored.dispatched_at = now
+        return _copy_execution(stored.execution)
+
+    async def due_retries(self, *, now: datetime, limit: int) -> list[Execution]:
+        due = [
+            s.execution
+            for s in self._items.values()
+            if s.execution.status is ExecutionStatus.PENDING
+            and s.execution.next_retry_at is not None
+            and s.execution.next_retry_at <= now
+        ]
+        due.sort(key=lambda e: (e.next_retry_at, e.execution_id))
+        return [_copy_execution(e) for e in due[:limit]]
+
+    async def mark_dispatched(self, execution_id: str, *, attempt: int, now: datetime) -> None:
+        stored = self._items.get(execution_id)
+        if stored is not None and stored.execution.attempt == attempt:
+            stored.dispatched_at = now
+
+    async def find_stalled(self, *, dispatched_before: datetime, now: datetime, limit: int) -> list[Execution]:
+        stalled = [
+            s.execution
+            for s in self._items.values()
+            if (
+                s.execution.status is ExecutionStatus.QUEUED
+                and s.dispatched_at is not None
+                and s.dispatched_at < dispatched_before
+            )
+            or (
+                s.execution.status is ExecutionStatus.RUNNING and s.lease_until is not None and s.lease_until <= now
+            )
+        ]
+        stalled.sort(key=lambda e: (e.created_at, e.execution_id))
+        return [_copy_execution(e) for e in stalled[:limit]]
+
+    def _get(self, execution_id: str) -> _StoredExecution:
+        stored = self._items.get(execution_id)
+        if stored is None:
+            raise ExecutionNotFound(execution_id)
+        return stored

@@ -1,0 +1,61 @@
+"""Durations as the contract writes them: an integer and a unit (`10s`, `5m`, `2h`, `1d`)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+
+_PATTERN = re.compile(r"^([0-9]{1,12})([smhd])$")
+_UNIT_SECONDS = {"d": 86_400, "h": 3_600, "m": 60, "s": 1}
+PATTERN_TEXT = r"^[0-9]+[smhd]$"
+
+
+def parse_duration(text: str) -> timedelta:
+    match = _PATTERN.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration: use an integer and a unit s, m, h or d, such as '10s'")
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def format_duration(value: timedelta) -> str:
+    """The normalised form: the largest unit that divides the duration exactly."""
+    seconds = int(value.total_seconds())
+    for unit, size in _UNIT_SECONDS.items():
+        if seconds % size == 0 and seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _validate(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("a duration is a string such as '10s'")
+    return parse_duration(value)
+
+
+def _bounded(low: timedelta, high: timedelta) -> BeforeValidator:
+    def check(value: Any) -> timedelta:
+        duration = _validate(value)
+        if not low <= duration <= high:
+            raise ValueError(f"must be between {format_duration(low)} and {format_duration(high)}")
+        return duration
+
+    return BeforeValidator(check)
+
+
+_SCHEMA = WithJsonSchema({"type": "string", "pattern": PATTERN_TEXT, "examples": ["10s", "5m"]})
+_SERIALIZER = PlainSerializer(format_duration, return_type=str)
+
+MIN_INTERVAL = timedelta(seconds=1)
+MAX_INTERVAL = timedelta(days=365)
+MAX_TIMEOUT = timedelta(hours=1)
+
+Interval = Annotated[timedelta, _bounded(MIN_INTERVAL, MAX_INTERVAL), _SERIALIZER, _SCHEMA]
+"""Schedules and retry waits: 1s to 365d."""
+
+Timeout = Annotated[timedelta, _bounded(MIN_INTERVAL, MAX_TIMEOUT), _SERIALIZER, _SCHEMA]
+"""An HTTP action's timeout: 1s to 1h."""

@@ -1,0 +1,93 @@
+"""The error hierarchy of the domain. Entry points map these to HTTP problems or retry decisions in one place each."""
+
+from __future__ import annotations
+
+
+class WfaError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+
+class NotFound(WfaError):
+    pass
+
+
+class WorkflowNotFound(NotFound):
+    def __init__(self, workflow_id: str) -> None:
+        super().__init__(f"workflow {workflow_id!r} does not exist")
+        self.workflow_id = workflow_id
+
+
+class ExecutionNotFound(NotFound):
+    def __init__(self, execution_id: str) -> None:
+        super().__init__(f"execution {execution_id!r} does not exist")
+        self.execution_id = execution_id
+
+
+class Conflict(WfaError):
+    pass
+
+
+class WorkflowAlreadyExists(Conflict):
+    def __init__(self, workflow_id: str) -> None:
+        super().__init__(f"workflow {workflow_id!r} already exists")
+        self.workflow_id = workflow_id
+
+
+class TriggerLocked(Conflict):
+    """The workflow cannot start an execution now: it is busy, pending a retry, or paused."""
+
+    def __init__(self, workflow_id: str, *, reason: str, trigger_status: str, execution_id: str | None) -> None:
+        super().__init__(
+            f"workflow {workflow_id!r} cannot be triggered: {reason}"
+            + (f" (execution {execution_id})" if execution_id else "")
+        )
+        self.workflow_id = workflow_id
+        self.reason = reason
+        self.trigger_status = trigger_status
+        self.execution_id = execution_id
+
+
+class ExecutionAlreadyFinished(Conflict):
+    def __init__(self, execution_id: str, status: str) -> None:
+        super().__init__(f"execution {execution_id!r} already finished with status {status!r}")
+        self.execution_id = execution_id
+        self.status = status
+
+
+class VersionMismatch(WfaError):
+    """An update named a version (If-Match) that is not the stored one."""
+
+    def __init__(self, workflow_id: str, expected: int, actual: int) -> None:
+        super().__init__(f"workflow {workflow_id!r} is at version {actual}, not {expected}")
+        self.workflow_id = workflow_id
+        self.expected = expected
+        self.actual = actual
+
+
+class ValidationFailed(WfaError):
+    """Input that parsed but breaks a rule the schema cannot express."""
+
+    def __init__(self, message: str, loc: tuple[str | int, ...] = ()) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+class ActionFailed(WfaError):
+    """An action's attempt failed. `retryable` says whether another attempt may succeed."""
+
+    def __init__(
+        self, message: str, *, kind: str, retryable: bool, retry_after_seconds: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.retryable = retryable
+        self.retry_after_seconds = retry_after_seconds
+
+
+class DependencyUnavailable(WfaError):
+    """MongoDB or Kafka cannot be reached; the caller may try again later."""
+
+    def __init__(self, dependency: str, detail: str) -> None:
+        super().__init__(f"{dependency} is unavailable: {detail}")
+        self.dependency = dependency
+        self.detail = detail

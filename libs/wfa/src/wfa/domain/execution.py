@@ -1,0 +1,214 @@
+"""An execution: one accepted trigger of a workflow, its attempts and the record of every action."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field, JsonValue
+
+from wfa.domain.base import Model
+from wfa.domain.errors import ActionFailed
+from wfa.domain.retry import backoff_delay, may_retry
+from wfa.domain.workflow import Action, RetryPolicy, Workflow
+
+
+class ExecutionStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL
+
+
+_FINAL = {ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED}
+
+
+class ActionStatus(StrEnum):
+    NOT_STARTED = "not_started"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class Reason(StrEnum):
+    MANUAL = "manual"
+    SCHEDULE = "schedule"
+
+
+class ErrorInfo(Model):
+    type: str
+    message: str
+    retryable: bool = False
+
+    @classmethod
+    def from_failure(cls, failure: ActionFailed) -> ErrorInfo:
+        return cls(type=failure.kind, message=str(failure), retryable=failure.retryable)
+
+
+class ActionRun(Model):
+    name: str
+    type: str
+    status: ActionStatus = ActionStatus.NOT_STARTED
+    attempts: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_ms: int | None = None
+    output: dict[str, JsonValue] | None = None
+    error: ErrorInfo | None = None
+
+
+class ExecutionPlan(Model):
+    """What an execution runs, frozen when it is created: a later update of the workflow does not change it."""
+
+    actions: list[Action]
+    retry: RetryPolicy
+
+    @classmethod
+    def of(cls, workflow: Workflow) -> ExecutionPlan:
+        return cls(actions=list(workflow.actions), retry=workflow.retry)
+
+    def policy_for(self, index: int) -> RetryPolicy:
+        return self.actions[index].retry or self.retry
+
+
+def _ms(start: datetime, end: datetime) -> int:
+    return int((end - start) / timedelta(milliseconds=1))
+
+
+class Execution(Model):
+    execution_id: str
+    workflow_id: str
+    workflow_version: int
+    reason: Reason
+    status: ExecutionStatus = ExecutionStatus.QUEUED
+    attempt: int = 1
+    max_attempts: int
+    next_retry_at: datetime | None = None
+    input: dict[str, JsonValue] = Field(default_factory=dict)
+    actions: list[ActionRun]
+    error: ErrorInfo | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_ms: int | None = None
+
+    @classmethod
+    def queued(
+        cls,
+        *,
+        execution_id: str,
+        workflow: Workflow,
+        reason: Reason,
+        input: dict[str, Any] | None,
+        now: datetime,
+    ) -> Execution:
+        return cls(
+            execution_id=execution_id,
+            workflow_id=workflow.workflow_id,
+            workflow_version=workflow.version,
+            reason=reason,
+            max_attempts=workflow.retry.max_attempts,
+            input=input or {},
+            actions=[ActionRun(name=action.name or "", type=action.type) for action in workflow.actions],
+            created_at=now,
+        )
+
+    # -- the runner's transitions -------------------------------------------------------------------------
+
+    def start_attempt(self, now: datetime) -> None:
+        self.status = ExecutionStatus.RUNNING
+        self.next_retry_at = None
+        if self.started_at is None:
+            self.started_at = now
+
+    def next_action_index(self) -> int | None:
+        """The first action not yet succeeded: a retry resumes there, a redelivery too."""
+        for index, run in enumerate(self.actions):
+            if run.status is not ActionStatus.SUCCEEDED:
+                return index
+        return None
+
+    def begin_action(self, index: int, now: datetime) -> None:
+        run = self.actions[index]
+        run.status = ActionStatus.RUNNING
+        run.attempts += 1
+        run.started_at = now
+        run.finished_at = None
+        run.duration_ms = None
+        run.output = None
+        run.error = None
+
+    def complete_action(self, index: int, output: dict[str, Any], now: datetime) -> None:
+        run = self.actions[index]
+        run.status = ActionStatus.SUCCEEDED
+        run.output = output
+        run.error = None
+        self._stop_clock(run, now)
+
+    def fail_action(
+        self,
+        index: int,
+        failure: ActionFailed,
+        policy: RetryPolicy,
+        now: datetime,
+        *,
+        output: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a failed attempt and decide: pending a retry, or failed for good."""
+        run = self.actions[index]
+        run.status = ActionStatus.FAILED
+        run.error = ErrorInfo.from_failure(failure)
+        run.output = output
+        self._stop_clock(run, now)
+        if may_retry(policy, run.attempts, retryable=failure.retryable):
+            retry_after = (
+                timedelta(seconds=failure.retry_after_seconds) if failure.retry_after_seconds is not None else None
+            )
+            self.status = ExecutionStatus.PENDING
+            self.next_retry_at = now + backoff_delay(policy, run.attempts, retry_after=retry_after)
+            self.error = run.error
+        else:
+            self.error = run.error
+            self._finish(ExecutionStatus.FAILED, now)
+
+    def succeed(self, now: datetime) -> None:
+        self.error = None
+        self._finish(ExecutionStatus.SUCCEEDED, now)
+
+    def redispatch(self) -> None:
+        """A pending execution goes back to the queue for its next attempt."""
+        self.status = ExecutionStatus.QUEUED
+        self.attempt += 1
+
+    def cancel(self, now: datetime) -> None:
+        for run in self.actions:
+            if run.status is ActionStatus.RUNNING:
+                run.status = ActionStatus.FAILED
+                run.error = ErrorInfo(type="cancelled", message="the execution was cancelled while this action ran")
+                self._stop_clock(run, now)
+        self.next_retry_at = None
+        self._finish(ExecutionStatus.CANCELLED, now)
+
+    def _finish(self, status: ExecutionStatus, now: datetime) -> None:
+        self.status = status
+        self.next_retry_at = None
+        self.finished_at = now
+        for run in self.actions:
+            if run.status is ActionStatus.NOT_STARTED:
+                run.status = ActionStatus.SKIPPED
+        if self.started_at is not None:
+            self.duration_ms = _ms(self.started_at, now)
+
+    @staticmethod
+    def _stop_clock(run: ActionRun, now: datetime) -> None:
+        run.finished_at = now
+        if run.started_at is not None:
+            run.duration_ms = _ms(run.started_at, now)

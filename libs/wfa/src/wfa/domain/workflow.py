@@ -1,0 +1,266 @@
+"""Workflow definitions and the workflow aggregate (definition plus trigger state)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+from pydantic import AfterValidator, Field, JsonValue, StringConstraints, model_validator
+
+from wfa.domain.base import Model
+from wfa.domain.durations import Interval, Timeout
+
+WORKFLOW_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
+WorkflowId = Annotated[str, StringConstraints(pattern=WORKFLOW_ID_PATTERN)]
+ActionName = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._ -]+$")]
+
+MAX_ACTIONS = 100
+MAX_HEADERS = 50
+MAX_URL_LENGTH = 2048
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")
+
+
+class TriggerType(StrEnum):
+    MANUAL = "manual"
+    PERIODIC = "periodic"
+    CRON = "cron"
+
+
+class TriggerStatus(StrEnum):
+    IDLE = "idle"
+    BUSY = "busy"
+    PENDING = "pending"
+
+
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class HttpMethod(StrEnum):
+    GET = "GET"
+    POST = "POST"
+    PUT = "PUT"
+    PATCH = "PATCH"
+    DELETE = "DELETE"
+    HEAD = "HEAD"
+
+
+class RetryPolicy(Model):
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 3
+    initial_interval: Interval = timedelta(seconds=2)
+    backoff_rate: Annotated[float, Field(ge=1.0, le=10.0)] = 2.0
+    max_interval: Interval = timedelta(minutes=5)
+
+
+def _check_cron(expression: str) -> str:
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError("a cron expression has 5 fields: minute hour day-of-month month day-of-week")
+    if not croniter.is_valid(" ".join(fields)):
+        raise ValueError(f"{expression!r} is not a valid cron expression")
+    return " ".join(fields)
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{name!r} is not an IANA time zone name") from exc
+    return name
+
+
+CronExpression = Annotated[str, StringConstraints(max_length=200), AfterValidator(_check_cron)]
+TimezoneName = Annotated[str, StringConstraints(max_length=64), AfterValidator(_check_timezone)]
+
+
+class TriggerSpec(Model):
+    """What the user says about when a workflow runs."""
+
+    type: TriggerType
+    interval: Interval | None = None
+    cron: CronExpression | None = None
+    timezone: TimezoneName | None = None
+
+    @model_validator(mode="after")
+    def _fields_match_type(self) -> Self:
+        if self.type is TriggerType.PERIODIC:
+            if self.interval is None:
+                raise ValueError("a periodic trigger needs an interval, such as '10s'")
+            self._forbid("cron", "timezone")
+        elif self.type is TriggerType.CRON:
+            if self.cron is None:
+                raise ValueError("a cron trigger needs a cron expression, such as '*/5 * * * *'")
+            self._forbid("interval")
+            if self.timezone is None:
+                self.timezone = "UTC"
+        else:
+            self._forbid("interval", "cron", "timezone")
+        return self
+
+    def _forbid(self, *names: str) -> None:
+        for name in names:
+            if getattr(self, name) is not None:
+                raise ValueError(f"'{name}' does not apply to a {self.type.value} trigger")
+
+    def same_schedule_as(self, other: TriggerSpec) -> bool:
+        return (self.type, self.interval, self.cron, self.timezone) == (
+            other.type,
+            other.interval,
+            other.cron,
+            other.timezone,
+        )
+
+    @property
+    def is_scheduled(self) -> bool:
+        return self.type is not TriggerType.MANUAL
+
+
+class Trigger(TriggerSpec):
+    """The trigger as stored: the spec plus the lock and the schedule's state."""
+
+    status: TriggerStatus = TriggerStatus.IDLE
+    execution_id: str | None = None
+    locked_at: datetime | None = None
+    next_run_at: datetime | None = None
+    skipped_fires: int = 0
+
+
+class _ActionBase(Model):
+    name: ActionName | None = None
+    retry: RetryPolicy | None = None
+
+
+class LogAction(_ActionBase):
+    type: Literal["log"]
+    message: Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
+    level: LogLevel = LogLevel.INFO
+
+
+def _check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("the url must use http or https")
+    if not parts.hostname:
+        raise ValueError("the url must name a host")
+    try:
+        _ = parts.port
+    except ValueError as exc:
+        raise ValueError("the url has an invalid port") from exc
+    return url
+
+
+def _check_headers(headers: dict[str, str]) -> dict[str, str]:
+    if len(headers) > MAX_HEADERS:
+        raise ValueError(f"at most {MAX_HEADERS} headers")
+    for name, value in headers.items():
+        if not _HEADER_NAME.match(name):
+            raise ValueError(f"{name!r} is not a valid header name")
+        if len(value) > 8192 or any(c in value for c in "\r\n\0"):
+            raise ValueError(f"the value of header {name!r} is too long or holds a line break")
+    return headers
+
+
+def _check_statuses(codes: list[int]) -> list[int]:
+    if any(not 100 <= code <= 599 for code in codes):
+        raise ValueError("status codes are between 100 and 599")
+    return codes
+
+
+HttpUrl = Annotated[str, StringConstraints(max_length=MAX_URL_LENGTH), AfterValidator(_check_url)]
+
+
+class HttpRequestAction(_ActionBase):
+    type: Literal["http-request"]
+    url: HttpUrl
+    method: HttpMethod = HttpMethod.GET
+    headers: Annotated[dict[str, str], AfterValidator(_check_headers)] = Field(default_factory=dict)
+    body: JsonValue = None
+    timeout: Timeout = timedelta(seconds=10)
+    expect_status: Annotated[list[int], Field(min_length=1, max_length=100), AfterValidator(_check_statuses)] | None = (
+        None
+    )
+
+    def accepts_status(self, status: int) -> bool:
+        if self.expect_status is None:
+            return 200 <= status < 300
+        return status in self.expect_status
+
+
+Action = Annotated[LogAction | HttpRequestAction, Field(discriminator="type")]
+
+
+class WorkflowDefinition(Model):
+    """The body of POST /workflows: what a user defines."""
+
+    workflow_id: WorkflowId
+    name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    description: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    trigger: TriggerSpec
+    actions: Annotated[list[Action], Field(min_length=1, max_length=MAX_ACTIONS)]
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+
+    @model_validator(mode="after")
+    def _name_actions(self) -> Self:
+        seen: set[str] = set()
+        for index, action in enumerate(self.actions, start=1):
+            if action.name is None:
+                action.name = f"action-{index}"
+            if action.name in seen:
+                raise ValueError(f"action name {action.name!r} is used twice: names are unique within a workflow")
+            seen.add(action.name)
+        return self
+
+
+class Workflow(WorkflowDefinition):
+    """The aggregate and the API resource: the normalised definition plus what the server manages."""
+
+    trigger: Trigger  # type: ignore[assignment]
+    version: int = 1
+    enabled: bool = True
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def create(cls, definition: WorkflowDefinition, *, now: datetime, next_run_at: datetime | None) -> Workflow:
+        return cls(
+            **definition.model_dump(exclude={"trigger"}),
+            trigger=Trigger(**definition.trigger.model_dump(), next_run_at=next_run_at),
+            created_at=now,
+            updated_at=now,
+        )
+
+    def definition(self) -> WorkflowDefinition:
+        return WorkflowDefinition.model_validate(
+            self.model_dump(include=set(WorkflowDefinition.model_fields) - {"trigger"})
+            | {"trigger": TriggerSpec.model_validate(self.trigger.model_dump(include=set(TriggerSpec.model_fields)))}
+        )
+
+    def retry_policy_for(self, action: LogAction | HttpRequestAction) -> RetryPolicy:
+        return action.retry or self.retry
+
+
+SERVER_MANAGED_FIELDS = ("version", "enabled", "createdAt", "updatedAt")
+SERVER_MANAGED_TRIGGER_FIELDS = ("status", "executionId", "lockedAt", "nextRunAt", "skippedFires")
+
+
+def strip_server_managed(body: Any) -> Any:
+    """PUT accepts a resource exactly as GET returned it: drop what the server manages, keep the rest."""
+    if not isinstance(body, dict):
+        return body
+    cleaned = {key: value for key, value in body.items() if key not in SERVER_MANAGED_FIELDS}
+    trigger = cleaned.get("trigger")
+    if isinstance(trigger, dict):
+        cleaned["trigger"] = {
+            key: value for key, value in trigger.items() if key not in SERVER_MANAGED_TRIGGER_FIELDS
+        }
+        # GET shows every field, absent ones as null; a null there means "not given".
+        cleaned["trigger"] = {key: value for key, value in cleaned["trigger"].items() if value is not None}
+    return cleaned

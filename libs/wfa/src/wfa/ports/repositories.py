@@ -1,0 +1,145 @@
+"""The repository ports: one per aggregate. Atomic operations are methods named for what they guarantee.
+
+Two implementations pass one contract suite (tests/contract): MongoDB (`wfa.adapters.mongo`) for production
+and an in-memory one (`wfa.adapters.memory`) for unit tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from wfa.domain.execution import Execution, ExecutionPlan, ExecutionStatus
+from wfa.domain.workflow import Workflow
+
+
+class SlotOutcome(StrEnum):
+    FIRED = "fired"  # the slot was ours and the lock was free: the caller creates the execution
+    SKIPPED = "skipped"  # the slot was ours but the workflow was busy or pending: counted, not queued
+    LOST = "lost"  # another scheduler claimed this slot first, or the workflow changed meanwhile
+
+
+@dataclass(frozen=True)
+class SlotClaim:
+    outcome: SlotOutcome
+    workflow: Workflow | None  # the workflow after the claim (None when lost)
+
+
+@dataclass(frozen=True)
+class ClaimedExecution:
+    execution: Execution
+    plan: ExecutionPlan
+
+
+@dataclass(frozen=True)
+class WorkflowPage:
+    items: list[Workflow]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class ExecutionPage:
+    items: list[Execution]
+    next_cursor: str | None
+
+
+class WorkflowRepository(Protocol):
+    async def add(self, workflow: Workflow) -> None:
+        """Store a new workflow. Raises WorkflowAlreadyExists; a deleted workflow's id may be reused."""
+
+    async def get(self, workflow_id: str) -> Workflow:
+        """Raises WorkflowNotFound, also for a deleted workflow."""
+
+    async def ever_existed(self, workflow_id: str) -> bool:
+        """True for a live or a deleted workflow: its executions stay readable."""
+
+    async def list(self, *, limit: int, cursor: str | None) -> WorkflowPage:
+        """Live workflows in workflowId order. Raises ValidationFailed for a cursor it did not hand out."""
+
+    async def replace_definition(self, workflow: Workflow, *, expected_version: int) -> Workflow:
+        """Store a new definition (and its version, updatedAt, nextRunAt) if the stored version is the expected
+        one; the lock fields are left as they are. Raises WorkflowNotFound or VersionMismatch."""
+
+    async def delete(self, workflow_id: str, *, now: datetime) -> None:
+        """Raises WorkflowNotFound. The workflow is never scheduled again."""
+
+    async def set_enabled(
+        self, workflow_id: str, *, enabled: bool, next_run_at: datetime | None, now: datetime
+    ) -> Workflow:
+        """Pause or resume. Raises WorkflowNotFound."""
+
+    async def try_acquire_trigger_lock(self, workflow_id: str, *, execution_id: str, now: datetime) -> Workflow:
+        """idle → busy, held by `execution_id`, in one atomic step: of concurrent callers exactly one wins.
+
+        Raises WorkflowNotFound, or TriggerLocked (busy, pending or paused) for the losers."""
+
+    async def release_trigger_lock(self, workflow_id: str, *, execution_id: str) -> bool:
+        """busy/pending → idle, only if `execution_id` holds the lock. False when it did not."""
+
+    async def mark_trigger_pending(self, workflow_id: str, *, execution_id: str) -> bool:
+        """busy → pending while the holder waits for a retry. False when `execution_id` does not hold it."""
+
+    async def mark_trigger_busy(self, workflow_id: str, *, execution_id: str) -> bool:
+        """pending → busy when the holder's retry is dispatched. False when `execution_id` does not hold it."""
+
+    async def claim_schedule_slot(
+        self, workflow_id: str, *, slot: datetime, next_run_at: datetime | None, execution_id: str, now: datetime
+    ) -> SlotClaim:
+        """Claim the slot `slot` (the stored nextRunAt) once among any number of schedulers, move nextRunAt on,
+        and in the same step take the lock for `execution_id` if it is free (else count a skipped fire)."""
+
+    async def due_for_schedule(self, *, now: datetime, limit: int) -> list[Workflow]:
+        """Enabled, scheduled, live workflows whose nextRunAt is at or before `now`, earliest first."""
+
+    async def earliest_next_run_at(self) -> datetime | None:
+        """The earliest nextRunAt among enabled, scheduled, live workflows."""
+
+    async def find_locked_since(self, *, before: datetime, limit: int) -> list[Workflow]:
+        """Workflows whose lock was taken before `before` and is still held: candidates for repair."""
+
+
+class ExecutionRepository(Protocol):
+    async def add(self, execution: Execution, plan: ExecutionPlan, *, idempotency_key: str | None) -> None: ...
+
+    async def get(self, execution_id: str) -> Execution:
+        """Raises ExecutionNotFound."""
+
+    async def find_by_idempotency_key(self, workflow_id: str, key: str, *, since: datetime) -> Execution | None:
+        """The execution created for this key since `since` (keys are remembered for 24 h)."""
+
+    async def list_for_workflow(
+        self, workflow_id: str, *, status: ExecutionStatus | None, limit: int, cursor: str | None
+    ) -> ExecutionPage:
+        """Newest first. Raises ValidationFailed for a cursor this repository did not hand out."""
+
+    async def claim_for_run(
+        self, execution_id: str, *, attempt: int, owner: str, lease_until: datetime, now: datetime
+    ) -> ClaimedExecution | None:
+        """Take the execution for one attempt: queued at this attempt, or running at this attempt under a lease
+        that has expired (its runner died). None when it is not ours to run (already running elsewhere,
+        finished, cancelled, or at another attempt): the redelivered request is then a no-op."""
+
+    async def save_progress(self, execution: Execution, *, owner: str, lease_until: datetime) -> bool:
+        """Store the runner's view of the execution and extend its lease, only while `owner` holds it and it is
+        still running. False means the execution was cancelled or taken over: the runner stops."""
+
+    async def renew_lease(self, execution_id: str, *, owner: str, lease_until: datetime) -> bool: ...
+
+    async def cancel(self, execution_id: str, *, now: datetime) -> Execution:
+        """Move a queued, pending or running execution to cancelled. Raises ExecutionNotFound or
+        ExecutionAlreadyFinished."""
+
+    async def claim_retry(self, execution_id: str, *, now: datetime) -> Execution | None:
+        """pending → queued with attempt + 1, once among any number of schedulers; None when not due or taken."""
+
+    async def due_retries(self, *, now: datetime, limit: int) -> list[Execution]:
+        """Pending executions whose nextRetryAt is at or before `now`."""
+
+    async def mark_dispatched(self, execution_id: str, *, attempt: int, now: datetime) -> None:
+        """Remember when the request for this attempt was last published, for the stall sweep."""
+
+    async def find_stalled(self, *, dispatched_before: datetime, now: datetime, limit: int) -> list[Execution]:
+        """Queued executions last dispatched before `dispatched_before` (the request was lost or never sent),
+        and running ones whose lease expired (their runner died)."""

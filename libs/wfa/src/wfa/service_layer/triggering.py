@@ -1,0 +1,155 @@
+"""Starting executions: the one path by which a manual trigger and a scheduled fire become an execution.
+
+Order of writes, and why: the lock is taken first (the atomic step that decides who wins), then the execution
+record is stored (with `dispatchedAt`, so it doubles as its own outbox entry), then the request is published.
+A crash after the lock leaves a lock whose execution is missing: the scheduler's repair sweep releases it.
+A crash or a broker outage after the record is stored leaves a queued execution that no runner saw: the
+sweep publishes it again. The runner's claim makes a second delivery harmless.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+
+from wfa.domain.clock import Clock
+from wfa.domain.errors import DependencyUnavailable, TriggerLocked
+from wfa.domain.execution import Execution, ExecutionPlan, Reason
+from wfa.domain.schedule import next_fire_after
+from wfa.domain.workflow import Workflow
+from wfa.events import ExecutionRequest
+from wfa.ports.publisher import ExecutionRequestPublisher
+from wfa.ports.repositories import ExecutionRepository, SlotOutcome, WorkflowRepository
+
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+
+log = structlog.get_logger(__name__)
+
+
+def new_execution_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class Triggering:
+    """The dependencies every way of starting an execution needs."""
+
+    workflows: WorkflowRepository
+    executions: ExecutionRepository
+    publisher: ExecutionRequestPublisher
+    clock: Clock
+    new_id: Callable[[], str] = new_execution_id
+
+
+@dataclass(frozen=True)
+class TriggerResult:
+    execution: Execution
+    created: bool  # False when an Idempotency-Key matched an earlier trigger
+
+
+async def trigger_manually(
+    deps: Triggering,
+    workflow_id: str,
+    *,
+    input: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
+) -> TriggerResult:
+    """Raises WorkflowNotFound, or TriggerLocked when busy, pending or paused."""
+    now = deps.clock.now()
+    if idempotency_key is not None:
+        earlier = await deps.executions.find_by_idempotency_key(
+            workflow_id, idempotency_key, since=now - IDEMPOTENCY_WINDOW
+        )
+        if earlier is not None:
+            return TriggerResult(earlier, created=False)
+    execution_id = deps.new_id()
+    try:
+        workflow = await deps.workflows.try_acquire_trigger_lock(workflow_id, execution_id=execution_id, now=now)
+    except TriggerLocked:
+        if idempotency_key is not None:
+            # Two requests with one key raced: the loser answers with the winner's execution.
+            earlier = await deps.executions.find_by_idempotency_key(
+                workflow_id, idempotency_key, since=now - IDEMPOTENCY_WINDOW
+            )
+            if earlier is not None:
+                return TriggerResult(earlier, created=False)
+        raise
+    execution = await _store_and_dispatch(
+        deps, workflow, execution_id, Reason.MANUAL, input=input, idempotency_key=idempotency_key, now=now
+    )
+    return TriggerResult(execution, created=True)
+
+
+async def fire_schedule(deps: Triggering, workflow: Workflow) -> SlotOutcome:
+    """Fire the due slot of a scheduled workflow, at most once however many schedulers call this."""
+    slot = workflow.trigger.next_run_at
+    if slot is None:
+        return SlotOutcome.LOST
+    now = deps.clock.now()
+    following = next_fire_after(workflow.trigger, slot, now)
+    execution_id = deps.new_id()
+    claim = await deps.workflows.claim_schedule_slot(
+        workflow.workflow_id, slot=slot, next_run_at=following, execution_id=execution_id, now=now
+    )
+    bound = log.bind(workflow_id=workflow.workflow_id, slot=slot.isoformat())
+    if claim.outcome is SlotOutcome.FIRED:
+        assert claim.workflow is not None
+        await _store_and_dispatch(
+            deps, claim.workflow, execution_id, Reason.SCHEDULE, input=None, idempotency_key=None, now=now
+        )
+        bound.info("schedule.fired", execution_id=execution_id, lateness_ms=_ms(now - slot))
+    elif claim.outcome is SlotOutcome.SKIPPED:
+        assert claim.workflow is not None
+        bound.info(
+            "schedule.skipped",
+            trigger_status=claim.workflow.trigger.status.value,
+            held_by=claim.workflow.trigger.execution_id,
+            skipped_fires=claim.workflow.trigger.skipped_fires,
+        )
+    return claim.outcome
+
+
+async def dispatch(deps: Triggering, execution: Execution) -> bool:
+    """Publish the request for the execution's current attempt. False when the broker is unreachable: the
+    execution stays queued and the stall sweep publishes it again."""
+    try:
+        await deps.publisher.publish(ExecutionRequest.for_execution(execution, deps.clock.now()))
+    except DependencyUnavailable as exc:
+        log.warning(
+            "execution.dispatch_deferred",
+            execution_id=execution.execution_id,
+            workflow_id=execution.workflow_id,
+            attempt=execution.attempt,
+            error=str(exc),
+        )
+        return False
+    return True
+
+
+async def _store_and_dispatch(
+    deps: Triggering,
+    workflow: Workflow,
+    execution_id: str,
+    reason: Reason,
+    *,
+    input: dict[str, Any] | None,
+    idempotency_key: str | None,
+    now: datetime,
+) -> Execution:
+    execution = Execution.queued(execution_id=execution_id, workflow=workflow, reason=reason, input=input, now=now)
+    try:
+        await deps.executions.add(execution, ExecutionPlan.of(workflow), idempotency_key=idempotency_key)
+    except Exception:
+        await deps.workflows.release_trigger_lock(workflow.workflow_id, execution_id=execution_id)
+        raise
+    await dispatch(deps, execution)
+    return execution
+
+
+def _ms(delta: timedelta) -> int:
+    return int(delta / timedelta(milliseconds=1))

@@ -1,0 +1,76 @@
+"""Settings: one typed object per process, built once in its composition root and passed in.
+
+Every variable is prefixed `WFA_`; a `.env` file in the working directory may add to the environment.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WFA_", env_file=".env", extra="ignore")
+
+    mongo_url: str = "mongodb://127.0.0.1:27017/wfa"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    http_port: int = 8080
+    http_host: str = "0.0.0.0"
+    topic_prefix: str = "wfa."
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    allow_private_networks: bool = False
+    log_level: str = "info"
+    log_format: str = "auto"  # auto: JSON lines unless stderr is a terminal; or "json", "console"
+
+    # Kafka tuning. Tansu (the embedded broker) answers a waiting fetch only when fetch_max_wait_ms runs out,
+    # so that wait is the latency of every hop: keep it in the tens of milliseconds.
+    kafka_fetch_max_wait_ms: int = 20
+    kafka_session_timeout_ms: int = 6_000
+    kafka_heartbeat_interval_ms: int = 500
+    kafka_partitions: int = 6
+    kafka_request_timeout_ms: int = 5_000
+    mongo_timeout_ms: int = 3_000
+
+    # Runner
+    runner_concurrency: int = 32
+    lease_seconds: float = 30.0
+    http_response_excerpt_bytes: int = 2_048
+    http_max_response_bytes: int = 10 * 1024 * 1024
+    http_max_redirects: int = 5
+    shutdown_grace_seconds: float = 25.0
+
+    # Scheduler
+    scheduler_max_sleep_seconds: float = 1.0
+    scheduler_batch: int = 200
+    redispatch_after_seconds: float = 30.0
+    repair_after_seconds: float = 30.0
+    sweep_interval_seconds: float = 5.0
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @property
+    def requests_topic(self) -> str:
+        return f"{self.topic_prefix}execution-requests"
+
+    @property
+    def events_topic(self) -> str:
+        return f"{self.topic_prefix}execution-events"
+
+    @property
+    def dlq_topic(self) -> str:
+        return f"{self.topic_prefix}execution-requests.dlq"
+
+
+def settings_for(default_port: int) -> Settings:
+    """The settings of one process: its own default port unless WFA_HTTP_PORT says otherwise."""
+    settings = Settings()
+    if "http_port" in settings.model_fields_set:
+        return settings
+    return settings.model_copy(update={"http_port": default_port})
