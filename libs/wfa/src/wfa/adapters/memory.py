@@ -32,6 +32,9 @@ from wfa.ports.repositories import (
     WorkflowPage,
 )
 
+Workflows = list[Workflow]
+"""A plain list of workflows (the repositories' `list` method shadows the builtin in their scope)."""
+
 
 def _copy_workflow(workflow: Workflow) -> Workflow:
     return workflow.model_copy(deep=True)
@@ -142,7 +145,7 @@ class InMemoryWorkflowRepository:
         stored.trigger.skipped_fires += 1
         return SlotClaim(SlotOutcome.SKIPPED, _copy_workflow(stored))
 
-    async def due_for_schedule(self, *, now: datetime, limit: int) -> list[Workflow]:
+    async def due_for_schedule(self, *, now: datetime, limit: int) -> Workflows:
         due = [w for w in self._scheduled() if w.trigger.next_run_at is not None and w.trigger.next_run_at <= now]
         due.sort(key=lambda w: (w.trigger.next_run_at, w.workflow_id))
         return [_copy_workflow(w) for w in due[:limit]]
@@ -151,7 +154,7 @@ class InMemoryWorkflowRepository:
         times = [w.trigger.next_run_at for w in self._scheduled() if w.trigger.next_run_at is not None]
         return min(times, default=None)
 
-    async def find_locked_since(self, *, before: datetime, limit: int) -> list[Workflow]:
+    async def find_locked_since(self, *, before: datetime, limit: int) -> Workflows:
         locked = [
             w
             for w in self._live.values()
@@ -168,7 +171,7 @@ class InMemoryWorkflowRepository:
             raise WorkflowNotFound(workflow_id)
         return stored
 
-    def _scheduled(self) -> list[Workflow]:
+    def _scheduled(self) -> Workflows:
         return [w for w in self._live.values() if w.enabled and w.trigger.is_scheduled]
 
     @staticmethod
@@ -314,9 +317,7 @@ class InMemoryExecutionRepository:
                 and s.dispatched_at is not None
                 and s.dispatched_at < dispatched_before
             )
-            or (
-                s.execution.status is ExecutionStatus.RUNNING and s.lease_until is not None and s.lease_until <= now
-            )
+            or (s.execution.status is ExecutionStatus.RUNNING and s.lease_until is not None and s.lease_until <= now)
         ]
         stalled.sort(key=lambda e: (e.created_at, e.execution_id))
         return [_copy_execution(e) for e in stalled[:limit]]

@@ -75,9 +75,7 @@ class ValidationFailed(WfaError):
 class ActionFailed(WfaError):
     """An action's attempt failed. `retryable` says whether another attempt may succeed."""
 
-    def __init__(
-        self, message: str, *, kind: str, retryable: bool, retry_after_seconds: float | None = None
-    ) -> None:
+    def __init__(self, message: str, *, kind: str, retryable: bool, retry_after_seconds: float | None = None) -> None:
         super().__init__(message)
         self.kind = kind
         self.retryable = retryable

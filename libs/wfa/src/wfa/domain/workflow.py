@@ -258,9 +258,7 @@ def strip_server_managed(body: Any) -> Any:
     cleaned = {key: value for key, value in body.items() if key not in SERVER_MANAGED_FIELDS}
     trigger = cleaned.get("trigger")
     if isinstance(trigger, dict):
-        cleaned["trigger"] = {
-            key: value for key, value in trigger.items() if key not in SERVER_MANAGED_TRIGGER_FIELDS
-        }
+        cleaned["trigger"] = {key: value for key, value in trigger.items() if key not in SERVER_MANAGED_TRIGGER_FIELDS}
         # GET shows every field, absent ones as null; a null there means "not given".
         cleaned["trigger"] = {key: value for key, value in cleaned["trigger"].items() if value is not None}
     return cleaned

@@ -14,6 +14,9 @@ from typing import Protocol
 from wfa.domain.execution import Execution, ExecutionPlan, ExecutionStatus
 from wfa.domain.workflow import Workflow
 
+Workflows = list[Workflow]
+"""A plain list of workflows (the repositories' `list` method shadows the builtin in their scope)."""
+
 
 class SlotOutcome(StrEnum):
     FIRED = "fired"  # the slot was ours and the lock was free: the caller creates the execution
@@ -90,13 +93,13 @@ class WorkflowRepository(Protocol):
         """Claim the slot `slot` (the stored nextRunAt) once among any number of schedulers, move nextRunAt on,
         and in the same step take the lock for `execution_id` if it is free (else count a skipped fire)."""
 
-    async def due_for_schedule(self, *, now: datetime, limit: int) -> list[Workflow]:
+    async def due_for_schedule(self, *, now: datetime, limit: int) -> Workflows:
         """Enabled, scheduled, live workflows whose nextRunAt is at or before `now`, earliest first."""
 
     async def earliest_next_run_at(self) -> datetime | None:
         """The earliest nextRunAt among enabled, scheduled, live workflows."""
 
-    async def find_locked_since(self, *, before: datetime, limit: int) -> list[Workflow]:
+    async def find_locked_since(self, *, before: datetime, limit: int) -> Workflows:
         """Workflows whose lock was taken before `before` and is still held: candidates for repair."""
 
 

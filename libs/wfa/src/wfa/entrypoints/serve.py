@@ -1,0 +1,26 @@
+"""Serving a process: uvicorn runs the ASGI app; the app's lifespan starts and stops the process's work.
+
+SIGINT and SIGTERM are handled by uvicorn: it stops accepting connections, then runs the lifespan shutdown,
+where each service stops taking new work and lets work in flight finish within its grace period.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import uvicorn
+
+from wfa.settings import Settings
+
+
+def serve(app: Any, settings: Settings) -> None:
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,  # our logging configuration (wfa.observability.logging) applies
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+    )
+    uvicorn.Server(config).run()
