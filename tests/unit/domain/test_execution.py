@@ -1,0 +1,139 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from wfa.domain.errors import ActionFailed
+from wfa.domain.execution import ActionStatus, Execution, ExecutionPlan, ExecutionStatus, Reason
+from wfa.domain.workflow import Workflow, WorkflowDefinition
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def _workflow(max_attempts: int = 3) -> Workflow:
+    definition = WorkflowDefinition.model_validate(
+        {
+            "workflowId": "w",
+            "trigger": {"type": "manual"},
+            "actions": [
+                {"type": "log", "message": "one"},
+                {"type": "http-request", "url": "https://example.com", "retry": {"maxAttempts": 2}},
+                {"type": "log", "message": "three"},
+            ],
+            "retry": {"maxAttempts": max_attempts, "initialInterval": "1s", "backoffRate": 2},
+        }
+    )
+    return Workflow.create(definition, now=NOW, next_run_at=None)
+
+
+def _execution(workflow: Workflow | None = None) -> Execution:
+    return Execution.queued(
+        execution_id="e1", workflow=workflow or _workflow(), reason=Reason.MANUAL, input=None, now=NOW
+    )
+
+
+def test_new_execution_is_queued_with_every_action_not_started() -> None:
+    execution = _execution()
+    assert execution.status is ExecutionStatus.QUEUED
+    assert execution.attempt == 1
+    assert execution.max_attempts == 3
+    assert [(a.name, a.status) for a in execution.actions] == [
+        ("action-1", ActionStatus.NOT_STARTED),
+        ("action-2", ActionStatus.NOT_STARTED),
+        ("action-3", ActionStatus.NOT_STARTED),
+    ]
+
+
+def test_successful_run_records_times_and_durations() -> None:
+    execution = _execution()
+    execution.start_attempt(NOW)
+    for index in range(3):
+        execution.begin_action(index, NOW)
+        execution.complete_action(index, {"ok": index}, NOW + timedelta(milliseconds=25))
+    execution.succeed(NOW + timedelta(milliseconds=40))
+    assert execution.status is ExecutionStatus.SUCCEEDED
+    assert execution.duration_ms == 40
+    assert all(a.status is ActionStatus.SUCCEEDED and a.attempts == 1 for a in execution.actions)
+    assert execution.actions[0].duration_ms == 25
+    assert execution.next_action_index() is None
+
+
+def test_retryable_failure_with_attempts_left_goes_pending_with_backoff() -> None:
+    execution = _execution()
+    plan = ExecutionPlan.of(_workflow())
+    execution.start_attempt(NOW)
+    execution.begin_action(0, NOW)
+    execution.fail_action(0, ActionFailed("boom", kind="http_status", retryable=True), plan.policy_for(0), NOW)
+    assert execution.status is ExecutionStatus.PENDING
+    assert execution.next_retry_at == NOW + timedelta(seconds=1)
+    assert execution.actions[1].status is ActionStatus.NOT_STARTED
+
+
+def test_backoff_exponent_is_the_failing_actions_attempt_number() -> None:
+    execution = _execution()
+    plan = ExecutionPlan.of(_workflow(max_attempts=5))
+    failure = ActionFailed("boom", kind="timeout", retryable=True)
+    for _ in range(2):
+        execution.start_attempt(NOW)
+        execution.begin_action(0, NOW)
+        execution.fail_action(0, failure, plan.policy_for(0), NOW)
+        execution.redispatch()
+    execution.start_attempt(NOW)
+    execution.begin_action(0, NOW)
+    execution.fail_action(0, failure, plan.policy_for(0), NOW)
+    assert execution.actions[0].attempts == 3
+    assert execution.attempt == 3
+    assert execution.next_retry_at == NOW + timedelta(seconds=4)
+
+
+def test_action_retry_override_limits_its_own_attempts() -> None:
+    execution = _execution()
+    plan = ExecutionPlan.of(_workflow(max_attempts=10))
+    failure = ActionFailed("503", kind="http_status", retryable=True)
+    execution.start_attempt(NOW)
+    execution.begin_action(0, NOW)
+    execution.complete_action(0, {}, NOW)
+    for _ in range(2):
+        execution.begin_action(1, NOW)
+        execution.fail_action(1, failure, plan.policy_for(1), NOW)
+    assert execution.status is ExecutionStatus.FAILED
+    assert execution.actions[1].attempts == 2
+
+
+def test_final_failure_skips_the_actions_that_never_ran() -> None:
+    execution = _execution()
+    plan = ExecutionPlan.of(_workflow())
+    execution.start_attempt(NOW)
+    execution.begin_action(0, NOW)
+    execution.fail_action(0, ActionFailed("404", kind="http_status", retryable=False), plan.policy_for(0), NOW)
+    assert execution.status is ExecutionStatus.FAILED
+    assert execution.error is not None and execution.error.type == "http_status"
+    assert [a.status for a in execution.actions] == [ActionStatus.FAILED, ActionStatus.SKIPPED, ActionStatus.SKIPPED]
+    assert execution.finished_at == NOW
+
+
+def test_retry_resumes_at_the_failed_action() -> None:
+    execution = _execution()
+    plan = ExecutionPlan.of(_workflow())
+    execution.start_attempt(NOW)
+    execution.begin_action(0, NOW)
+    execution.complete_action(0, {}, NOW)
+    execution.begin_action(1, NOW)
+    execution.fail_action(1, ActionFailed("500", kind="http_status", retryable=True), plan.policy_for(1), NOW)
+    execution.redispatch()
+    assert execution.status is ExecutionStatus.QUEUED
+    assert execution.attempt == 2
+    assert execution.next_action_index() == 1
+
+
+@pytest.mark.parametrize("started", [False, True])
+def test_cancel_skips_what_never_ran_and_fails_what_was_running(started: bool) -> None:
+    execution = _execution()
+    if started:
+        execution.start_attempt(NOW)
+        execution.begin_action(0, NOW)
+    execution.cancel(NOW)
+    assert execution.status is ExecutionStatus.CANCELLED
+    expected_first = ActionStatus.FAILED if started else ActionStatus.SKIPPED
+    assert execution.actions[0].status is expected_first
+    assert execution.actions[2].status is ActionStatus.SKIPPED
+    assert execution.status.is_final
