@@ -30,7 +30,12 @@ class Settings(BaseSettings):
     kafka_session_timeout_ms: int = 6_000
     kafka_heartbeat_interval_ms: int = 500
     kafka_partitions: int = 6
-    kafka_request_timeout_ms: int = 5_000
+    kafka_replication_factor: int = 1  # of topics this project creates; production clusters want 3
+    kafka_request_timeout_ms: int = 5_000  # also the bound on one publish, so an API call never hangs
+    kafka_ping_timeout_ms: int = 1_500  # readiness probe; below the ops endpoint's own 2 s check timeout
+    kafka_max_poll_records: int = 100
+    kafka_max_poll_interval_ms: int = 300_000
+    kafka_client_id: str = "wfa"
     mongo_timeout_ms: int = 3_000
 
     # Runner

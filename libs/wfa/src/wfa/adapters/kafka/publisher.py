@@ -1,0 +1,165 @@
+"""Publishing to Kafka: execution requests, lifecycle events and dead letters, through one producer.
+
+Delivery is acks=all without idempotence or transactions: Tansu (the embedded broker) rejects InitProducerId,
+and the design does not need them, since the runner tolerates a duplicated request (an execution record is
+claimed once; an action that succeeded is never run again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+import structlog
+from aiokafka import AIOKafkaProducer
+
+from wfa.adapters.kafka.errors import KAFKA, kafka_call
+from wfa.adapters.kafka.headers import Headers, trace_headers
+from wfa.adapters.kafka.metrics import MESSAGES_PRODUCED
+from wfa.domain.errors import DependencyUnavailable
+from wfa.events import ExecutionRequest, LifecycleEvent
+from wfa.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+DLQ_REASON = "wfa-dlq-reason"
+DLQ_SOURCE_TOPIC = "wfa-dlq-source-topic"
+DLQ_SOURCE_PARTITION = "wfa-dlq-source-partition"
+DLQ_SOURCE_OFFSET = "wfa-dlq-source-offset"
+_DLQ_HEADERS = frozenset({DLQ_REASON, DLQ_SOURCE_TOPIC, DLQ_SOURCE_PARTITION, DLQ_SOURCE_OFFSET})
+# A pydantic error for a large garbage payload can be long; a header is not the place for all of it.
+_MAX_REASON_BYTES = 4_096
+
+
+class KafkaPublisher:
+    """Implements ExecutionRequestPublisher and LifecycleEventPublisher.
+
+    The producer connects lazily: `start()` tries once and only logs when the broker is down, so that a service
+    can start (and report itself not ready) without Kafka; each publish or ping connects if needed. Every
+    publish is bounded by `kafka_request_timeout_ms`, so an API call never hangs on a dead broker.
+    """
+
+    def __init__(self, settings: Settings, *, client_id: str | None = None) -> None:
+        self._settings = settings
+        self._client_id = client_id or settings.kafka_client_id
+        self._timeout = settings.kafka_request_timeout_ms / 1000
+        self._producer: AIOKafkaProducer | None = None
+        self._connecting = asyncio.Lock()
+        self._stopped = False
+
+    async def start(self) -> None:
+        self._stopped = False
+        try:
+            async with kafka_call("connecting the producer", self._timeout):
+                await self._connected()
+        except DependencyUnavailable as exc:
+            log.warning("kafka producer not connected at start-up; will retry on first use", error=str(exc))
+
+    async def stop(self) -> None:
+        """Flush what is in flight (within the publish bound) and close the connections."""
+        self._stopped = True
+        async with self._connecting:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                await asyncio.wait_for(producer.stop(), self._timeout)
+            except TimeoutError:
+                log.warning("kafka producer did not flush within the bound; unsent messages dropped")
+
+    async def ping(self) -> None:
+        """Return when the cluster answers a metadata request; raise DependencyUnavailable otherwise."""
+        async with kafka_call("ping", self._settings.kafka_ping_timeout_ms / 1000):
+            producer = await self._connected()
+            await producer.client.fetch_all_metadata()
+
+    async def publish(self, request: ExecutionRequest) -> None:
+        """Send one request to the runner group, keyed by workflowId so that one workflow's requests stay in
+        order on one partition. Raises DependencyUnavailable when Kafka does not acknowledge it in time."""
+        await self._send(
+            self._settings.requests_topic,
+            key=request.workflow_id.encode(),
+            value=request.to_json(),
+            headers=trace_headers(),
+        )
+
+    async def publish_event(self, event: LifecycleEvent) -> None:
+        """Best effort: a lifecycle event that cannot be delivered is logged and dropped, never raised."""
+        try:
+            await self._send(
+                self._settings.events_topic,
+                key=event.workflow_id.encode(),
+                value=event.to_json(),
+                headers=trace_headers(),
+            )
+        except DependencyUnavailable as exc:
+            log.warning(
+                "lifecycle event dropped",
+                event_type=str(event.type),
+                execution_id=event.execution_id,
+                error=str(exc),
+            )
+        except Exception:
+            # The port promises that a lost event never fails an execution, whatever went wrong.
+            log.warning("lifecycle event dropped", event_type=str(event.type), exc_info=True)
+
+    async def publish_dead_letter(
+        self,
+        raw_value: bytes | None,
+        raw_key: bytes | None,
+        reason: str,
+        original_headers: Iterable[tuple[str, bytes | None]] | None = None,
+        *,
+        source_topic: str | None = None,
+        source_partition: int | None = None,
+        source_offset: int | None = None,
+    ) -> None:
+        """Park a message the runner cannot use, byte for byte, with why (header `wfa-dlq-reason`) and where it
+        came from. Raises DependencyUnavailable: the caller must not commit past the message unless this
+        succeeded."""
+        headers: Headers = [
+            (key, value if value is not None else b"")
+            for key, value in (original_headers or ())
+            if key not in _DLQ_HEADERS
+        ]
+        headers.append((DLQ_REASON, reason.encode()[:_MAX_REASON_BYTES]))
+        if source_topic is not None:
+            headers.append((DLQ_SOURCE_TOPIC, source_topic.encode()))
+        if source_partition is not None:
+            headers.append((DLQ_SOURCE_PARTITION, str(source_partition).encode()))
+        if source_offset is not None:
+            headers.append((DLQ_SOURCE_OFFSET, str(source_offset).encode()))
+        await self._send(self._settings.dlq_topic, key=raw_key, value=raw_value, headers=headers)
+
+    async def _send(self, topic: str, *, key: bytes | None, value: bytes | None, headers: Headers) -> None:
+        # On a timeout the message may still sit in aiokafka's buffer and go out later; that is a duplicate at
+        # worst, which every consumer of these topics tolerates.
+        async with kafka_call(f"publishing to {topic}", self._timeout):
+            producer = await self._connected()
+            await producer.send_and_wait(topic, value=value, key=key, headers=headers)
+        MESSAGES_PRODUCED.labels(topic=topic).inc()
+
+    async def _connected(self) -> AIOKafkaProducer:
+        if self._producer is not None:
+            return self._producer
+        async with self._connecting:
+            if self._stopped:
+                raise DependencyUnavailable(KAFKA, "the publisher is stopped")
+            if self._producer is None:
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self._settings.kafka_bootstrap,
+                    client_id=self._client_id,
+                    acks="all",
+                    # Never on: Tansu answers InitProducerId with UnknownError (see the module docstring).
+                    enable_idempotence=False,
+                    request_timeout_ms=self._settings.kafka_request_timeout_ms,
+                    # Each request is one message that someone waits for; batching would only add latency.
+                    linger_ms=0,
+                )
+                try:
+                    await producer.start()
+                except BaseException:
+                    # A producer whose start failed cannot be started again; close its half-open client.
+                    await producer.stop()
+                    raise
+                self._producer = producer
+            return self._producer
