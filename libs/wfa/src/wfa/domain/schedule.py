@@ -3,6 +3,11 @@
 Periodic workflows fire on the grid `anchor + k × interval` (the anchor is the creation time, or the time of
 an update that changed the trigger); cron workflows on their expression in their time zone. Both answer the
 same question: the first slot strictly after a moment, keeping to the grid the last slot belonged to.
+
+Daylight saving time follows classic cron: a fixed-time job (neither minute nor hour starts with `*`) whose time
+falls in the hour skipped in spring fires once, as the clocks jump; in the hour repeated in autumn it fires
+once, at the first pass. Jobs with a wildcard minute or hour keep to elapsed time and also fire in the repeated
+hour.
 """
 
 from __future__ import annotations
@@ -47,5 +52,15 @@ def _next_cron(trigger: TriggerSpec, after: datetime) -> datetime:
     assert trigger.cron is not None
     zone = ZoneInfo(trigger.timezone or "UTC")
     iterator = croniter(trigger.cron, after.astimezone(zone))
-    fire: datetime = iterator.get_next(datetime)
-    return truncate_to_ms(fire.astimezone(UTC))
+    fixed_time = not any(field.startswith("*") for field in trigger.cron.split()[:2])
+    while True:
+        fire: datetime = iterator.get_next(datetime)
+        # croniter yields a repeated wall-clock time twice (once per offset); a fixed-time job runs once a day.
+        if not (fixed_time and _is_second_pass(fire, zone)):
+            return truncate_to_ms(fire.astimezone(UTC))
+
+
+def _is_second_pass(moment: datetime, zone: ZoneInfo) -> bool:
+    """True when `moment` is the second occurrence of a wall-clock time that the autumn change repeats."""
+    local = moment.astimezone(UTC).astimezone(zone)  # from UTC, so that `fold` is set
+    return local.fold == 1 and local.replace(fold=0).utcoffset() != local.utcoffset()

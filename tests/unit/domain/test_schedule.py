@@ -1,0 +1,154 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from wfa.domain.schedule import first_fire, next_fire_after
+from wfa.domain.workflow import TriggerSpec
+
+ANCHOR = datetime(2026, 5, 1, 8, 0, 0, 123_000, tzinfo=UTC)
+
+
+def _periodic(interval: str) -> TriggerSpec:
+    return TriggerSpec.model_validate({"type": "periodic", "interval": interval})
+
+
+def _cron(expression: str, timezone: str = "UTC") -> TriggerSpec:
+    return TriggerSpec.model_validate({"type": "cron", "cron": expression, "timezone": timezone})
+
+
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def _fires(trigger: TriggerSpec, after: datetime, count: int) -> list[datetime]:
+    """The next `count` slots, each computed the way the scheduler does after firing the previous one."""
+    slots = [first_fire(trigger, after)]
+    while len(slots) < count:
+        previous = slots[-1]
+        assert previous is not None
+        slots.append(next_fire_after(trigger, previous, previous))
+    return [slot for slot in slots if slot is not None]
+
+
+# -- periodic --------------------------------------------------------------------------------------------------
+
+
+def test_periodic_grid_starts_one_interval_after_the_anchor() -> None:
+    assert _fires(_periodic("10s"), ANCHOR, 3) == [ANCHOR + timedelta(seconds=s) for s in (10, 20, 30)]
+
+
+def test_periodic_grid_keeps_to_the_anchor_when_a_fire_is_late() -> None:
+    slot = ANCHOR + timedelta(seconds=10)
+    late = slot + timedelta(seconds=3, milliseconds=456)
+    assert next_fire_after(_periodic("10s"), slot, late) == ANCHOR + timedelta(seconds=20)
+
+
+def test_periodic_next_slot_when_now_is_exactly_on_a_slot() -> None:
+    slot = ANCHOR + timedelta(minutes=5)
+    assert next_fire_after(_periodic("5m"), slot, slot) == slot + timedelta(minutes=5)
+    assert next_fire_after(_periodic("5m"), slot, slot + timedelta(minutes=10)) == slot + timedelta(minutes=15)
+
+
+def test_periodic_missed_slots_collapse_into_the_next_future_slot() -> None:
+    slot = ANCHOR + timedelta(seconds=10)
+    after_downtime = slot + timedelta(seconds=10 * 1000 + 4)
+    assert next_fire_after(_periodic("10s"), slot, after_downtime) == slot + timedelta(seconds=10 * 1001)
+
+
+def test_periodic_slot_still_ahead_is_kept() -> None:
+    slot = ANCHOR + timedelta(hours=1)
+    assert next_fire_after(_periodic("1h"), slot, ANCHOR) == slot
+
+
+def test_periodic_long_interval_of_a_year() -> None:
+    trigger = _periodic("365d")
+    first = first_fire(trigger, ANCHOR)
+    assert first == ANCHOR + timedelta(days=365)
+    assert next_fire_after(trigger, first, first + timedelta(days=1)) == ANCHOR + timedelta(days=730)
+
+
+def test_manual_trigger_never_fires() -> None:
+    manual = TriggerSpec.model_validate({"type": "manual"})
+    assert first_fire(manual, ANCHOR) is None
+    assert next_fire_after(manual, ANCHOR, ANCHOR) is None
+
+
+# -- cron ------------------------------------------------------------------------------------------------------
+
+
+def test_cron_every_minute_fires_on_each_minute_boundary() -> None:
+    start = _utc("2026-05-01T08:00:30.500")
+    assert _fires(_cron("* * * * *"), start, 3) == [
+        _utc("2026-05-01T08:01"),
+        _utc("2026-05-01T08:02"),
+        _utc("2026-05-01T08:03"),
+    ]
+
+
+def test_cron_fires_strictly_after_a_moment_on_a_slot() -> None:
+    slot = _utc("2026-05-01T08:15")
+    assert next_fire_after(_cron("*/15 * * * *"), slot, slot) == _utc("2026-05-01T08:30")
+
+
+def test_cron_missed_slots_collapse_into_the_next_future_slot() -> None:
+    slot = _utc("2026-05-01T08:15")
+    assert next_fire_after(_cron("*/15 * * * *"), slot, _utc("2026-05-03T11:20")) == _utc("2026-05-03T11:30")
+
+
+@pytest.mark.parametrize(
+    ("day", "expected"),
+    [("2026-01-15", "2026-01-15T08:00"), ("2026-07-15", "2026-07-15T07:00")],
+    ids=["winter-cet", "summer-cest"],
+)
+def test_cron_runs_on_the_wall_clock_of_its_timezone(day: str, expected: str) -> None:
+    assert first_fire(_cron("0 9 * * *", "Europe/Paris"), _utc(f"{day}T00:00")) == _utc(expected)
+
+
+def test_cron_fixed_time_in_the_skipped_spring_hour_fires_once_as_the_clocks_jump() -> None:
+    # 2026-03-08, America/New_York: 02:00 EST jumps to 03:00 EDT, so 02:30 does not exist that day.
+    fires = _fires(_cron("30 2 * * *", "America/New_York"), _utc("2026-03-07T12:00"), 3)
+    assert fires == [
+        _utc("2026-03-08T07:00"),  # 03:00 EDT, the first moment after the gap
+        _utc("2026-03-09T06:30"),  # 02:30 EDT
+        _utc("2026-03-10T06:30"),
+    ]
+
+
+def test_cron_fixed_time_in_the_repeated_autumn_hour_fires_once() -> None:
+    # 2026-11-01, America/New_York: 02:00 EDT falls back to 01:00 EST, so 01:30 happens twice.
+    fires = _fires(_cron("30 1 * * *", "America/New_York"), _utc("2026-10-31T12:00"), 3)
+    assert fires == [
+        _utc("2026-11-01T05:30"),  # 01:30 EDT, the first pass
+        _utc("2026-11-02T06:30"),  # 01:30 EST the next day, not 01:30 EST on the day of the change
+        _utc("2026-11-03T06:30"),
+    ]
+
+
+def test_cron_fixed_time_does_not_fire_the_second_pass_after_a_fire_in_the_first() -> None:
+    trigger = _cron("30 1 * * *", "America/New_York")
+    first_pass = _utc("2026-11-01T05:30")
+    between_passes = _utc("2026-11-01T06:10")  # 01:10 EST, before the second 01:30
+    assert next_fire_after(trigger, first_pass, between_passes) == _utc("2026-11-02T06:30")
+
+
+def test_cron_wildcard_hour_keeps_to_elapsed_time_through_the_repeated_hour() -> None:
+    fires = _fires(_cron("30 * * * *", "America/New_York"), _utc("2026-11-01T05:00"), 3)
+    assert fires == [_utc("2026-11-01T05:30"), _utc("2026-11-01T06:30"), _utc("2026-11-01T07:30")]
+
+
+def test_cron_day_31_skips_months_of_30_days() -> None:
+    fires = _fires(_cron("0 0 31 * *"), _utc("2026-03-31T12:00"), 3)
+    assert fires == [_utc("2026-05-31T00:00"), _utc("2026-07-31T00:00"), _utc("2026-08-31T00:00")]
+
+
+def test_cron_leap_day_fires_on_the_next_29_february() -> None:
+    fires = _fires(_cron("0 0 29 2 *"), _utc("2026-03-01T00:00"), 2)
+    assert fires == [_utc("2028-02-29T00:00"), _utc("2032-02-29T00:00")]
+
+
+def test_cron_slots_are_whole_milliseconds_in_utc() -> None:
+    fire = first_fire(_cron("0 9 * * *", "Asia/Kolkata"), _utc("2026-05-01T00:00:00.999999"))
+    assert fire == _utc("2026-05-01T03:30")
+    assert fire is not None
+    assert fire.tzinfo is UTC
+    assert fire.microsecond == 0
