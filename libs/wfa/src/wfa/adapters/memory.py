@@ -303,6 +303,14 @@ class InMemoryExecutionRepository:
         due.sort(key=lambda e: (e.next_retry_at, e.execution_id))
         return [_copy_execution(e) for e in due[:limit]]
 
+    async def earliest_retry_at(self) -> datetime | None:
+        times = [
+            s.execution.next_retry_at
+            for s in self._items.values()
+            if s.execution.status is ExecutionStatus.PENDING and s.execution.next_retry_at is not None
+        ]
+        return min(times, default=None)
+
     async def mark_dispatched(self, execution_id: str, *, attempt: int, now: datetime) -> None:
         stored = self._items.get(execution_id)
         if stored is not None and stored.execution.attempt == attempt:

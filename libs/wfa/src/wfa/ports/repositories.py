@@ -140,6 +140,9 @@ class ExecutionRepository(Protocol):
     async def due_retries(self, *, now: datetime, limit: int) -> list[Execution]:
         """Pending executions whose nextRetryAt is at or before `now`."""
 
+    async def earliest_retry_at(self) -> datetime | None:
+        """The earliest nextRetryAt among pending executions: when the scheduler next has a retry to send."""
+
     async def mark_dispatched(self, execution_id: str, *, attempt: int, now: datetime) -> None:
         """Remember when the request for this attempt was last published, for the stall sweep."""
 
