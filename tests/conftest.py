@@ -1,0 +1,131 @@
+"""Real MongoDB and Kafka for the tests, started once per session and only when a test asks for them.
+
+With a Docker engine, testcontainers runs mongo:8 (as a single-node replica set) and Kafka; without one, the
+embedded servers of wfa_devstack (SecantusDB, Tansu) run on free ports, never the default ones, so a running
+`make up` is left alone. WFA_TEST_SERVERS=embedded or =docker forces either.
+
+Fixtures:
+- `mongo_url`: a database of its own for this run, `mongodb://127.0.0.1:PORT/wfa_test_<random>`.
+- `fresh_mongo_url`: a new, empty database for one test.
+- `mongo_server_url`: the server alone, with no database in the URL.
+- `kafka_bootstrap`: `host:port` of the broker.
+- `unique_prefix`: a topic prefix of the test's own (`test.<random>.`), for `WFA_TOPIC_PREFIX`.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from pymongo import MongoClient
+
+from wfa_devstack import EmbeddedKafka, EmbeddedMongo, free_port, mongo_responds, wait_until
+
+SERVER_START_TIMEOUT = 120.0
+
+
+def _use_docker() -> bool:
+    choice = os.environ.get("WFA_TEST_SERVERS", "auto")
+    if choice in ("embedded", "docker"):
+        return choice == "docker"
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        client = docker.from_env(timeout=5)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception:
+        return False
+    return True
+
+
+def with_database(server_url: str, database: str) -> str:
+    """`mongodb://host:port[/?options]` with `database` as its default database (options kept)."""
+    base, _, options = server_url.partition("?")
+    url = f"{base.rstrip('/')}/{database}"
+    return f"{url}?{options}" if options else url
+
+
+def _random_name(stem: str) -> str:
+    return f"{stem}{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def use_docker() -> bool:
+    return _use_docker()
+
+
+@pytest.fixture(scope="session")
+def mongo_server_url(use_docker: bool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if use_docker:
+        yield from _mongo_container()
+        return
+    workdir = tmp_path_factory.mktemp("mongo")
+    server = EmbeddedMongo(free_port(), workdir / "data", workdir / "mongo.log")
+    server.start(timeout=SERVER_START_TIMEOUT)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_url(mongo_server_url: str) -> str:
+    return with_database(mongo_server_url, _random_name("wfa_test_"))
+
+
+@pytest.fixture
+def fresh_mongo_url(mongo_server_url: str) -> str:
+    return with_database(mongo_server_url, _random_name("wfa_test_"))
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(use_docker: bool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if use_docker:
+        yield from _kafka_container()
+        return
+    workdir = tmp_path_factory.mktemp("kafka")
+    server = EmbeddedKafka(free_port(), workdir / "kafka.log")
+    server.start(timeout=SERVER_START_TIMEOUT)
+    try:
+        yield server.bootstrap
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def unique_prefix() -> str:
+    return f"{_random_name('test.')}."
+
+
+def _mongo_container() -> Iterator[str]:
+    from testcontainers.core.container import DockerContainer
+
+    container = DockerContainer("mongo:8").with_command("mongod --replSet rs0 --bind_ip_all").with_exposed_ports(27017)
+    with container:
+        host, port = container.get_container_host_ip(), int(container.get_exposed_port(27017))
+        wait_until(lambda: mongo_responds(host, port), SERVER_START_TIMEOUT, what="mongo container")
+        # A replica set, as the embedded server presents itself; clients connect directly, since the member's
+        # advertised address is the one inside the container.
+        client: MongoClient[dict[str, object]] = MongoClient(host, port, directConnection=True)
+        try:
+            client.admin.command("replSetInitiate", {"_id": "rs0", "members": [{"_id": 0, "host": "127.0.0.1:27017"}]})
+            wait_until(
+                lambda: bool(client.admin.command("hello").get("isWritablePrimary")),
+                SERVER_START_TIMEOUT,
+                what="mongo replica set primary",
+            )
+        finally:
+            client.close()
+        yield f"mongodb://{host}:{port}/?directConnection=true"
+
+
+def _kafka_container() -> Iterator[str]:
+    from testcontainers.community.kafka import KafkaContainer
+
+    with KafkaContainer() as container:
+        yield str(container.get_bootstrap_server())
