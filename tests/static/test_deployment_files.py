@@ -1,0 +1,297 @@
+"""The deployment files say what the contract says: three services on 8080/8081/8082 over MongoDB (27017)
+and Kafka (9092), each image built from its own package only and run as a non-root user, and the
+`make install` / `make up` / `make test` entry points that CI and the README rely on."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import shlex
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = {"workflows": 8080, "scheduler": 8081, "runner": 8082}
+DEPENDENCIES = {"mongo": 27017, "kafka": 9092}
+
+
+# --- docker-compose.yaml -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
+    return loaded
+
+
+def _published(service: dict[str, Any]) -> dict[int, int]:
+    """host port -> container port."""
+    mapping: dict[int, int] = {}
+    for entry in service.get("ports", []):
+        if isinstance(entry, dict):
+            mapping[int(entry["published"])] = int(entry["target"])
+        else:
+            *_, host, container = str(entry).split(":")
+            mapping[int(host)] = int(container.split("/")[0])
+    return mapping
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment", {})
+    if isinstance(env, list):
+        return dict(item.split("=", 1) for item in env)
+    return {key: str(value) for key, value in env.items()}
+
+
+def test_compose_defines_every_service_and_dependency(compose: dict[str, Any]) -> None:
+    assert set(SERVICES) | set(DEPENDENCIES) <= set(compose["services"])
+
+
+@pytest.mark.parametrize("name, port", [*SERVICES.items(), *DEPENDENCIES.items()])
+def test_compose_publishes_the_contract_port(compose: dict[str, Any], name: str, port: int) -> None:
+    assert _published(compose["services"][name]).get(port) == port
+
+
+@pytest.mark.parametrize("name", DEPENDENCIES)
+def test_compose_dependencies_have_healthchecks(compose: dict[str, Any], name: str) -> None:
+    assert compose["services"][name]["healthcheck"]["test"]
+
+
+@pytest.mark.parametrize("name, port", SERVICES.items())
+def test_compose_service_is_configured_for_the_compose_network(compose: dict[str, Any], name: str, port: int) -> None:
+    env = _environment(compose["services"][name])
+
+    assert re.match(r"mongodb://mongo:27017/\w+", env["WFA_MONGO_URL"])
+    assert env["WFA_KAFKA_BOOTSTRAP"].split(":")[0] == "kafka"
+    assert env["WFA_HTTP_PORT"] == str(port)
+
+
+def test_compose_kafka_advertises_one_listener_for_the_host_and_one_for_the_services(
+    compose: dict[str, Any],
+) -> None:
+    advertised = _environment(compose["services"]["kafka"])["KAFKA_ADVERTISED_LISTENERS"]
+    addresses = {listener.split("://")[1] for listener in advertised.split(",")}
+    service_bootstrap = _environment(compose["services"]["workflows"])["WFA_KAFKA_BOOTSTRAP"]
+
+    assert "127.0.0.1:9092" in addresses or "localhost:9092" in addresses
+    assert service_bootstrap in addresses
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_compose_service_waits_for_healthy_dependencies(compose: dict[str, Any], name: str) -> None:
+    depends_on = compose["services"][name]["depends_on"]
+
+    assert {dep: depends_on[dep]["condition"] for dep in DEPENDENCIES} == dict.fromkeys(DEPENDENCIES, "service_healthy")
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_compose_service_is_built_from_its_own_dockerfile_and_checks_healthz(
+    compose: dict[str, Any], name: str
+) -> None:
+    service = compose["services"][name]
+
+    assert service["build"]["context"] in (".", "./")
+    assert service["build"]["dockerfile"] == f"services/{name}/Dockerfile"
+    assert "/healthz" in " ".join(service["healthcheck"]["test"])
+
+
+# --- Dockerfiles ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Stage:
+    base: str
+    name: str | None
+    instructions: list[tuple[str, str]] = field(default_factory=list)
+
+    def args(self, keyword: str) -> list[str]:
+        return [args for kw, args in self.instructions if kw == keyword]
+
+
+def _stages(dockerfile: Path) -> list[Stage]:
+    text = re.sub(r"\\\n", " ", dockerfile.read_text())
+    stages: list[Stage] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        keyword, _, args = line.partition(" ")
+        keyword = keyword.upper()
+        if keyword == "FROM":
+            words = args.split()
+            name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
+            stages.append(Stage(base=words[0], name=name))
+        elif stages:
+            stages[-1].instructions.append((keyword, args.strip()))
+    return stages
+
+
+def _copy_sources(stage: Stage) -> list[str]:
+    sources = []
+    for args in stage.args("COPY"):
+        words = [word for word in shlex.split(args) if not word.startswith("--")]
+        sources += words[:-1]
+    return sources
+
+
+def _workspace_manifests() -> set[str]:
+    workspace = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]
+    found = set()
+    for pattern in workspace["members"]:
+        for member in ROOT.glob(pattern):
+            if (member / "pyproject.toml").is_file():
+                found.add(f"{member.relative_to(ROOT).as_posix()}/pyproject.toml")
+    return found
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_dockerfile_is_multi_stage_and_runs_from_a_slim_python(name: str) -> None:
+    stages = _stages(ROOT / "services" / name / "Dockerfile")
+    builder_names = {stage.name for stage in stages[:-1]}
+    final = stages[-1]
+
+    assert len(stages) >= 2
+    assert any("--from=builder" in args and "/app/.venv" in args for args in final.args("COPY"))
+    assert "builder" in builder_names
+    assert "uv sync" not in " ".join(final.args("RUN"))
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_dockerfile_runs_as_a_non_root_user(name: str) -> None:
+    users = _stages(ROOT / "services" / name / "Dockerfile")[-1].args("USER")
+
+    assert users
+    assert users[-1].split(":")[0] not in ("root", "0")
+
+
+@pytest.mark.parametrize("name, port", SERVICES.items())
+def test_dockerfile_exposes_the_contract_port_and_runs_the_console_script(name: str, port: int) -> None:
+    final = _stages(ROOT / "services" / name / "Dockerfile")[-1]
+    scripts = tomllib.loads((ROOT / "services" / name / "pyproject.toml").read_text())["project"]["scripts"]
+
+    assert str(port) in " ".join(final.args("EXPOSE")).split()
+    assert final.args("CMD")[-1] == f'["{name}-svc"]'
+    assert f"{name}-svc" in scripts
+    assert "/healthz" in final.args("HEALTHCHECK")[-1]
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_dockerfile_installs_only_its_own_package(name: str) -> None:
+    stages = _stages(ROOT / "services" / name / "Dockerfile")
+    builder = next(stage for stage in stages if stage.name == "builder")
+    syncs = [args for args in builder.args("RUN") if "uv sync" in args]
+    sources = [src for src in _copy_sources(builder) if "/src" in src]
+
+    assert syncs
+    for sync in syncs:
+        assert "--locked" in sync and "--no-dev" in sync
+        assert f"--package wfa-{name}" in sync
+    assert sorted(sources) == sorted(["libs/wfa/src", f"services/{name}/src"])
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_dockerfile_copies_every_workspace_manifest_so_the_lock_check_passes(name: str) -> None:
+    builder = next(stage for stage in _stages(ROOT / "services" / name / "Dockerfile") if stage.name == "builder")
+    copied = {src for src in _copy_sources(builder) if src.endswith("pyproject.toml")}
+
+    assert _workspace_manifests() | {"pyproject.toml"} <= copied
+    assert "uv.lock" in _copy_sources(builder)
+
+
+def _dockerignored(path: str, rules: list[tuple[bool, str]]) -> bool:
+    parts = path.split("/")
+    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    ignored = False
+    for negated, pattern in rules:
+        if any(fnmatch.fnmatchcase(candidate, pattern) for candidate in candidates):
+            ignored = not negated
+    return ignored
+
+
+def test_dockerignore_sends_the_sources_and_keeps_local_state_out() -> None:
+    rules = []
+    for line in (ROOT / ".dockerignore").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            rules.append((line.startswith("!"), line.lstrip("!").rstrip("/")))
+    needed = ["pyproject.toml", "uv.lock", "libs/wfa/src/wfa/settings.py", *sorted(_workspace_manifests())]
+    needed += [f"services/{name}/src/wfa_{name}/__init__.py" for name in SERVICES]
+    local = [".venv/bin/python", ".git/HEAD", ".devstack/mongo.log", ".tools/uv/bin/uv", ".env"]
+
+    assert [path for path in needed if _dockerignored(path, rules)] == []
+    assert [path for path in local if not _dockerignored(path, rules)] == []
+
+
+# --- Makefile, start-deps.sh, .ci/run, .env.example -------------------------------------------------------
+
+
+def _make_recipes() -> dict[str, str]:
+    recipes: dict[str, str] = {}
+    current = None
+    for line in (ROOT / "Makefile").read_text().splitlines():
+        target = re.match(r"^([A-Za-z][\w-]*):(?!=)(.*)$", line)
+        if target:
+            current = target.group(1)
+            recipes[current] = target.group(2)
+        elif current and line.startswith("\t"):
+            recipes[current] += "\n" + line.strip()
+        elif not line.strip():
+            continue
+        else:
+            current = None
+    return recipes
+
+
+def test_makefile_has_the_readme_targets() -> None:
+    recipes = _make_recipes()
+
+    assert {"install", "up", "test", "lint", "fmt", "bench"} <= set(recipes)
+    assert re.search(r"uv\S*\s+sync\s+--locked", recipes["install"], re.IGNORECASE)
+    assert "start-deps.sh" in recipes["up"] and "run-services" in recipes["up"]
+    assert "install" in recipes["up"].splitlines()[0]
+
+
+def test_make_test_lints_type_checks_and_runs_pytest() -> None:
+    recipes = _make_recipes()
+    test_and_prerequisites = recipes["test"] + "\n" + recipes.get("lint", "")
+
+    for tool in ("ruff check", "ruff format --check", "mypy", "pytest"):
+        assert tool in test_and_prerequisites
+
+
+def test_ci_runs_make_test_strictly() -> None:
+    script = ROOT / ".ci" / "run"
+    text = script.read_text()
+
+    assert text.startswith("#!/usr/bin/env bash")
+    assert "set -euo pipefail" in text
+    assert re.search(r"^make test\b", text, re.MULTILINE)
+    assert os.access(script, os.X_OK)
+
+
+def test_start_deps_is_executable_and_can_stop_what_it_started() -> None:
+    script = ROOT / "start-deps.sh"
+    text = script.read_text()
+
+    assert os.access(script, os.X_OK)
+    assert "docker info" in text and "compose" in text
+    assert re.search(r"^\s*stop\b.*\)", text, re.MULTILINE)
+
+
+def test_env_example_names_every_contract_variable() -> None:
+    names = re.findall(r"^#?\s*(WFA_\w+)=", (ROOT / ".env.example").read_text(), re.MULTILINE)
+
+    assert {
+        "WFA_MONGO_URL",
+        "WFA_KAFKA_BOOTSTRAP",
+        "WFA_HTTP_PORT",
+        "WFA_TOPIC_PREFIX",
+        "WFA_API_KEYS",
+        "WFA_ALLOW_PRIVATE_NETWORKS",
+    } <= set(names)
