@@ -189,7 +189,7 @@ class EmbeddedMongo(EmbeddedServer):
             "--storage-path",
             ":memory:" if self.data_dir is None else str(self.data_dir),
             "--log-level",
-            "WARNING",
+            "INFO",
         ]
 
     def responds(self, timeout: float = 2.0) -> bool:
