@@ -1,0 +1,130 @@
+"""The safety net that makes crashes harmless (see the docstring of wfa.service_layer.triggering).
+
+Every sweep:
+- Stalled executions: queued ones whose request was last published long ago (lost between MongoDB and Kafka:
+  a crash, a broker outage) and running ones whose runner's lease expired (it died mid-execution) get their
+  request published again for their current attempt. The runner's claim makes a duplicate harmless.
+- Old locks: a workflow locked for long by an execution that does not exist (a crash between taking the lock
+  and storing the execution) or that is already final gets its lock released. A lock held by a queued,
+  running or pending execution is left alone: the stall sweep and the retry loop see to those.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+
+from wfa.domain.errors import ExecutionNotFound
+from wfa.domain.execution import Execution, ExecutionStatus
+from wfa.domain.workflow import TriggerStatus, Workflow
+from wfa.service_layer.triggering import Triggering, dispatch
+from wfa_scheduler.metrics import SchedulerMetrics
+
+log = structlog.get_logger(__name__)
+
+_REQUEUED = (ExecutionStatus.QUEUED, ExecutionStatus.RUNNING)
+
+
+@dataclass(frozen=True)
+class RepairPass:
+    republished: int = 0
+    released: int = 0
+    relocked: int = 0
+
+
+class Repair:
+    def __init__(
+        self,
+        deps: Triggering,
+        *,
+        metrics: SchedulerMetrics,
+        batch: int,
+        redispatch_after: timedelta,
+        repair_after: timedelta,
+        interval: timedelta,
+    ) -> None:
+        self._deps = deps
+        self._metrics = metrics
+        self._batch = batch
+        self._redispatch_after = redispatch_after
+        self._repair_after = repair_after
+        self._interval = interval
+        # (execution, attempt) → when this process last republished it. The repository re-reports a running
+        # execution with an expired lease on every sweep until a runner takes it over; without this, a runner
+        # outage would have each sweep pile another duplicate request per execution onto the topic.
+        self._republished: dict[tuple[str, int], datetime] = {}
+
+    async def run_once(self, now: datetime) -> RepairPass:
+        republished = await self._republish_stalled(now)
+        released, relocked = await self._repair_locks(now)
+        return RepairPass(republished=republished, released=released, relocked=relocked)
+
+    async def step(self) -> float:
+        await self.run_once(self._deps.clock.now())
+        return self._interval.total_seconds()
+
+    async def _republish_stalled(self, now: datetime) -> int:
+        horizon = now - self._redispatch_after
+        self._republished = {key: at for key, at in self._republished.items() if at > horizon}
+        stalled = await self._deps.executions.find_stalled(dispatched_before=horizon, now=now, limit=self._batch)
+        count = 0
+        for execution in stalled:
+            key = (execution.execution_id, execution.attempt)
+            if key in self._republished:
+                continue
+            if not await dispatch(self._deps, execution):
+                break  # the broker is down: the next sweep tries again
+            await self._deps.executions.mark_dispatched(execution.execution_id, attempt=execution.attempt, now=now)
+            self._republished[key] = now
+            self._metrics.repairs.labels(action="republished").inc()
+            log.warning(
+                "repair.republished",
+                execution_id=execution.execution_id,
+                workflow_id=execution.workflow_id,
+                attempt=execution.attempt,
+                status=execution.status.value,
+                why="runner lease expired" if execution.status is ExecutionStatus.RUNNING else "request not consumed",
+            )
+            count += 1
+        return count
+
+    async def _repair_locks(self, now: datetime) -> tuple[int, int]:
+        locked = await self._deps.workflows.find_locked_since(before=now - self._repair_after, limit=self._batch)
+        released = relocked = 0
+        for workflow in locked:
+            holder_id = workflow.trigger.execution_id
+            if holder_id is None:
+                continue
+            try:
+                holder: Execution | None = await self._deps.executions.get(holder_id)
+            except ExecutionNotFound:
+                holder = None
+            if holder is None or holder.status.is_final:
+                released += await self._release(workflow, holder_id, holder)
+            elif workflow.trigger.status is TriggerStatus.PENDING and holder.status in _REQUEUED:
+                # A crash between claim_retry and mark_trigger_busy: the retry is on its way, the lock says pending.
+                relocked += await self._relock(workflow, holder_id)
+        return released, relocked
+
+    async def _relock(self, workflow: Workflow, holder_id: str) -> int:
+        if not await self._deps.workflows.mark_trigger_busy(workflow.workflow_id, execution_id=holder_id):
+            return 0
+        self._metrics.repairs.labels(action="relocked").inc()
+        log.warning("repair.lock_relocked", workflow_id=workflow.workflow_id, execution_id=holder_id)
+        return 1
+
+    async def _release(self, workflow: Workflow, holder_id: str, holder: Execution | None) -> int:
+        if not await self._deps.workflows.release_trigger_lock(workflow.workflow_id, execution_id=holder_id):
+            return 0  # released or taken over meanwhile
+        self._metrics.repairs.labels(action="released").inc()
+        log.warning(
+            "repair.lock_released",
+            workflow_id=workflow.workflow_id,
+            execution_id=holder_id,
+            trigger_status=workflow.trigger.status.value,
+            locked_at=workflow.trigger.locked_at.isoformat() if workflow.trigger.locked_at else None,
+            why="execution missing" if holder is None else f"execution already {holder.status.value}",
+        )
+        return 1

@@ -1,0 +1,107 @@
+"""The scheduler process's work: prepare the stores, then run the three loops until stopped.
+
+Preparing (indexes, topics) is retried in the background rather than failing the start: the process serves
+/healthz and an honest /readyz while MongoDB or Kafka are down, and starts its loops as soon as they are back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from dataclasses import dataclass
+
+import structlog
+
+from wfa.domain.errors import DependencyUnavailable
+from wfa_scheduler.changes import Wakeup, WorkflowChanges, follow_changes
+from wfa_scheduler.firing import Firing
+from wfa_scheduler.loop import Backoff, Loop
+from wfa_scheduler.metrics import SchedulerMetrics
+from wfa_scheduler.repair import Repair
+from wfa_scheduler.retries import Retries
+
+log = structlog.get_logger(__name__)
+
+Prepare = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class SchedulerJobs:
+    firing: Firing
+    retries: Retries
+    repair: Repair
+
+
+class Scheduler:
+    def __init__(
+        self,
+        jobs: SchedulerJobs,
+        *,
+        prepare: Prepare,
+        changes: WorkflowChanges | None,
+        metrics: SchedulerMetrics,
+        max_sleep: float,
+        repair_interval: float,
+    ) -> None:
+        self._prepare = prepare
+        self._changes = changes
+        self._wakeup = Wakeup()
+        self.loops = [
+            Loop("firing", jobs.firing.step, max_sleep=max_sleep, metrics=metrics, wake=self._wakeup.subscribe()),
+            Loop("retries", jobs.retries.step, max_sleep=max_sleep, metrics=metrics, wake=self._wakeup.subscribe()),
+            Loop("repair", jobs.repair.step, max_sleep=repair_interval, metrics=metrics),
+        ]
+        self._main: asyncio.Task[None] | None = None
+        self._feed: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        self._main = asyncio.create_task(self._run(), name="scheduler")
+
+    async def stop(self, grace: float) -> None:
+        """Let each loop finish the pass in progress (within `grace` seconds), then cancel what is left."""
+        self._stopping = True
+        for loop in self.loops:
+            loop.stop()
+        if self._feed is not None:
+            self._feed.cancel()
+        if self._main is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._main), grace)
+        except TimeoutError:
+            log.warning("scheduler.stop_timed_out", grace_s=grace)
+            self._main.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._main
+
+    async def _run(self) -> None:
+        await self._prepare_until_done()
+        if self._stopping:
+            return
+        if self._changes is not None:
+            self._feed = asyncio.create_task(follow_changes(self._changes, self._wakeup), name="workflow-changes")
+        try:
+            await asyncio.gather(*(loop.run() for loop in self.loops))
+        finally:
+            if self._feed is not None:
+                self._feed.cancel()
+                with suppress(asyncio.CancelledError):
+                    await self._feed
+
+    async def _prepare_until_done(self) -> None:
+        backoff = Backoff()
+        while not self._stopping:
+            try:
+                await self._prepare()
+            except DependencyUnavailable as exc:
+                delay = backoff.next_delay()
+                log.warning("scheduler.prepare_failed", retry_in_s=delay, error=str(exc))
+            except Exception as exc:
+                delay = backoff.next_delay()
+                log.error("scheduler.prepare_failed", retry_in_s=delay, exc_info=exc)
+            else:
+                log.info("scheduler.prepared")
+                return
+            await asyncio.sleep(delay)

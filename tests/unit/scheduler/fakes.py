@@ -1,0 +1,102 @@
+"""Fakes and helpers for the scheduler's unit tests: a recording publisher, a repository wrapper that yields
+like a network round trip, and a way to store a workflow as the API would."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from wfa.domain.errors import ActionFailed, DependencyUnavailable
+from wfa.domain.execution import Execution
+from wfa.domain.schedule import first_fire
+from wfa.domain.workflow import Workflow, WorkflowDefinition
+from wfa.events import ExecutionRequest
+from wfa.service_layer.triggering import Triggering
+
+START = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
+
+
+class RecordingPublisher:
+    """Keeps what was published; `down` makes it fail as a broker outage would."""
+
+    def __init__(self) -> None:
+        self.sent: list[ExecutionRequest] = []
+        self.down = False
+
+    async def publish(self, request: ExecutionRequest) -> None:
+        if self.down:
+            raise DependencyUnavailable("kafka", "test broker is down")
+        self.sent.append(request)
+
+
+class Yielding:
+    """Wraps a repository so that every call first yields to the event loop, as a network round trip does.
+
+    The in-memory repositories never suspend, so without this two concurrent passes would simply run one after
+    the other and a race between schedulers could not happen in a test.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._inner, name)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            await asyncio.sleep(0)
+            return await method(*args, **kwargs)
+
+        return call
+
+
+async def add_workflow(deps: Triggering, trigger: dict[str, str], workflow_id: str = "w") -> Workflow:
+    """Store a workflow created now, as the API would: its first slot computed from its creation time."""
+    definition = WorkflowDefinition.model_validate(
+        {"workflowId": workflow_id, "trigger": trigger, "actions": [{"type": "log", "message": "hi"}]}
+    )
+    now = deps.clock.now()
+    workflow = Workflow.create(definition, now=now, next_run_at=first_fire(definition.trigger, now))
+    await deps.workflows.add(workflow)
+    return workflow
+
+
+def sample(registry_metric: Any, **labels: str) -> float:
+    """The current value of a counter (with these labels) or a histogram's observation count."""
+    metric = registry_metric.labels(**labels) if labels else registry_metric
+    for family in metric.collect():
+        for s in family.samples:
+            if s.name.endswith("_total") or s.name.endswith("_count"):
+                return float(s.value)
+    raise AssertionError("no sample")
+
+
+def seconds(n: float) -> timedelta:
+    return timedelta(seconds=n)
+
+
+def histogram_sum(histogram: Any) -> float:
+    for family in histogram.collect():
+        for s in family.samples:
+            if s.name.endswith("_sum"):
+                return float(s.value)
+    raise AssertionError("no _sum sample")
+
+
+async def run_until_pending(deps: Triggering, execution_id: str, *, owner: str = "runner-1") -> Execution:
+    """What a runner does when the first action's attempt fails with retries left: the execution goes pending
+    (nextRetryAt = now + 2 s, the default initial interval) and so does the workflow's lock."""
+    now = deps.clock.now()
+    stored = await deps.executions.get(execution_id)
+    claimed = await deps.executions.claim_for_run(
+        execution_id, attempt=stored.attempt, owner=owner, lease_until=now + timedelta(seconds=30), now=now
+    )
+    assert claimed is not None
+    execution = claimed.execution
+    execution.start_attempt(now)
+    execution.begin_action(0, now)
+    failure = ActionFailed("503 from upstream", kind="http_status", retryable=True)
+    execution.fail_action(0, failure, claimed.plan.policy_for(0), now)
+    assert await deps.executions.save_progress(execution, owner=owner, lease_until=now + timedelta(seconds=30))
+    assert await deps.workflows.mark_trigger_pending(execution.workflow_id, execution_id=execution_id)
+    return execution

@@ -1,0 +1,324 @@
+import asyncio
+import math
+from datetime import timedelta
+
+import pytest
+from tests.unit.scheduler.fakes import START, RecordingPublisher, Yielding, add_workflow, histogram_sum, sample, seconds
+
+from wfa.domain.clock import FakeClock
+from wfa.domain.errors import DependencyUnavailable
+from wfa.domain.execution import ExecutionStatus, Reason
+from wfa.domain.workflow import TriggerStatus
+from wfa.events import ExecutionRequest
+from wfa.ports.repositories import SlotOutcome
+from wfa.service_layer.triggering import Triggering, trigger_manually
+from wfa_scheduler.firing import Firing
+from wfa_scheduler.metrics import SchedulerMetrics
+
+TEN_S = {"type": "periodic", "interval": "10s"}
+
+
+def _firing(deps: Triggering, metrics: SchedulerMetrics, *, batch: int = 100, concurrency: int = 16) -> Firing:
+    return Firing(deps, metrics=metrics, batch=batch, concurrency=concurrency)
+
+
+async def _finish(deps: Triggering, workflow_id: str = "w") -> None:
+    """What the runner does when an execution ends: free the lock."""
+    workflow = await deps.workflows.get(workflow_id)
+    assert workflow.trigger.execution_id is not None
+    assert await deps.workflows.release_trigger_lock(workflow_id, execution_id=workflow.trigger.execution_id)
+
+
+async def _executions(deps: Triggering, workflow_id: str = "w") -> list[tuple[str, object]]:
+    page = await deps.executions.list_for_workflow(workflow_id, status=None, limit=500, cursor=None)
+    return [(e.execution_id, e.created_at) for e in reversed(page.items)]
+
+
+async def test_periodic_workflow_fires_at_each_interval_after_creation(
+    deps: Triggering, clock: FakeClock, publisher: RecordingPublisher, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, TEN_S)
+    firing = _firing(deps, metrics)
+
+    for k in (1, 2, 3):
+        clock.set(START + seconds(10 * k))
+        done = await firing.run_once(clock.now())
+        assert done.count(SlotOutcome.FIRED) == 1
+        await _finish(deps)
+
+    assert await _executions(deps) == [
+        ("e1", START + seconds(10)),
+        ("e2", START + seconds(20)),
+        ("e3", START + seconds(30)),
+    ]
+    assert [(r.execution_id, r.reason, r.attempt) for r in publisher.sent] == [
+        ("e1", Reason.SCHEDULE, 1),
+        ("e2", Reason.SCHEDULE, 1),
+        ("e3", Reason.SCHEDULE, 1),
+    ]
+    assert (await deps.workflows.get("w")).trigger.next_run_at == START + seconds(40)
+
+
+async def test_nothing_fires_before_the_first_slot(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, TEN_S)
+    clock.set(START + timedelta(seconds=9, milliseconds=999))
+
+    done = await _firing(deps, metrics).run_once(clock.now())
+
+    assert done.due == 0
+    assert await _executions(deps) == []
+
+
+async def test_due_slot_of_a_busy_workflow_is_skipped_and_the_grid_kept(
+    deps: Triggering, clock: FakeClock, publisher: RecordingPublisher, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, TEN_S)
+    clock.set(START + seconds(5))
+    manual = await trigger_manually(deps, "w")
+    clock.set(START + timedelta(seconds=10, milliseconds=250))
+
+    done = await _firing(deps, metrics).run_once(clock.now())
+
+    assert done.count(SlotOutcome.SKIPPED) == 1
+    workflow = await deps.workflows.get("w")
+    assert workflow.trigger.skipped_fires == 1
+    assert (workflow.trigger.status, workflow.trigger.execution_id) == (
+        TriggerStatus.BUSY,
+        manual.execution.execution_id,
+    )
+    assert workflow.trigger.next_run_at == START + seconds(20)
+    assert [e for e, _ in await _executions(deps)] == [manual.execution.execution_id]
+    assert [r.reason for r in publisher.sent] == [Reason.MANUAL]
+    assert sample(metrics.fires, outcome="skipped") == 1
+
+
+async def test_pending_workflow_skips_its_slot_too(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, TEN_S)
+    manual = await trigger_manually(deps, "w")
+    assert await deps.workflows.mark_trigger_pending("w", execution_id=manual.execution.execution_id)
+    clock.set(START + seconds(10))
+
+    done = await _firing(deps, metrics).run_once(clock.now())
+
+    assert done.count(SlotOutcome.SKIPPED) == 1
+    assert (await deps.workflows.get("w")).trigger.status is TriggerStatus.PENDING
+
+
+async def test_after_downtime_missed_slots_collapse_into_one_fire(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, TEN_S)
+    firing = _firing(deps, metrics)
+    clock.set(START + timedelta(seconds=10 * 11, milliseconds=700))  # slots 1..11 all passed unseen
+
+    first = await firing.run_once(clock.now())
+    again = await firing.run_once(clock.now())
+
+    assert (first.count(SlotOutcome.FIRED), again.due) == (1, 0)
+    assert len(await _executions(deps)) == 1
+    assert (await deps.workflows.get("w")).trigger.next_run_at == START + seconds(120)
+
+
+async def test_paused_workflow_never_fires(deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics) -> None:
+    await add_workflow(deps, TEN_S)
+    await deps.workflows.set_enabled("w", enabled=False, next_run_at=None, now=START)
+    clock.set(START + timedelta(hours=1))
+
+    done = await _firing(deps, metrics).run_once(clock.now())
+
+    assert done.due == 0
+    assert await _executions(deps) == []
+
+
+async def test_paused_workflow_whose_slot_stayed_stored_never_fires(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, TEN_S)
+    await deps.workflows.set_enabled("w", enabled=False, next_run_at=START + seconds(10), now=START)
+    clock.set(START + timedelta(hours=1))
+
+    await _firing(deps, metrics).run_once(clock.now())
+
+    assert await _executions(deps) == []
+
+
+async def test_manual_workflow_never_fires(deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics) -> None:
+    await add_workflow(deps, {"type": "manual"})
+    clock.set(START + timedelta(days=400))
+
+    done = await _firing(deps, metrics).run_once(clock.now())
+
+    assert done.due == 0
+    assert await _executions(deps) == []
+
+
+async def test_cron_workflow_fires_on_its_expression(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, {"type": "cron", "cron": "*/15 * * * *"})
+    firing = _firing(deps, metrics)
+    clock.set(START + timedelta(minutes=15, milliseconds=40))
+
+    done = await firing.run_once(clock.now())
+
+    assert done.count(SlotOutcome.FIRED) == 1
+    assert (await deps.workflows.get("w")).trigger.next_run_at == START + timedelta(minutes=30)
+
+
+async def test_two_schedulers_fire_each_slot_exactly_once(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    for n in range(20):
+        await add_workflow(deps, TEN_S, workflow_id=f"w{n}")
+    # Both instances share one store; every call yields, so their passes truly interleave.
+    shared = Triggering(
+        workflows=Yielding(deps.workflows),
+        executions=Yielding(deps.executions),
+        publisher=deps.publisher,
+        clock=deps.clock,
+        new_id=deps.new_id,
+    )
+    a, b = _firing(shared, metrics), _firing(shared, metrics)
+
+    outcomes: list[SlotOutcome] = []
+    for k in (1, 2, 3):
+        clock.set(START + seconds(10 * k))
+        passes = await asyncio.gather(a.run_once(clock.now()), b.run_once(clock.now()))
+        outcomes += [o for p in passes for o, n in p.outcomes.items() for _ in range(n)]
+        for n in range(20):
+            await _finish(deps, f"w{n}")
+
+    assert outcomes.count(SlotOutcome.FIRED) == 60
+    assert outcomes.count(SlotOutcome.LOST) == 60  # each instance saw every slot due: the race was real
+    for n in range(20):
+        assert len(await _executions(deps, f"w{n}")) == 3
+
+
+async def test_due_workflows_fire_side_by_side_within_the_bound(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    class SlowPublisher:
+        def __init__(self) -> None:
+            self.in_flight = 0
+            self.most = 0
+
+        async def publish(self, request: ExecutionRequest) -> None:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+            await asyncio.sleep(0.01)
+            self.in_flight -= 1
+
+    slow = SlowPublisher()
+    for n in range(40):
+        await add_workflow(deps, TEN_S, workflow_id=f"w{n:02}")
+    firing = _firing(Triggering(deps.workflows, deps.executions, slow, deps.clock, deps.new_id), metrics, concurrency=8)
+    clock.set(START + seconds(10))
+
+    done = await firing.run_once(clock.now())
+
+    assert done.count(SlotOutcome.FIRED) == 40
+    assert slow.most == 8
+
+
+async def test_a_pass_takes_at_most_one_batch_earliest_first(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    for n, interval in enumerate(("30s", "10s", "20s")):
+        await add_workflow(deps, {"type": "periodic", "interval": interval}, workflow_id=f"w{n}")
+    clock.set(START + seconds(30))
+
+    done = await _firing(deps, metrics, batch=2).run_once(clock.now())
+
+    assert done.due == 2
+    assert [w for w in ("w0", "w1", "w2") if await _executions(deps, w)] == ["w1", "w2"]
+
+
+async def test_an_outage_mid_pass_is_raised_after_every_due_workflow_was_tried(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    class FlakyClaims:
+        def __init__(self, inner: object) -> None:
+            self._inner = inner
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._inner, name)
+
+        async def claim_schedule_slot(self, workflow_id: str, **kwargs: object) -> object:
+            if workflow_id == "w0":
+                raise DependencyUnavailable("mongodb", "connection reset")
+            return await self._inner.claim_schedule_slot(workflow_id, **kwargs)  # type: ignore[attr-defined]
+
+    for n in range(3):
+        await add_workflow(deps, TEN_S, workflow_id=f"w{n}")
+    flaky = Triggering(FlakyClaims(deps.workflows), deps.executions, deps.publisher, deps.clock, deps.new_id)  # type: ignore[arg-type]
+    clock.set(START + seconds(10))
+
+    with pytest.raises(DependencyUnavailable):
+        await _firing(flaky, metrics).run_once(clock.now())
+
+    assert [bool(await _executions(deps, f"w{n}")) for n in range(3)] == [False, True, True]
+
+
+async def test_fires_are_counted_by_outcome_with_their_lateness(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, TEN_S)
+    clock.set(START + timedelta(seconds=10, milliseconds=30))
+
+    await _firing(deps, metrics).run_once(clock.now())
+
+    assert sample(metrics.fires, outcome="fired") == 1
+    assert sample(metrics.fire_lateness) == 1
+    assert histogram_sum(metrics.fire_lateness) == pytest.approx(0.03)
+
+
+async def test_step_sleeps_until_the_next_slot_then_fires_it(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, TEN_S)
+    firing = _firing(deps, metrics)
+    clock.set(START + timedelta(seconds=7, milliseconds=500))
+
+    assert await firing.step() == pytest.approx(2.501)
+    clock.set(START + seconds(10))
+    assert await firing.step() == 0.0  # fired; look again at once for the following slot
+    assert await firing.step() == pytest.approx(10.001)
+
+    assert [e for e, _ in await _executions(deps)] == ["e1"]
+
+
+async def test_step_looks_again_when_woken_before_the_expected_slot(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, {"type": "periodic", "interval": "1h"})
+    firing = _firing(deps, metrics)
+    assert await firing.step() == pytest.approx(3600.001)
+
+    clock.set(START + seconds(1))
+    await add_workflow(deps, {"type": "periodic", "interval": "2s"}, workflow_id="fast")
+
+    assert await firing.step() == pytest.approx(2.001)
+
+
+async def test_step_with_nothing_scheduled_waits_indefinitely(deps: Triggering, metrics: SchedulerMetrics) -> None:
+    await add_workflow(deps, {"type": "manual"})
+
+    assert await _firing(deps, metrics).step() == math.inf
+
+
+async def test_fired_execution_is_queued_and_holds_the_lock(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, TEN_S)
+    clock.set(START + seconds(10))
+
+    await _firing(deps, metrics).run_once(clock.now())
+
+    execution = await deps.executions.get("e1")
+    workflow = await deps.workflows.get("w")
+    assert (execution.status, execution.reason) == (ExecutionStatus.QUEUED, Reason.SCHEDULE)
+    assert (workflow.trigger.status, workflow.trigger.execution_id) == (TriggerStatus.BUSY, "e1")

@@ -1,0 +1,171 @@
+from datetime import timedelta
+
+from tests.unit.scheduler.fakes import START, RecordingPublisher, add_workflow, run_until_pending, sample, seconds
+
+from wfa.domain.clock import FakeClock
+from wfa.domain.execution import ExecutionStatus
+from wfa.domain.workflow import TriggerStatus
+from wfa.service_layer.triggering import Triggering, trigger_manually
+from wfa_scheduler.metrics import SchedulerMetrics
+from wfa_scheduler.repair import Repair
+
+AFTER = timedelta(seconds=30)  # both redispatch_after and repair_after
+LEASE = timedelta(seconds=30)
+
+
+def _repair(deps: Triggering, metrics: SchedulerMetrics) -> Repair:
+    return Repair(deps, metrics=metrics, batch=100, redispatch_after=AFTER, repair_after=AFTER, interval=seconds(5))
+
+
+async def _start_running(deps: Triggering, owner: str = "runner-1") -> str:
+    """A manual execution that a runner has claimed (lease of 30 s from now)."""
+    started = await trigger_manually(deps, "w")
+    now = deps.clock.now()
+    claimed = await deps.executions.claim_for_run(
+        started.execution.execution_id, attempt=1, owner=owner, lease_until=now + LEASE, now=now
+    )
+    assert claimed is not None
+    return started.execution.execution_id
+
+
+async def test_lock_whose_execution_is_missing_is_released_once_old_enough(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, {"type": "manual"})
+    # A crash between taking the lock and storing the execution.
+    await deps.workflows.try_acquire_trigger_lock("w", execution_id="ghost", now=START)
+    repair = _repair(deps, metrics)
+
+    clock.set(START + AFTER - timedelta(milliseconds=1))
+    early = await repair.run_once(clock.now())
+    clock.set(START + AFTER + seconds(1))
+    late = await repair.run_once(clock.now())
+
+    assert (early.released, late.released) == (0, 1)
+    workflow = await deps.workflows.get("w")
+    assert (workflow.trigger.status, workflow.trigger.execution_id) == (TriggerStatus.IDLE, None)
+    assert sample(metrics.repairs, action="released") == 1
+
+
+async def test_lock_of_an_execution_already_finished_is_released(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, {"type": "manual"})
+    execution_id = await _start_running(deps)
+    execution = await deps.executions.get(execution_id)
+    execution.succeed(clock.now())
+    assert await deps.executions.save_progress(execution, owner="runner-1", lease_until=clock.now() + LEASE)
+    # ...and the runner died before releasing the lock.
+    clock.set(START + AFTER + seconds(1))
+
+    done = await _repair(deps, metrics).run_once(clock.now())
+
+    assert done.released == 1
+    assert (await deps.workflows.get("w")).trigger.status is TriggerStatus.IDLE
+
+
+async def test_stalled_queued_execution_is_republished_once_per_window(
+    deps: Triggering, clock: FakeClock, publisher: RecordingPublisher, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, {"type": "manual"})
+    publisher.down = True  # the request is lost between MongoDB and Kafka
+    started = await trigger_manually(deps, "w")
+    publisher.down = False
+    repair = _repair(deps, metrics)
+
+    clock.set(START + AFTER - seconds(1))
+    early = await repair.run_once(clock.now())
+    clock.set(START + AFTER + seconds(1))
+    due = await repair.run_once(clock.now())
+    clock.set(START + AFTER + seconds(6))
+    next_sweep = await repair.run_once(clock.now())
+
+    assert (early.republished, due.republished, next_sweep.republished) == (0, 1, 0)
+    assert [(r.execution_id, r.attempt) for r in publisher.sent] == [(started.execution.execution_id, 1)]
+    assert (await deps.workflows.get("w")).trigger.status is TriggerStatus.BUSY  # its lock is left alone
+
+
+async def test_healthy_running_execution_is_left_alone(
+    deps: Triggering, clock: FakeClock, publisher: RecordingPublisher, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, {"type": "manual"})
+    execution_id = await _start_running(deps)
+    clock.set(START + AFTER * 3)
+    assert await deps.executions.renew_lease(execution_id, owner="runner-1", lease_until=clock.now() + LEASE)
+
+    done = await _repair(deps, metrics).run_once(clock.now())
+
+    assert (done.republished, done.released, done.relocked) == (0, 0, 0)
+    assert len(publisher.sent) == 1
+    workflow = await deps.workflows.get("w")
+    assert (workflow.trigger.status, workflow.trigger.execution_id) == (TriggerStatus.BUSY, execution_id)
+    assert (await deps.executions.get(execution_id)).status is ExecutionStatus.RUNNING
+
+
+async def test_running_execution_whose_runner_died_is_republished_for_its_attempt(
+    deps: Triggering, clock: FakeClock, publisher: RecordingPublisher, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, {"type": "manual"})
+    execution_id = await _start_running(deps)
+    repair = _repair(deps, metrics)
+
+    clock.set(START + LEASE + seconds(1))
+    first = await repair.run_once(clock.now())
+    clock.set(clock.now() + seconds(5))
+    soon_after = await repair.run_once(clock.now())  # no runner took it yet: still stalled, not sent again
+    clock.set(clock.now() + AFTER)
+    much_later = await repair.run_once(clock.now())
+
+    assert (first.republished, soon_after.republished, much_later.republished) == (1, 0, 1)
+    assert [(r.execution_id, r.attempt) for r in publisher.sent] == [(execution_id, 1)] * 3
+
+
+async def test_pending_execution_holding_the_lock_is_left_alone(
+    deps: Triggering, clock: FakeClock, publisher: RecordingPublisher, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, {"type": "manual"})
+    started = await trigger_manually(deps, "w")
+    await run_until_pending(deps, started.execution.execution_id)
+    clock.set(START + AFTER * 3)
+
+    done = await _repair(deps, metrics).run_once(clock.now())
+
+    assert (done.republished, done.released, done.relocked) == (0, 0, 0)
+    assert (await deps.workflows.get("w")).trigger.status is TriggerStatus.PENDING
+
+
+async def test_pending_lock_of_an_execution_queued_again_is_set_back_to_busy(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, {"type": "manual"})
+    started = await trigger_manually(deps, "w")
+    execution_id = started.execution.execution_id
+    await run_until_pending(deps, execution_id)
+    clock.set(START + seconds(2))
+    # A scheduler crashed between claim_retry and mark_trigger_busy.
+    assert await deps.executions.claim_retry(execution_id, now=clock.now()) is not None
+    clock.set(START + AFTER + seconds(1))
+
+    done = await _repair(deps, metrics).run_once(clock.now())
+
+    assert done.relocked == 1
+    workflow = await deps.workflows.get("w")
+    assert (workflow.trigger.status, workflow.trigger.execution_id) == (TriggerStatus.BUSY, execution_id)
+
+
+async def test_repair_during_a_broker_outage_tries_again_next_sweep(
+    deps: Triggering, clock: FakeClock, publisher: RecordingPublisher, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, {"type": "manual"})
+    publisher.down = True
+    started = await trigger_manually(deps, "w")
+    repair = _repair(deps, metrics)
+
+    clock.set(START + AFTER + seconds(1))
+    during = await repair.run_once(clock.now())
+    publisher.down = False
+    clock.set(clock.now() + seconds(5))
+    after = await repair.run_once(clock.now())
+
+    assert (during.republished, after.republished) == (0, 1)
+    assert [r.execution_id for r in publisher.sent] == [started.execution.execution_id]
