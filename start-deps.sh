@@ -37,7 +37,12 @@ compose() {
 docker_usable() {
     [[ "${WFA_DEPS:-auto}" != embedded ]] || return 1
     command -v docker >/dev/null 2>&1 || return 1
-    timeout 20 docker info >/dev/null 2>&1 || return 1
+    # A stopped Docker Desktop can make `docker info` hang; `timeout` is missing on some Macs.
+    if command -v timeout >/dev/null 2>&1; then
+        timeout 20 docker info >/dev/null 2>&1 || return 1
+    else
+        docker info >/dev/null 2>&1 || return 1
+    fi
     docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1
 }
 
@@ -116,7 +121,7 @@ status() {
         if port_open "$port"; then log "${name%%:*} accepts connections on $HOST:$port"; else log "${name%%:*} is down ($HOST:$port)"; fi
     done
     [[ -s $COMPOSE_RECORD ]] && log "started with docker compose: $(paste -sd' ' "$COMPOSE_RECORD")"
-    compgen -G "$STATE_DIR/*.pid" >/dev/null && log "embedded servers started by devstack: $(cd "$STATE_DIR" && ls ./*.pid | paste -sd' ')"
+    compgen -G "$STATE_DIR/*.pid" >/dev/null && log "embedded servers started by devstack: $(cd "$STATE_DIR" && echo *.pid)"
     both_open
 }
 
