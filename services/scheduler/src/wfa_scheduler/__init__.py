@@ -1,0 +1,32 @@
+"""The scheduler service: fires scheduled workflows, re-dispatches retries, repairs what crashes leave behind.
+
+Each job is a use case over the repository ports and a clock, callable one pass at a time (`run_once(now)`);
+`Scheduler` runs the three as loops, and `main` wires them to MongoDB and Kafka.
+"""
+
+from wfa_scheduler.changes import ChangesUnsupported, Wakeup, WorkflowChanges, follow_changes
+from wfa_scheduler.firing import Firing, FiringPass
+from wfa_scheduler.loop import Backoff, Loop
+from wfa_scheduler.metrics import SchedulerMetrics
+from wfa_scheduler.repair import Repair, RepairPass
+from wfa_scheduler.retries import Retries, RetryOutcome, RetryPass
+from wfa_scheduler.scheduler import Scheduler, SchedulerJobs
+
+__all__ = [
+    "Backoff",
+    "ChangesUnsupported",
+    "Firing",
+    "FiringPass",
+    "Loop",
+    "Repair",
+    "RepairPass",
+    "Retries",
+    "RetryOutcome",
+    "RetryPass",
+    "Scheduler",
+    "SchedulerJobs",
+    "SchedulerMetrics",
+    "Wakeup",
+    "WorkflowChanges",
+    "follow_changes",
+]

@@ -1,0 +1,1 @@
+"""The scheduler's own adapters (the shared ones live in wfa.adapters)."""
