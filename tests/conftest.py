@@ -65,7 +65,7 @@ def mongo_server_url(use_docker: bool, tmp_path_factory: pytest.TempPathFactory)
         yield from _mongo_container()
         return
     workdir = tmp_path_factory.mktemp("mongo")
-    server = EmbeddedMongo(free_port(), workdir / "data", workdir / "mongo.log")
+    server = EmbeddedMongo(free_port(), workdir / "data", workdir / "mongo.log", die_with_parent=True)
     server.start(timeout=SERVER_START_TIMEOUT)
     try:
         yield server.url
@@ -89,7 +89,7 @@ def kafka_bootstrap(use_docker: bool, tmp_path_factory: pytest.TempPathFactory) 
         yield from _kafka_container()
         return
     workdir = tmp_path_factory.mktemp("kafka")
-    server = EmbeddedKafka(free_port(), workdir / "kafka.log")
+    server = EmbeddedKafka(free_port(), workdir / "kafka.log", die_with_parent=True)
     server.start(timeout=SERVER_START_TIMEOUT)
     try:
         yield server.bootstrap

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,9 +21,14 @@ def spawn_detached(
     *,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    die_with_parent: bool = False,
 ) -> subprocess.Popen[bytes]:
     """Start `argv` in its own session (so a Ctrl-C in the caller's terminal does not reach it),
-    with stdout and stderr appended to `log_path` and no stdin."""
+    with stdout and stderr appended to `log_path` and no stdin.
+
+    `die_with_parent` (Linux only; ignored elsewhere) has the kernel kill the process when the caller dies,
+    so that a test run that is killed leaves no server behind.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         return subprocess.Popen(
@@ -32,7 +39,13 @@ def spawn_detached(
             env=None if env is None else dict(env),
             cwd=cwd,
             start_new_session=True,
+            preexec_fn=_kill_when_parent_dies if die_with_parent and sys.platform == "linux" else None,
         )
+
+
+def _kill_when_parent_dies() -> None:
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 def is_alive(pid: int) -> bool:

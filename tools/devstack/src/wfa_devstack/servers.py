@@ -23,16 +23,17 @@ class ServerStartError(RuntimeError):
 class EmbeddedServer(ABC):
     """One server process: `start()` returns once it answers its protocol; `stop()` ends it.
 
-    The process runs in its own session, so it outlives the caller only if `stop()` is never called:
-    the devstack CLI relies on that and records the pid in a pidfile instead.
+    The process runs in its own session and outlives the caller if `stop()` is never called (the devstack
+    CLI relies on that and records the pid in a pidfile), unless `die_with_parent` is set, as tests do.
     """
 
     name: str
 
-    def __init__(self, port: int, log_path: Path, host: str = LOCALHOST) -> None:
+    def __init__(self, port: int, log_path: Path, host: str = LOCALHOST, *, die_with_parent: bool = False) -> None:
         self.port = port
         self.host = host
         self.log_path = log_path
+        self.die_with_parent = die_with_parent
         self._process: subprocess.Popen[bytes] | None = None
 
     @abstractmethod
@@ -57,7 +58,9 @@ class EmbeddedServer(ABC):
         if port_open(self.host, self.port):
             raise ServerStartError(f"{self.name}: {self.host}:{self.port} is already in use")
         self._prepare()
-        self._process = spawn_detached(self.argv(), self.log_path, env=self._env())
+        self._process = spawn_detached(
+            self.argv(), self.log_path, env=self._env(), die_with_parent=self.die_with_parent
+        )
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Return once the server answers; on failure the process is stopped and the error says why."""
@@ -164,8 +167,10 @@ class EmbeddedMongo(EmbeddedServer):
         data_dir: Path | None,
         log_path: Path,
         host: str = LOCALHOST,
+        *,
+        die_with_parent: bool = False,
     ) -> None:
-        super().__init__(port, log_path, host)
+        super().__init__(port, log_path, host, die_with_parent=die_with_parent)
         self.data_dir = data_dir
         # An explicit (empty) config file turns off SecantusDB's search of ./, ~/.secantus and /etc.
         self.config_path = log_path.with_name(f"{log_path.stem}-secantusd.toml")
