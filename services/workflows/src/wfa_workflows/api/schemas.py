@@ -1,0 +1,66 @@
+"""Request and response bodies of the API that are not domain models (those are served as they are)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from wfa.domain.base import Model
+from wfa.domain.execution import Execution, ExecutionStatus
+from wfa.domain.workflow import Workflow
+
+
+class TriggerRequest(Model):
+    """The optional body of POST /workflows/{id}/trigger."""
+
+    input: dict[str, JsonValue] | None = Field(
+        default=None, description="Handed to the execution as its `input`; null or absent means `{}`."
+    )
+
+
+class TriggerAccepted(Model):
+    execution_id: str
+    workflow_id: str
+    status: ExecutionStatus = Field(
+        description="`queued` for a new execution; the execution's current status for a repeated Idempotency-Key."
+    )
+
+
+class WorkflowPage(Model):
+    items: list[Workflow]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class ExecutionPage(Model):
+    items: list[Execution]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem: the body of every 4xx and 5xx response (application/problem+json)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="A URI naming the kind of problem; `about:blank` for plain HTTP errors.")
+    title: str
+    status: int
+    detail: str
+
+
+class ErrorItem(BaseModel):
+    loc: list[str | int] = Field(description='Where the error is, such as ["body", "trigger", "interval"].')
+    msg: str
+    type: str | None = Field(default=None, description="A stable code for the kind of error (pydantic's).")
+
+
+class ValidationProblem(Problem):
+    errors: list[ErrorItem]
+
+
+class TriggerConflictProblem(Problem):
+    """409 on a trigger: who holds the lock, or that the workflow is paused."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    trigger_status: str = Field(alias="triggerStatus", description="idle | busy | pending")
+    execution_id: str | None = Field(alias="executionId", description="The execution holding the lock, if any.")
+    reason: str = Field(description="busy | pending | paused")

@@ -1,0 +1,179 @@
+"""Routes of the workflow resource: create, read, list, replace, delete, pause, resume, trigger."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Header, Path, Query, Response
+from pydantic import BeforeValidator
+
+from wfa.domain.errors import ValidationFailed
+from wfa.domain.workflow import Workflow, WorkflowDefinition, strip_server_managed
+from wfa_workflows.api.context import UseCases
+from wfa_workflows.api.json_bodies import JsonRoute
+from wfa_workflows.api.problems import documented
+from wfa_workflows.api.schemas import TriggerAccepted, TriggerConflictProblem, TriggerRequest, WorkflowPage
+
+router = APIRouter(prefix="/workflows", tags=["workflows"], route_class=JsonRoute)
+
+WorkflowIdPath = Annotated[str, Path(description="The workflowId.")]
+Limit = Annotated[int, Query(ge=1, le=500, description="Items per page (1–500).")]
+Cursor = Annotated[
+    str | None, Query(max_length=1024, description="The `nextCursor` of the previous page; absent for the first.")
+]
+DefinitionOrResource = Annotated[
+    WorkflowDefinition,
+    BeforeValidator(strip_server_managed),
+    Body(
+        description="The same body as POST; the resource exactly as GET returned it is accepted too (server-managed "
+        "fields such as version, enabled, createdAt and trigger.nextRunAt are ignored)."
+    ),
+]
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        max_length=32,
+        description='The version the update is based on, such as `3` or `"3"`: 412 if it is no longer current.',
+    ),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="1–255 visible ASCII characters. Repeating a key (per workflow, for 24 h) returns the "
+        "execution it started (200) instead of starting another.",
+    ),
+]
+
+
+def as_resource(workflow: Workflow) -> Workflow:
+    """The workflow as the API shows it: while paused nothing is scheduled, so `nextRunAt` is null (the stored
+    slot is kept, so that resuming stays on the grid)."""
+    if workflow.enabled or workflow.trigger.next_run_at is None:
+        return workflow
+    shown = workflow.model_copy(deep=True)
+    shown.trigger.next_run_at = None
+    return shown
+
+
+def _location(workflow_id: str) -> str:
+    return f"/workflows/{workflow_id}"
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=Workflow,
+    responses=documented(409, 422),
+    summary="Create a workflow",
+)
+async def create_workflow(definition: WorkflowDefinition, use_cases: UseCases, response: Response) -> Workflow:
+    workflow = await use_cases.create_workflow(definition)
+    response.headers["Location"] = _location(workflow.workflow_id)
+    return as_resource(workflow)
+
+
+@router.get("", response_model=WorkflowPage, responses=documented(422), summary="List workflows by workflowId")
+async def list_workflows(use_cases: UseCases, limit: Limit = 50, cursor: Cursor = None) -> WorkflowPage:
+    page = await use_cases.list_workflows(limit=limit, cursor=cursor)
+    return WorkflowPage(items=[as_resource(w) for w in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{workflow_id}", response_model=Workflow, responses=documented(404), summary="Read a workflow")
+async def get_workflow(workflow_id: WorkflowIdPath, use_cases: UseCases) -> Workflow:
+    return as_resource(await use_cases.get_workflow(workflow_id))
+
+
+@router.put(
+    "/{workflow_id}",
+    response_model=Workflow,
+    responses=documented(404, 409, 412, 422),
+    summary="Replace a workflow's definition (version + 1)",
+)
+async def replace_workflow(
+    workflow_id: WorkflowIdPath,
+    definition: DefinitionOrResource,
+    use_cases: UseCases,
+    if_match: IfMatch = None,
+) -> Workflow:
+    if definition.workflow_id != workflow_id:
+        raise ValidationFailed(
+            f"workflowId {definition.workflow_id!r} is not the one in the path ({workflow_id!r})",
+            loc=("body", "workflowId"),
+        )
+    updated = await use_cases.update_workflow(workflow_id, definition, if_match=_version(if_match))
+    return as_resource(updated)
+
+
+def _version(if_match: str | None) -> int | None:
+    if if_match is None or if_match.strip() == "*":
+        return None
+    text = if_match.strip()
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        text = text[1:-1]
+    if not text.isascii() or not text.isdigit():
+        raise ValidationFailed('If-Match takes a workflow version, such as 3 or "3"', loc=("header", "If-Match"))
+    return int(text)
+
+
+@router.delete("/{workflow_id}", status_code=204, responses=documented(404), summary="Delete a workflow")
+async def delete_workflow(workflow_id: WorkflowIdPath, use_cases: UseCases) -> Response:
+    await use_cases.delete_workflow(workflow_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{workflow_id}/pause",
+    response_model=Workflow,
+    responses=documented(404),
+    summary="Pause: no scheduled fires and no manual triggers until resumed",
+)
+async def pause_workflow(workflow_id: WorkflowIdPath, use_cases: UseCases) -> Workflow:
+    return as_resource(await use_cases.pause_workflow(workflow_id))
+
+
+@router.post(
+    "/{workflow_id}/resume",
+    response_model=Workflow,
+    responses=documented(404),
+    summary="Resume: the schedule continues at its next slot after now",
+)
+async def resume_workflow(workflow_id: WorkflowIdPath, use_cases: UseCases) -> Workflow:
+    return as_resource(await use_cases.resume_workflow(workflow_id))
+
+
+@router.post(
+    "/{workflow_id}/trigger",
+    status_code=202,
+    response_model=TriggerAccepted,
+    responses={
+        200: {"model": TriggerAccepted, "description": "A repeated Idempotency-Key: the execution it started."},
+        409: {
+            "model": TriggerConflictProblem,
+            "description": "The workflow is busy, pending a retry, or paused.",
+        },
+        **documented(404, 422),
+    },
+    summary="Start an execution now",
+)
+async def trigger_workflow(
+    workflow_id: WorkflowIdPath,
+    use_cases: UseCases,
+    response: Response,
+    body: TriggerRequest | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> TriggerAccepted:
+    result = await use_cases.trigger_workflow(
+        workflow_id, input=body.input if body is not None else None, idempotency_key=idempotency_key
+    )
+    execution = result.execution
+    if not result.created:
+        response.status_code = 200
+    response.headers["Location"] = f"/executions/{execution.execution_id}"
+    return TriggerAccepted(
+        execution_id=execution.execution_id, workflow_id=execution.workflow_id, status=execution.status
+    )

@@ -1,0 +1,150 @@
+"""What the API does, free of HTTP: each method is one use case over the repositories and the clock.
+
+Starting an execution goes through `wfa.service_layer.triggering`, the one path shared with the scheduler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from wfa.domain.errors import Conflict, VersionMismatch, WorkflowNotFound
+from wfa.domain.execution import Execution, ExecutionStatus
+from wfa.domain.schedule import first_fire, next_fire_after
+from wfa.domain.workflow import Workflow, WorkflowDefinition
+from wfa.ports.repositories import ExecutionPage, ExecutionRepository, WorkflowPage, WorkflowRepository
+from wfa.service_layer.triggering import Triggering, TriggerResult, trigger_manually
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkflowUseCases:
+    triggering: Triggering
+
+    @property
+    def workflows(self) -> WorkflowRepository:
+        return self.triggering.workflows
+
+    @property
+    def executions(self) -> ExecutionRepository:
+        return self.triggering.executions
+
+    # -- workflows ----------------------------------------------------------------------------------------
+
+    async def create_workflow(self, definition: WorkflowDefinition) -> Workflow:
+        """Raises WorkflowAlreadyExists. The schedule's grid starts at the creation time."""
+        now = self.triggering.clock.now()
+        workflow = Workflow.create(definition, now=now, next_run_at=first_fire(definition.trigger, now))
+        await self.workflows.add(workflow)
+        log.info("workflow.created", workflow_id=workflow.workflow_id, trigger=workflow.trigger.type.value)
+        return workflow
+
+    async def get_workflow(self, workflow_id: str) -> Workflow:
+        return await self.workflows.get(workflow_id)
+
+    async def list_workflows(self, *, limit: int, cursor: str | None) -> WorkflowPage:
+        return await self.workflows.list(limit=limit, cursor=cursor)
+
+    async def update_workflow(
+        self, workflow_id: str, definition: WorkflowDefinition, *, if_match: int | None
+    ) -> Workflow:
+        """Replace the definition: version + 1. Raises WorkflowNotFound; VersionMismatch when `if_match` is not
+        the stored version (also when another update wins the race after the check); Conflict when, without
+        `if_match`, concurrent updates win twice in a row."""
+        # Without If-Match the client asked for "last write wins": losing a race once is retried from a fresh
+        # read; losing it twice means heavy contention, reported rather than looped on.
+        attempts = 1 if if_match is not None else 2
+        for attempt in range(1, attempts + 1):
+            stored = await self.workflows.get(workflow_id)
+            if if_match is not None and stored.version != if_match:
+                raise VersionMismatch(workflow_id, if_match, stored.version)
+            try:
+                updated = await self.workflows.replace_definition(
+                    self._revised(stored, definition), expected_version=stored.version
+                )
+            except VersionMismatch:
+                if attempt < attempts:
+                    continue
+                if if_match is not None:
+                    raise
+                raise Conflict(f"workflow {workflow_id!r} was updated concurrently; try again") from None
+            log.info("workflow.updated", workflow_id=workflow_id, version=updated.version)
+            return updated
+        raise AssertionError("unreachable")
+
+    def _revised(self, stored: Workflow, definition: WorkflowDefinition) -> Workflow:
+        now = self.triggering.clock.now()
+        if definition.trigger.same_schedule_as(stored.trigger):
+            next_run_at = stored.trigger.next_run_at  # same trigger: the grid is kept
+        else:
+            next_run_at = first_fire(definition.trigger, now)  # a new trigger: a new grid from now
+        revised = Workflow.create(definition, now=now, next_run_at=next_run_at)
+        # The lock and `enabled` are the repository's to keep; copied here only so the object is whole.
+        revised.trigger.status = stored.trigger.status
+        revised.trigger.execution_id = stored.trigger.execution_id
+        revised.trigger.locked_at = stored.trigger.locked_at
+        revised.trigger.skipped_fires = stored.trigger.skipped_fires
+        revised.enabled = stored.enabled
+        revised.created_at = stored.created_at
+        revised.version = stored.version + 1
+        return revised
+
+    async def delete_workflow(self, workflow_id: str) -> None:
+        """The workflow is never scheduled again; an execution in flight finishes; executions stay readable."""
+        await self.workflows.delete(workflow_id, now=self.triggering.clock.now())
+        log.info("workflow.deleted", workflow_id=workflow_id)
+
+    async def pause_workflow(self, workflow_id: str) -> Workflow:
+        """Stop scheduling (and manual triggers). The stored slot is kept, so resuming stays on the grid."""
+        stored = await self.workflows.get(workflow_id)
+        if not stored.enabled:
+            return stored
+        paused = await self.workflows.set_enabled(
+            workflow_id, enabled=False, next_run_at=stored.trigger.next_run_at, now=self.triggering.clock.now()
+        )
+        log.info("workflow.paused", workflow_id=workflow_id)
+        return paused
+
+    async def resume_workflow(self, workflow_id: str) -> Workflow:
+        """Schedule again from the next grid slot after now: fires missed while paused are not caught up."""
+        stored = await self.workflows.get(workflow_id)
+        if stored.enabled:
+            return stored
+        now = self.triggering.clock.now()
+        slot = stored.trigger.next_run_at
+        next_run_at = (
+            next_fire_after(stored.trigger, slot, now) if slot is not None else first_fire(stored.trigger, now)
+        )
+        resumed = await self.workflows.set_enabled(workflow_id, enabled=True, next_run_at=next_run_at, now=now)
+        log.info("workflow.resumed", workflow_id=workflow_id)
+        return resumed
+
+    async def trigger_workflow(
+        self, workflow_id: str, *, input: dict[str, Any] | None, idempotency_key: str | None
+    ) -> TriggerResult:
+        """Raises WorkflowNotFound, or TriggerLocked when busy, pending or paused."""
+        return await trigger_manually(self.triggering, workflow_id, input=input, idempotency_key=idempotency_key)
+
+    # -- executions ---------------------------------------------------------------------------------------
+
+    async def get_execution(self, execution_id: str) -> Execution:
+        return await self.executions.get(execution_id)
+
+    async def list_executions(
+        self, workflow_id: str, *, status: ExecutionStatus | None, limit: int, cursor: str | None
+    ) -> ExecutionPage:
+        """Newest first. Raises WorkflowNotFound for an id that never existed (a deleted one's history stays)."""
+        if not await self.workflows.ever_existed(workflow_id):
+            raise WorkflowNotFound(workflow_id)
+        return await self.executions.list_for_workflow(workflow_id, status=status, limit=limit, cursor=cursor)
+
+    async def cancel_execution(self, execution_id: str) -> Execution:
+        """Raises ExecutionNotFound, or ExecutionAlreadyFinished. The workflow's lock is released when this
+        execution holds it; a runner working on it notices at its next save and stops."""
+        cancelled = await self.executions.cancel(execution_id, now=self.triggering.clock.now())
+        await self.workflows.release_trigger_lock(cancelled.workflow_id, execution_id=execution_id)
+        log.info("execution.cancelled", execution_id=execution_id, workflow_id=cancelled.workflow_id)
+        return cancelled

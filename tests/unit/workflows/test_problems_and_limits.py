@@ -1,0 +1,184 @@
+"""Errors outside the domain: unknown routes, wrong methods, outages, bugs, oversized bodies; and the docs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import structlog
+from tests.unit.workflows.conftest import ClientFactory, assert_problem
+from tests.unit.workflows.fakes import SEED, Failing, manual_workflow
+
+from wfa.domain.errors import DependencyUnavailable
+from wfa_workflows.api.limits import MAX_BODY_BYTES
+
+JSON = {"content-type": "application/json"}
+
+
+async def test_an_unknown_route_is_a_404_problem(client: httpx.AsyncClient) -> None:
+    body = assert_problem(await client.get("/nothing/here"), 404)
+
+    assert body["type"] == "about:blank"
+    assert body["title"] == "Not Found"
+
+
+async def test_a_wrong_method_is_a_405_problem(client: httpx.AsyncClient) -> None:
+    response = await client.patch("/workflows/w", json={})
+
+    assert_problem(response, 405)
+    assert response.headers["allow"]
+
+
+async def test_a_wrong_method_on_an_operational_route_is_a_405_problem(client: httpx.AsyncClient) -> None:
+    assert_problem(await client.post("/healthz"), 405)
+
+
+async def test_an_unreachable_database_is_503_with_retry_after(make_client: ClientFactory) -> None:
+    down = Failing(lambda: DependencyUnavailable("mongodb", "connection refused to 10.0.0.7"))
+    async with make_client(workflows_repo=down, executions_repo=down) as client:
+        responses = [
+            await client.get("/workflows"),
+            await client.post("/workflows", json=SEED),
+            await client.post("/workflows/w/trigger"),
+            await client.get("/executions/e1"),
+        ]
+
+    for response in responses:
+        body = assert_problem(response, 503)
+        assert response.headers["retry-after"] == "1"
+        assert "mongodb" in body["detail"]
+        assert "10.0.0.7" not in body["detail"]
+
+
+async def test_an_unexpected_error_is_a_logged_500_problem_that_reveals_nothing(make_client: ClientFactory) -> None:
+    broken = Failing(lambda: RuntimeError("secret internals"))
+    async with make_client(workflows_repo=broken) as client:
+        with structlog.testing.capture_logs() as logs:
+            response = await client.get("/workflows/w")
+
+    body = assert_problem(response, 500)
+    assert "secret internals" not in response.text
+    assert body["type"] == "about:blank"
+    failures = [entry for entry in logs if entry["event"] == "request failed"]
+    assert failures and failures[0]["exc_info"] is True
+    assert failures[0]["path"] == "/workflows/w"
+
+
+async def test_readiness_reports_what_is_down(make_client: ClientFactory) -> None:
+    async def mongo_down() -> None:
+        raise DependencyUnavailable("mongodb", "refused")
+
+    async def kafka_up() -> None:
+        return None
+
+    async with make_client(readiness={"mongodb": mongo_down, "kafka": kafka_up}) as client:
+        ready = await client.get("/readyz")
+        alive = await client.get("/healthz")
+
+    assert ready.status_code == 503
+    assert ready.json()["down"] == ["mongodb"]
+    assert alive.status_code == 200
+
+
+# -- body size ---------------------------------------------------------------------------------------------
+
+
+async def test_a_body_over_one_mib_is_413(client: httpx.AsyncClient) -> None:
+    big = b'{"workflowId": "' + b"x" * (MAX_BODY_BYTES + MAX_BODY_BYTES // 2) + b'"}'
+
+    response = await client.post("/workflows", content=big, headers=JSON)
+
+    body = assert_problem(response, 413)
+    assert body["type"] == "urn:wfa:problem:body-too-large"
+
+
+async def test_a_chunked_body_over_one_mib_is_413(client: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"workflowId": "'
+        for _ in range(24):
+            yield b"x" * 65_536
+        yield b'"}'
+
+    response = await client.post("/workflows", content=chunks(), headers=JSON)
+
+    assert "content-length" not in response.request.headers
+    assert_problem(response, 413)
+
+
+async def test_a_chunked_body_under_the_limit_is_read_whole(client: httpx.AsyncClient) -> None:
+    raw = b'{"workflowId": "w", "trigger": {"type": "manual"}, "actions": [{"type": "log", "message": "hi"}]}'
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(raw), 7):
+            yield raw[start : start + 7]
+
+    response = await client.post("/workflows", content=chunks(), headers=JSON)
+
+    assert response.status_code == 201
+
+
+async def test_a_body_of_exactly_one_mib_is_accepted(client: httpx.AsyncClient) -> None:
+    await client.post("/workflows", json=manual_workflow("w"))
+    prefix, suffix = b'{"input": {"pad": "', b'"}}'
+    raw = prefix + b"x" * (MAX_BODY_BYTES - len(prefix) - len(suffix)) + suffix
+
+    response = await client.post("/workflows/w/trigger", content=raw, headers=JSON)
+
+    assert len(raw) == MAX_BODY_BYTES
+    assert response.status_code == 202
+
+
+# -- OpenAPI -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def openapi(client: httpx.AsyncClient) -> dict:  # type: ignore[type-arg]
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    return response.json()  # type: ignore[no-any-return]
+
+
+def test_openapi_documents_every_endpoint_of_the_contract(openapi: dict) -> None:  # type: ignore[type-arg]
+    operations = {(method.upper(), path) for path, item in openapi["paths"].items() for method in item}
+
+    assert operations == {
+        ("POST", "/workflows"),
+        ("GET", "/workflows"),
+        ("GET", "/workflows/{workflow_id}"),
+        ("PUT", "/workflows/{workflow_id}"),
+        ("DELETE", "/workflows/{workflow_id}"),
+        ("POST", "/workflows/{workflow_id}/pause"),
+        ("POST", "/workflows/{workflow_id}/resume"),
+        ("POST", "/workflows/{workflow_id}/trigger"),
+        ("GET", "/workflows/{workflow_id}/executions"),
+        ("GET", "/executions/{execution_id}"),
+        ("POST", "/executions/{execution_id}/cancel"),
+    }
+
+
+def test_openapi_documents_bodies_problems_and_the_bearer_scheme(openapi: dict) -> None:  # type: ignore[type-arg]
+    create = openapi["paths"]["/workflows"]["post"]
+    trigger = openapi["paths"]["/workflows/{workflow_id}/trigger"]["post"]
+
+    assert create["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/WorkflowDefinition")
+    assert create["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith("/Workflow")
+    assert create["responses"]["422"]["content"]["application/problem+json"]["schema"]["$ref"].endswith(
+        "/ValidationProblem"
+    )
+    assert trigger["responses"]["409"]["content"]["application/problem+json"]["schema"]["$ref"].endswith(
+        "/TriggerConflictProblem"
+    )
+    assert openapi["components"]["securitySchemes"]["apiKey"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": openapi["components"]["securitySchemes"]["apiKey"]["description"],
+    }
+    assert create["security"] == [{"apiKey": []}]
+
+
+async def test_the_docs_page_is_served(client: httpx.AsyncClient) -> None:
+    response = await client.get("/docs")
+
+    assert response.status_code == 200
+    assert "swagger" in response.text.lower()
