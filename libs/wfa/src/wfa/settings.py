@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     # Kafka tuning. Tansu (the embedded broker) answers a waiting fetch only when fetch_max_wait_ms runs out,
     # so that wait is the latency of every hop: keep it in the tens of milliseconds.
     kafka_fetch_max_wait_ms: int = 20
+    # Group timings: measured figures and the reasons for these values are in wfa/adapters/kafka/consumer.py.
     kafka_session_timeout_ms: int = 6_000
     kafka_heartbeat_interval_ms: int = 500
     kafka_partitions: int = 6
@@ -35,6 +36,7 @@ class Settings(BaseSettings):
     kafka_ping_timeout_ms: int = 1_500  # readiness probe; below the ops endpoint's own 2 s check timeout
     kafka_max_poll_records: int = 100
     kafka_max_poll_interval_ms: int = 300_000
+    kafka_rebalance_timeout_ms: int = 6_000  # Apache Kafka only: how long members get to rejoin; Tansu ignores it
     kafka_client_id: str = "wfa"
     mongo_timeout_ms: int = 3_000
 
