@@ -14,8 +14,9 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
@@ -39,8 +40,9 @@ from wfa.adapters.kafka import (
 from wfa.domain.errors import DependencyUnavailable
 from wfa.domain.execution import Reason
 from wfa.events import ExecutionRequest, LifecycleEvent, LifecycleEventType
+from wfa.ports.publisher import ExecutionRequestPublisher, LifecycleEventPublisher
 from wfa.settings import Settings
-from wfa_devstack import free_port
+from wfa_devstack import EmbeddedKafka, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -173,8 +175,9 @@ async def test_published_request_round_trips_keyed_by_workflow_with_trace_contex
     provider, _ = tracer_provider
     request = request_for("wf-round-trip")
     before = produced(topics.requests_topic)
+    port: ExecutionRequestPublisher = publisher
     with provider.get_tracer("test").start_as_current_span("trigger") as span:
-        await publisher.publish(request)
+        await port.publish(request)
     consumer = await started_consumer(topics, topics.requests_topic, "runners")
     try:
         (record,) = await receive(consumer, 1)
@@ -215,7 +218,8 @@ async def test_lifecycle_event_is_published_keyed_by_workflow(topics: Settings, 
         occurred_at=datetime(2026, 1, 2, tzinfo=UTC),
     )
 
-    await publisher.publish_event(event)
+    port: LifecycleEventPublisher = publisher
+    await port.publish_event(event)
     consumer = await started_consumer(topics, topics.events_topic, "event-readers")
     try:
         (record,) = await receive(consumer, 1)
@@ -428,6 +432,51 @@ async def test_publish_to_a_broker_that_never_answers_gives_up_within_the_bound(
     assert elapsed < 2.0
 
 
+async def test_consumer_start_against_a_closed_port_raises_dependency_unavailable(settings: Settings) -> None:
+    unreachable = settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{free_port()}"})
+    consumer = GroupConsumer(unreachable, topic=settings.requests_topic, group_id=settings.topic_prefix + "runners")
+
+    with pytest.raises(DependencyUnavailable):
+        await consumer.start()
+
+    assert not consumer.assigned
+
+
+async def test_publisher_fails_fast_while_the_broker_is_down_and_recovers_when_it_returns(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A broker of the test's own, stopped and started again on the same port (memory storage: it comes back
+    empty, so the topics are created again, as a restarted service would)."""
+    port = free_port()
+    broker = EmbeddedKafka(port, tmp_path / "kafka.log", die_with_parent=True)
+    own = settings.model_copy(update={"kafka_bootstrap": broker.bootstrap, "kafka_request_timeout_ms": 2_000})
+    await asyncio.to_thread(broker.start)
+    publisher = KafkaPublisher(own)
+    try:
+        await ensure_topics(own, [own.requests_topic])
+        await publisher.start()
+        await publisher.publish(request_for("wf-before"))
+
+        await asyncio.to_thread(broker.stop)
+        started = time.monotonic()
+        with pytest.raises(DependencyUnavailable):
+            await publisher.publish(request_for("wf-while-down"))
+        elapsed_down = time.monotonic() - started
+        with pytest.raises(DependencyUnavailable):
+            await publisher.ping()
+
+        broker = EmbeddedKafka(port, tmp_path / "kafka.log", die_with_parent=True)
+        await asyncio.to_thread(broker.start)
+        await ensure_topics(own, [own.requests_topic])
+        await _eventually(lambda: publisher.publish(request_for("wf-after")), "a publish after the restart")
+        await publisher.ping()
+    finally:
+        await publisher.stop()
+        await asyncio.to_thread(broker.stop)
+
+    assert elapsed_down < own.kafka_request_timeout_ms / 1000 + 1
+
+
 async def test_lifecycle_event_to_an_unreachable_broker_is_dropped_without_raising(settings: Settings) -> None:
     publisher = KafkaPublisher(settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{free_port()}"}))
     event = LifecycleEvent(
@@ -492,6 +541,18 @@ async def _wait_for(condition: Callable[[], bool], what: str) -> None:
     while not condition():
         assert time.monotonic() < give_up, f"{what} did not happen within {JOIN_DEADLINE:g}s"
         await asyncio.sleep(0.05)
+
+
+async def _eventually(attempt: Callable[[], Awaitable[None]], what: str) -> None:
+    """Retry `attempt` while it raises DependencyUnavailable, until it succeeds or the deadline passes."""
+    give_up = time.monotonic() + RECEIVE_DEADLINE
+    while True:
+        try:
+            await attempt()
+            return
+        except DependencyUnavailable:
+            assert time.monotonic() < give_up, f"{what} kept failing for {RECEIVE_DEADLINE:g}s"
+            await asyncio.sleep(0.2)
 
 
 def _partition_of(key: str, partitions: int) -> int:
