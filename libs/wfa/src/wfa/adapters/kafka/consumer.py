@@ -80,7 +80,7 @@ class GroupConsumer:
 
     @property
     def assigned(self) -> bool:
-        """True once the group has completed a join that included this member, and from then on.
+        """True once the group has completed a join that included this member, and from then on until `stop()`.
 
         It does not drop during later rebalances: a rebalance is routine (another runner starting or stopping)
         and readiness should not flap with it. `assignment` tells which partitions are held right now.
@@ -136,6 +136,7 @@ class GroupConsumer:
             await _leave_generation_zero(consumer, self._settings.kafka_ping_timeout_ms / 1000)
             await consumer.stop()
         self._assignment = frozenset()
+        self._joined.clear()
 
     async def getmany(self, timeout_ms: int) -> list[ConsumerRecord]:
         """The records fetched within `timeout_ms` (at most `kafka_max_poll_records`), in offset order within
