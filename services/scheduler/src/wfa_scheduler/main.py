@@ -1,0 +1,90 @@
+"""The scheduler process's composition root: settings, clients, repositories, jobs, and the ASGI app serving them.
+
+Nothing else in the package creates a client or reads the environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import structlog
+from starlette.applications import Starlette
+
+from wfa.adapters.kafka import KafkaPublisher, ensure_topics
+from wfa.adapters.mongo import MongoStore
+from wfa.domain.clock import SystemClock
+from wfa.entrypoints.ops_http import ops_app
+from wfa.entrypoints.serve import serve
+from wfa.observability.logging import configure_logging
+from wfa.service_layer.triggering import Triggering
+from wfa.settings import Settings, settings_for
+from wfa_scheduler.adapters.mongo_changes import MongoWorkflowChanges
+from wfa_scheduler.firing import Firing
+from wfa_scheduler.metrics import SchedulerMetrics
+from wfa_scheduler.repair import Repair
+from wfa_scheduler.retries import Retries
+from wfa_scheduler.scheduler import Scheduler, SchedulerJobs
+
+DEFAULT_PORT = 8081
+# The loops stop at the end of the pass in progress; a pass is a batch of database round trips, so a few
+# seconds is plenty, and far below the orchestrator's kill timeout.
+STOP_GRACE_SECONDS = 5.0
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(settings: Settings) -> Starlette:
+    store = MongoStore.from_url(settings.mongo_url, timeout_ms=settings.mongo_timeout_ms)
+    publisher = KafkaPublisher(settings, client_id=f"{settings.kafka_client_id}-scheduler")
+    deps = Triggering(
+        workflows=store.workflows, executions=store.executions, publisher=publisher, clock=SystemClock()
+    )
+    metrics = SchedulerMetrics.default()
+    jobs = SchedulerJobs(
+        firing=Firing(deps, metrics=metrics, batch=settings.scheduler_batch),
+        retries=Retries(deps, metrics=metrics, batch=settings.scheduler_batch),
+        repair=Repair(
+            deps,
+            metrics=metrics,
+            batch=settings.scheduler_batch,
+            redispatch_after=timedelta(seconds=settings.redispatch_after_seconds),
+            repair_after=timedelta(seconds=settings.repair_after_seconds),
+            interval=timedelta(seconds=settings.sweep_interval_seconds),
+        ),
+    )
+
+    async def prepare() -> None:
+        await store.ensure_indexes()
+        await ensure_topics(settings, [settings.requests_topic])
+
+    scheduler = Scheduler(
+        jobs,
+        prepare=prepare,
+        changes=MongoWorkflowChanges(store.workflows_collection),
+        metrics=metrics,
+        max_sleep=settings.scheduler_max_sleep_seconds,
+        repair_interval=settings.sweep_interval_seconds,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await publisher.start()
+        scheduler.start()
+        log.info("scheduler.started", port=settings.http_port)
+        try:
+            yield
+        finally:
+            await scheduler.stop(grace=STOP_GRACE_SECONDS)
+            await publisher.stop()
+            await store.close()
+            log.info("scheduler.stopped")
+
+    return ops_app({"mongodb": store.ping, "kafka": publisher.ping}, lifespan=lifespan)
+
+
+def run() -> None:
+    settings = settings_for(DEFAULT_PORT)
+    configure_logging(service="scheduler", level=settings.log_level, fmt=settings.log_format)
+    serve(create_app(settings), settings)

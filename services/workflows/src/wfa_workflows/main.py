@@ -1,0 +1,79 @@
+"""The workflows service's composition root: settings, logging, clients, repositories, use cases, the app.
+
+Nothing else in the package reads the environment or creates a client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+
+from wfa.adapters.kafka import KafkaPublisher, ensure_topics
+from wfa.adapters.mongo import MongoStore
+from wfa.domain.clock import SystemClock
+from wfa.entrypoints.serve import serve
+from wfa.observability.logging import configure_logging
+from wfa.service_layer.triggering import Triggering
+from wfa.settings import Settings, settings_for
+from wfa_workflows.api.auth import parse_api_keys
+from wfa_workflows.app import ApiDependencies, create_app
+from wfa_workflows.startup import preparing
+from wfa_workflows.use_cases import WorkflowUseCases
+
+DEFAULT_PORT = 8080
+
+log = structlog.get_logger(__name__)
+
+
+def build_app(settings: Settings) -> FastAPI:
+    api_keys = parse_api_keys(settings.api_keys)
+    if api_keys:
+        log.info(
+            "workflows.api_keys_loaded",
+            names=[key.name for key in api_keys],
+            read_only=[key.name for key in api_keys if key.read_only],
+        )
+    else:
+        log.warning(
+            "workflows.api_open",
+            detail="WFA_API_KEYS is empty: the API accepts every request without authentication",
+        )
+    store = MongoStore.from_url(settings.mongo_url, timeout_ms=settings.mongo_timeout_ms)
+    publisher = KafkaPublisher(settings, client_id=f"{settings.kafka_client_id}-workflows")
+    use_cases = WorkflowUseCases(
+        Triggering(workflows=store.workflows, executions=store.executions, publisher=publisher, clock=SystemClock())
+    )
+
+    async def prepare() -> None:
+        await store.ensure_indexes()
+        await ensure_topics(settings, [settings.requests_topic])
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await publisher.start()  # logs and carries on when Kafka is down: readiness reports it
+        try:
+            async with preparing(prepare):
+                log.info("workflows.started", port=settings.http_port)
+                yield
+        finally:
+            await publisher.stop()
+            await store.close()
+            log.info("workflows.stopped")
+
+    return create_app(
+        ApiDependencies(
+            use_cases=use_cases,
+            api_keys=api_keys,
+            readiness={"mongodb": store.ping, "kafka": publisher.ping},
+            lifespan=lifespan,
+        )
+    )
+
+
+def run() -> None:
+    settings = settings_for(DEFAULT_PORT)
+    configure_logging(service="workflows", level=settings.log_level, fmt=settings.log_format)
+    serve(build_app(settings), settings)
