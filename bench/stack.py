@@ -1,0 +1,67 @@
+"""The system under test: embedded MongoDB and Kafka on free ports, and the three services (via the devstack
+harness) on free ports, with a topic prefix and a database of the run's own."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from wfa_devstack import EmbeddedKafka, EmbeddedMongo, ServiceStack, free_port, start_services
+
+
+@dataclass(frozen=True)
+class Stack:
+    services: ServiceStack
+    kafka_bootstrap: str
+    topic_prefix: str
+    log_dir: Path
+
+    @property
+    def api_url(self) -> str:
+        return self.services.api_url
+
+    @property
+    def metrics_urls(self) -> dict[str, str]:
+        """`{script: http://host:port/metrics}` of the three processes."""
+        return {process.script: f"{process.url}/metrics" for process in self.services}
+
+    @property
+    def events_topic(self) -> str:
+        return f"{self.topic_prefix}execution-events"
+
+
+def _progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def running_stack(log_dir: Path, *, start_timeout: float) -> Iterator[Stack]:
+    """Start everything, yield it, stop everything (also on error). Must run on the main thread: the servers
+    and services die with the thread that started them, so an interrupted run leaves nothing behind."""
+    tag = uuid.uuid4().hex[:8]
+    with ExitStack() as stack:
+        _progress(f"starting embedded MongoDB and Kafka (logs in {log_dir})")
+        mongo = EmbeddedMongo(free_port(), None, log_dir / "mongo.log", die_with_parent=True)
+        kafka = EmbeddedKafka(free_port(), log_dir / "kafka.log", die_with_parent=True)
+        # Launch both before waiting, so that their start-ups overlap.
+        for server in (mongo, kafka):
+            stack.callback(server.stop)
+            server.launch()
+        for server in (mongo, kafka):
+            server.wait_ready(start_timeout)
+        topic_prefix = f"bench.{tag}."
+        _progress("starting workflows-svc, scheduler-svc and runner-svc")
+        services = start_services(
+            f"{mongo.url}/wfa_bench_{tag}",
+            kafka.bootstrap,
+            topic_prefix,
+            log_dir=log_dir,
+            timeout=start_timeout,
+        )
+        stack.enter_context(services)
+        _progress(f"ready: API on {services.api_url}")
+        yield Stack(services=services, kafka_bootstrap=kafka.bootstrap, topic_prefix=topic_prefix, log_dir=log_dir)
