@@ -1,0 +1,212 @@
+"""The stored form of workflows and executions: the one module that maps the models to BSON and back.
+
+Field names come from the models' aliases (camelCase, as in the API); the few names that exist only in storage
+are the constants below. Datetimes stay BSON dates (every queried or sorted field must be one); durations are
+stored in their normalised string form, as the models serialise them.
+
+Free-form JSON supplied by users or remote servers (an HTTP action's `headers` and `body`, an execution's
+`input`, an action's `output`) is stored as JSON text: its keys may start with `$` or contain `.`, which MongoDB
+would read as operators or paths in an update, and its integers may exceed BSON's 64 bits.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from pydantic import BaseModel
+
+from wfa.domain.execution import ActionRun, ErrorInfo, Execution, ExecutionPlan
+from wfa.domain.workflow import HttpRequestAction, Trigger, Workflow
+
+Document = dict[str, Any]
+Documents = list[Document]
+"""A plain list of documents (the workflow repository's `list` method shadows the builtin in its scope)."""
+Sort = list[tuple[str, int]]
+
+
+def alias(model: type[BaseModel], name: str) -> str:
+    """The stored (and wire) name of a model's field."""
+    field_alias = model.model_fields[name].alias
+    return field_alias if field_alias is not None else name
+
+
+# -- names that exist only in storage ----------------------------------------------------------------------------
+
+ID: Final = "_id"
+DELETED: Final = "deleted"  # a deleted workflow stays as a tombstone: ever_existed, and its id may be reused
+DELETED_AT: Final = "deletedAt"
+PLAN: Final = "plan"  # the ExecutionPlan frozen when the execution was created
+IDEMPOTENCY_KEY: Final = "idempotencyKey"  # absent when the trigger carried none
+LEASE_OWNER: Final = "leaseOwner"
+LEASE_UNTIL: Final = "leaseUntil"
+DISPATCHED_AT: Final = "dispatchedAt"
+
+
+class WorkflowFields:
+    """Paths of a stored workflow's fields, for filters, updates and indexes."""
+
+    VERSION: Final = alias(Workflow, "version")
+    ENABLED: Final = alias(Workflow, "enabled")
+    CREATED_AT: Final = alias(Workflow, "created_at")
+    UPDATED_AT: Final = alias(Workflow, "updated_at")
+    TRIGGER: Final = alias(Workflow, "trigger")
+    TRIGGER_TYPE: Final = f"{TRIGGER}.{alias(Trigger, 'type')}"
+    STATUS: Final = f"{TRIGGER}.{alias(Trigger, 'status')}"
+    EXECUTION_ID: Final = f"{TRIGGER}.{alias(Trigger, 'execution_id')}"
+    LOCKED_AT: Final = f"{TRIGGER}.{alias(Trigger, 'locked_at')}"
+    NEXT_RUN_AT: Final = f"{TRIGGER}.{alias(Trigger, 'next_run_at')}"
+    SKIPPED_FIRES: Final = f"{TRIGGER}.{alias(Trigger, 'skipped_fires')}"
+
+
+class ExecutionFields:
+    """Paths of a stored execution's fields; the ACTION_* ones are relative to one entry of ACTIONS."""
+
+    WORKFLOW_ID: Final = alias(Execution, "workflow_id")
+    STATUS: Final = alias(Execution, "status")
+    ATTEMPT: Final = alias(Execution, "attempt")
+    NEXT_RETRY_AT: Final = alias(Execution, "next_retry_at")
+    CREATED_AT: Final = alias(Execution, "created_at")
+    STARTED_AT: Final = alias(Execution, "started_at")
+    FINISHED_AT: Final = alias(Execution, "finished_at")
+    DURATION_MS: Final = alias(Execution, "duration_ms")
+    ACTIONS: Final = alias(Execution, "actions")
+    ACTION_STATUS: Final = alias(ActionRun, "status")
+    ACTION_STARTED_AT: Final = alias(ActionRun, "started_at")
+    ACTION_FINISHED_AT: Final = alias(ActionRun, "finished_at")
+    ACTION_DURATION_MS: Final = alias(ActionRun, "duration_ms")
+    ACTION_ERROR: Final = alias(ActionRun, "error")
+
+
+_WORKFLOW_ID: Final = alias(Workflow, "workflow_id")
+_EXECUTION_ID: Final = alias(Execution, "execution_id")
+_ACTIONS: Final = alias(Workflow, "actions")
+_PLAN_ACTIONS: Final = alias(ExecutionPlan, "actions")
+_INPUT: Final = alias(Execution, "input")
+_OUTPUT: Final = alias(ActionRun, "output")
+_ACTION_JSON_FIELDS: Final = (alias(HttpRequestAction, "headers"), alias(HttpRequestAction, "body"))
+# What replace_definition leaves as it is: the lock and schedule counters, and the server's own fields.
+_KEPT_ON_REPLACE: Final = frozenset({ID, DELETED, WorkflowFields.ENABLED, WorkflowFields.CREATED_AT})
+_TRIGGER_STATE: Final = frozenset(
+    alias(Trigger, name) for name in ("status", "execution_id", "locked_at", "skipped_fires")
+)
+_EXECUTION_STORAGE_ONLY: Final = frozenset({ID, PLAN, IDEMPOTENCY_KEY, LEASE_OWNER, LEASE_UNTIL, DISPATCHED_AT})
+
+
+def plain(value: str) -> str:
+    """A string for an equality filter. Checked, because a dict in its place would become a query of its own
+    (`{"$ne": null}`); a string is only ever compared, whatever it holds (`a.b`, `$x`)."""
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, not {type(value).__name__}")
+    return value
+
+
+def value_at(document: Document, path: str) -> Any:
+    """The value at a dotted path of a (possibly projected) document; None where a step is missing."""
+    value: Any = document
+    for step in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(step)
+    return value
+
+
+# -- workflows ---------------------------------------------------------------------------------------------------
+
+
+def workflow_to_document(workflow: Workflow) -> Document:
+    """A live workflow as stored, keyed by its workflowId."""
+    fields = workflow.model_dump(by_alias=True, exclude={"workflow_id"})
+    fields[_ACTIONS] = [_pack_action(action) for action in fields[_ACTIONS]]
+    return {ID: workflow.workflow_id, DELETED: False, **fields}
+
+
+def workflow_from_document(document: Document) -> Workflow:
+    fields = {key: value for key, value in document.items() if key not in (ID, DELETED, DELETED_AT)}
+    fields[_ACTIONS] = [_unpack_action(action) for action in fields[_ACTIONS]]
+    return Workflow.model_validate({_WORKFLOW_ID: document[ID], **fields})
+
+
+def definition_update(workflow: Workflow) -> Document:
+    """The `$set` of replace_definition: every field of the new definition (with its version, updatedAt and
+    nextRunAt), but not the lock, the skipped-fire count, `enabled` or `createdAt`."""
+    document = workflow_to_document(workflow)
+    trigger: Document = document.pop(WorkflowFields.TRIGGER)
+    update = {key: value for key, value in document.items() if key not in _KEPT_ON_REPLACE}
+    update.update(
+        {f"{WorkflowFields.TRIGGER}.{key}": value for key, value in trigger.items() if key not in _TRIGGER_STATE}
+    )
+    return update
+
+
+# -- executions --------------------------------------------------------------------------------------------------
+
+
+def execution_to_document(execution: Execution, plan: ExecutionPlan, *, idempotency_key: str | None) -> Document:
+    """A new execution as stored, with its frozen plan; the record doubles as its own outbox entry, so it is
+    stored as dispatched at its creation."""
+    document: Document = {
+        ID: execution.execution_id,
+        **execution_fields(execution),
+        PLAN: _plan_to_document(plan),
+        LEASE_OWNER: None,
+        LEASE_UNTIL: None,
+        DISPATCHED_AT: execution.created_at,
+    }
+    if idempotency_key is not None:
+        document[IDEMPOTENCY_KEY] = idempotency_key
+    return document
+
+
+def execution_fields(execution: Execution) -> Document:
+    """The execution's own fields as stored (the `$set` of save_progress): all but its id."""
+    fields = execution.model_dump(by_alias=True, exclude={"execution_id"})
+    fields[_INPUT] = _to_json(fields[_INPUT])
+    for run in fields[ExecutionFields.ACTIONS]:
+        run[_OUTPUT] = _to_json(run[_OUTPUT])
+    return fields
+
+
+def execution_from_document(document: Document) -> Execution:
+    fields = {key: value for key, value in document.items() if key not in _EXECUTION_STORAGE_ONLY}
+    fields[_INPUT] = _from_json(fields[_INPUT])
+    fields[ExecutionFields.ACTIONS] = [
+        {**run, _OUTPUT: _from_json(run[_OUTPUT])} for run in fields[ExecutionFields.ACTIONS]
+    ]
+    return Execution.model_validate({_EXECUTION_ID: document[ID], **fields})
+
+
+def plan_from_document(document: Document) -> ExecutionPlan:
+    plan: Document = dict(document[PLAN])
+    plan[_PLAN_ACTIONS] = [_unpack_action(action) for action in plan[_PLAN_ACTIONS]]
+    return ExecutionPlan.model_validate(plan)
+
+
+def error_to_document(error: ErrorInfo) -> Document:
+    return error.model_dump(by_alias=True)
+
+
+def _plan_to_document(plan: ExecutionPlan) -> Document:
+    document = plan.model_dump(by_alias=True)
+    document[_PLAN_ACTIONS] = [_pack_action(action) for action in document[_PLAN_ACTIONS]]
+    return document
+
+
+# -- free-form JSON ----------------------------------------------------------------------------------------------
+
+
+def _pack_action(action: Document) -> Document:
+    return {key: _to_json(value) if key in _ACTION_JSON_FIELDS else value for key, value in action.items()}
+
+
+def _unpack_action(action: Document) -> Document:
+    return {key: _from_json(value) if key in _ACTION_JSON_FIELDS else value for key, value in action.items()}
+
+
+def _to_json(value: Any) -> str | None:
+    # None stays None; anything else becomes a string, so the two never collide on the way back.
+    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _from_json(value: Any) -> Any:
+    return None if value is None else json.loads(value)

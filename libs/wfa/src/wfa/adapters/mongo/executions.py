@@ -1,0 +1,312 @@
+"""ExecutionRepository over MongoDB: one document per execution, `_id` = executionId, holding the execution, its
+frozen plan, the idempotency key, the runner's lease and when its request was last published.
+
+Every method is one round trip when it succeeds; the atomic ones are a single conditional write whose filter
+states the precondition. Reads of executions leave the plan out unless the caller needs it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from wfa.adapters.cursor import decode_execution_cursor, encode_execution_cursor
+from wfa.adapters.mongo.documents import (
+    DISPATCHED_AT,
+    ID,
+    IDEMPOTENCY_KEY,
+    LEASE_OWNER,
+    LEASE_UNTIL,
+    PLAN,
+    Document,
+    Documents,
+    ExecutionFields,
+    Sort,
+    error_to_document,
+    execution_fields,
+    execution_from_document,
+    execution_to_document,
+    plain,
+    plan_from_document,
+    value_at,
+)
+from wfa.adapters.mongo.errors import translated
+from wfa.domain.errors import ExecutionAlreadyFinished, ExecutionNotFound
+from wfa.domain.execution import ActionRun, ActionStatus, ErrorInfo, Execution, ExecutionPlan, ExecutionStatus, Reason
+from wfa.ports.repositories import ClaimedExecution, ExecutionPage
+
+F = ExecutionFields
+
+EXECUTION_INDEXES: Final = [
+    # list_for_workflow, newest first, with and without a status filter.
+    IndexModel([(F.WORKFLOW_ID, ASCENDING), (F.CREATED_AT, DESCENDING), (ID, DESCENDING)], name="workflow_newest"),
+    IndexModel(
+        [(F.WORKFLOW_ID, ASCENDING), (F.STATUS, ASCENDING), (F.CREATED_AT, DESCENDING), (ID, DESCENDING)],
+        name="workflow_status_newest",
+    ),
+    # find_by_idempotency_key. Only executions created with a key are in it: a key equality implies `$gt: ""`
+    # (a partial filter both MongoDB and SecantusDB can match a query against; `$exists` SecantusDB cannot).
+    IndexModel(
+        [(F.WORKFLOW_ID, ASCENDING), (IDEMPOTENCY_KEY, ASCENDING), (F.CREATED_AT, DESCENDING)],
+        name="idempotency_key",
+        partialFilterExpression={IDEMPOTENCY_KEY: {"$gt": ""}},
+    ),
+    # due_retries and earliest_retry_at: pending executions only, by nextRetryAt.
+    IndexModel(
+        [(F.NEXT_RETRY_AT, ASCENDING), (ID, ASCENDING)],
+        name="retries",
+        partialFilterExpression={F.STATUS: ExecutionStatus.PENDING.value},
+    ),
+    # find_stalled: queued ones by when they were dispatched, running ones by when their lease ends.
+    IndexModel(
+        [(DISPATCHED_AT, ASCENDING)], name="queued", partialFilterExpression={F.STATUS: ExecutionStatus.QUEUED.value}
+    ),
+    IndexModel(
+        [(LEASE_UNTIL, ASCENDING)], name="leases", partialFilterExpression={F.STATUS: ExecutionStatus.RUNNING.value}
+    ),
+]
+
+_WITHOUT_PLAN: Final = {PLAN: 0}
+_NOT_FINAL: Final = [status.value for status in ExecutionStatus if not status.is_final]
+_RACE_RETRIES: Final = 5
+
+
+def _one(execution_id: str) -> Document:
+    return {ID: plain(execution_id)}
+
+
+def _literal(value: Any) -> Document:
+    """A constant inside an update pipeline, where a string starting with `$` would otherwise be a path."""
+    return {"$literal": value}
+
+
+class MongoExecutionRepository:
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        self._collection = collection
+
+    @translated
+    async def add(self, execution: Execution, plan: ExecutionPlan, *, idempotency_key: str | None) -> None:
+        try:
+            await self._collection.insert_one(execution_to_document(execution, plan, idempotency_key=idempotency_key))
+        except DuplicateKeyError as exc:
+            raise ValueError(f"execution {execution.execution_id} stored twice") from exc
+
+    @translated
+    async def get(self, execution_id: str) -> Execution:
+        document = await self._collection.find_one(_one(execution_id), projection=_WITHOUT_PLAN)
+        if document is None:
+            raise ExecutionNotFound(execution_id)
+        return execution_from_document(document)
+
+    @translated
+    async def find_by_idempotency_key(self, workflow_id: str, key: str, *, since: datetime) -> Execution | None:
+        document = await self._collection.find_one(
+            {F.WORKFLOW_ID: plain(workflow_id), IDEMPOTENCY_KEY: plain(key), F.CREATED_AT: {"$gte": since}},
+            projection=_WITHOUT_PLAN,
+            sort=[(F.CREATED_AT, DESCENDING), (ID, DESCENDING)],
+        )
+        return None if document is None else execution_from_document(document)
+
+    @translated
+    async def list_for_workflow(
+        self, workflow_id: str, *, status: ExecutionStatus | None, limit: int, cursor: str | None
+    ) -> ExecutionPage:
+        query: Document = {F.WORKFLOW_ID: plain(workflow_id)}
+        if status is not None:
+            query[F.STATUS] = status.value
+        if cursor is not None:
+            created_at, execution_id = decode_execution_cursor(cursor)
+            query["$or"] = [
+                {F.CREATED_AT: {"$lt": created_at}},
+                {F.CREATED_AT: created_at, ID: {"$lt": execution_id}},
+            ]
+        documents = await self._find(query, sort=[(F.CREATED_AT, DESCENDING), (ID, DESCENDING)], limit=limit + 1)
+        page = [execution_from_document(document) for document in documents[:limit]]
+        last = page[-1] if page and len(documents) > limit else None
+        return ExecutionPage(page, encode_execution_cursor(last.created_at, last.execution_id) if last else None)
+
+    @translated
+    async def claim_for_run(
+        self, execution_id: str, *, attempt: int, owner: str, lease_until: datetime, now: datetime
+    ) -> ClaimedExecution | None:
+        running = ExecutionStatus.RUNNING.value
+        document = await self._collection.find_one_and_update(
+            {
+                **_one(execution_id),
+                F.ATTEMPT: attempt,
+                "$or": [
+                    {F.STATUS: ExecutionStatus.QUEUED.value},
+                    {F.STATUS: running, LEASE_UNTIL: {"$lte": now}},
+                    {F.STATUS: running, LEASE_UNTIL: None},
+                ],
+            },
+            {"$set": {F.STATUS: running, LEASE_OWNER: owner, LEASE_UNTIL: lease_until}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if document is None:
+            return None
+        return ClaimedExecution(execution_from_document(document), plan_from_document(document))
+
+    @translated
+    async def save_progress(self, execution: Execution, *, owner: str, lease_until: datetime) -> bool:
+        result = await self._collection.update_one(
+            {**_one(execution.execution_id), F.STATUS: ExecutionStatus.RUNNING.value, LEASE_OWNER: plain(owner)},
+            {"$set": {**execution_fields(execution), LEASE_UNTIL: lease_until}},
+        )
+        return result.matched_count == 1
+
+    @translated
+    async def renew_lease(self, execution_id: str, *, owner: str, lease_until: datetime) -> bool:
+        result = await self._collection.update_one(
+            {**_one(execution_id), F.STATUS: ExecutionStatus.RUNNING.value, LEASE_OWNER: plain(owner)},
+            {"$set": {LEASE_UNTIL: lease_until}},
+        )
+        return result.matched_count == 1
+
+    @translated
+    async def cancel(self, execution_id: str, *, now: datetime) -> Execution:
+        for _ in range(_RACE_RETRIES):
+            document = await self._collection.find_one_and_update(
+                {**_one(execution_id), F.STATUS: {"$in": _NOT_FINAL}},
+                _cancel_pipeline(now),
+                projection=_WITHOUT_PLAN,
+                return_document=ReturnDocument.AFTER,
+            )
+            if document is not None:
+                return execution_from_document(document)
+            current = await self._collection.find_one(_one(execution_id), projection={F.STATUS: 1})
+            if current is None:
+                raise ExecutionNotFound(execution_id)
+            if current[F.STATUS] not in _NOT_FINAL:
+                raise ExecutionAlreadyFinished(execution_id, current[F.STATUS])
+        raise ExecutionNotFound(execution_id)
+
+    @translated
+    async def claim_retry(self, execution_id: str, *, now: datetime) -> Execution | None:
+        # Execution.redispatch as one conditional write: back to the queue for the next attempt.
+        document = await self._collection.find_one_and_update(
+            {**_one(execution_id), F.STATUS: ExecutionStatus.PENDING.value, F.NEXT_RETRY_AT: {"$lte": now}},
+            {"$set": {F.STATUS: ExecutionStatus.QUEUED.value, DISPATCHED_AT: now}, "$inc": {F.ATTEMPT: 1}},
+            projection=_WITHOUT_PLAN,
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if document is None else execution_from_document(document)
+
+    @translated
+    async def due_retries(self, *, now: datetime, limit: int) -> list[Execution]:
+        documents = await self._find(
+            {F.STATUS: ExecutionStatus.PENDING.value, F.NEXT_RETRY_AT: {"$lte": now}},
+            sort=[(F.NEXT_RETRY_AT, ASCENDING), (ID, ASCENDING)],
+            limit=limit,
+        )
+        return [execution_from_document(document) for document in documents]
+
+    @translated
+    async def earliest_retry_at(self) -> datetime | None:
+        document = await self._collection.find_one(
+            {F.STATUS: ExecutionStatus.PENDING.value, F.NEXT_RETRY_AT: {"$type": "date"}},
+            projection={F.NEXT_RETRY_AT: 1},
+            sort=[(F.NEXT_RETRY_AT, ASCENDING)],
+        )
+        if document is None:
+            return None
+        earliest: datetime = value_at(document, F.NEXT_RETRY_AT)
+        return earliest
+
+    @translated
+    async def mark_dispatched(self, execution_id: str, *, attempt: int, now: datetime) -> None:
+        await self._collection.update_one({**_one(execution_id), F.ATTEMPT: attempt}, {"$set": {DISPATCHED_AT: now}})
+
+    @translated
+    async def find_stalled(self, *, dispatched_before: datetime, now: datetime, limit: int) -> list[Execution]:
+        documents = await self._find(
+            {
+                "$or": [
+                    {F.STATUS: ExecutionStatus.QUEUED.value, DISPATCHED_AT: {"$lt": dispatched_before}},
+                    {F.STATUS: ExecutionStatus.RUNNING.value, LEASE_UNTIL: {"$lte": now}},
+                ]
+            },
+            sort=[(F.CREATED_AT, ASCENDING), (ID, ASCENDING)],
+            limit=limit,
+        )
+        return [execution_from_document(document) for document in documents]
+
+    async def _find(self, query: Document, *, sort: Sort, limit: int) -> Documents:
+        # batch_size = limit: the whole page in the find's first reply, no getMore.
+        cursor = self._collection.find(query, projection=_WITHOUT_PLAN, sort=sort, limit=limit, batch_size=limit)
+        return await cursor.to_list(length=limit)
+
+
+def _interrupted_action_error() -> Document:
+    """The error Execution.cancel records on an action it interrupts, taken from the domain so both agree."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    probe = Execution(
+        execution_id="probe",
+        workflow_id="probe",
+        workflow_version=1,
+        reason=Reason.MANUAL,
+        max_attempts=1,
+        actions=[ActionRun(name="probe", type="log", status=ActionStatus.RUNNING)],
+        created_at=epoch,
+    )
+    probe.cancel(epoch)
+    error = probe.actions[0].error
+    assert isinstance(error, ErrorInfo)
+    return error_to_document(error)
+
+
+_INTERRUPTED_ACTION_ERROR: Final = _interrupted_action_error()
+
+
+def _cancel_pipeline(now: datetime) -> list[Document]:
+    """Execution.cancel as an update pipeline, so that cancelling is one atomic write: a running action fails
+    with the interruption error, actions not started are skipped, and the execution ends as cancelled."""
+    at = _literal(now)
+
+    def ms_since(started_at: str, otherwise: str) -> Document:
+        return {"$cond": [{"$eq": [{"$ifNull": [started_at, None]}, None]}, otherwise, {"$subtract": [at, started_at]}]}
+
+    run = "$$run"
+    interrupted = {
+        F.ACTION_STATUS: _literal(ActionStatus.FAILED.value),
+        F.ACTION_ERROR: _literal(_INTERRUPTED_ACTION_ERROR),
+        F.ACTION_FINISHED_AT: at,
+        F.ACTION_DURATION_MS: ms_since(f"{run}.{F.ACTION_STARTED_AT}", f"{run}.{F.ACTION_DURATION_MS}"),
+    }
+    actions = {
+        "$map": {
+            "input": f"${F.ACTIONS}",
+            "as": "run",
+            "in": {
+                "$switch": {
+                    "branches": [
+                        {
+                            "case": {"$eq": [f"{run}.{F.ACTION_STATUS}", ActionStatus.RUNNING.value]},
+                            "then": {"$mergeObjects": [run, interrupted]},
+                        },
+                        {
+                            "case": {"$eq": [f"{run}.{F.ACTION_STATUS}", ActionStatus.NOT_STARTED.value]},
+                            "then": {"$mergeObjects": [run, {F.ACTION_STATUS: _literal(ActionStatus.SKIPPED.value)}]},
+                        },
+                    ],
+                    "default": run,
+                }
+            },
+        }
+    }
+    return [
+        {
+            "$set": {
+                F.ACTIONS: actions,
+                F.STATUS: _literal(ExecutionStatus.CANCELLED.value),
+                F.NEXT_RETRY_AT: _literal(None),
+                F.FINISHED_AT: at,
+                F.DURATION_MS: ms_since(f"${F.STARTED_AT}", f"${F.DURATION_MS}"),
+                LEASE_OWNER: _literal(None),
+            }
+        }
+    ]

@@ -1,0 +1,35 @@
+"""Prometheus counters of MongoDB round trips (default registry, served by every process's /metrics).
+
+Every command the driver sends is counted by name, so the benchmark can divide
+`wfa_mongodb_commands_total` by the number of executions and report round trips per execution.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import REGISTRY, Counter
+from pymongo.monitoring import CommandFailedEvent, CommandListener, CommandStartedEvent, CommandSucceededEvent
+
+
+def _counter(name: str, documentation: str) -> Counter:
+    """The counter `name`, created once per process (a second import reuses the registered collector)."""
+    existing = REGISTRY._names_to_collectors.get(f"{name}_total")
+    if isinstance(existing, Counter):
+        return existing
+    return Counter(name, documentation, ["command"])
+
+
+COMMANDS = _counter("wfa_mongodb_commands", "Commands sent to MongoDB (round trips), per command name")
+COMMANDS_FAILED = _counter("wfa_mongodb_commands_failed", "MongoDB commands that failed, per command name")
+
+
+class CommandCounter(CommandListener):
+    """Counts every command a client sends; registered on the client by MongoStore."""
+
+    def started(self, event: CommandStartedEvent) -> None:
+        COMMANDS.labels(command=event.command_name).inc()
+
+    def succeeded(self, event: CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: CommandFailedEvent) -> None:
+        COMMANDS_FAILED.labels(command=event.command_name).inc()

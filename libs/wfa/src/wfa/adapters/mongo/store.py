@@ -1,0 +1,66 @@
+"""MongoStore: the client, the database named in the URL, and the two repositories over it."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Final
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from wfa.adapters.mongo.documents import Document
+from wfa.adapters.mongo.errors import mongo_call
+from wfa.adapters.mongo.executions import EXECUTION_INDEXES, MongoExecutionRepository
+from wfa.adapters.mongo.metrics import CommandCounter
+from wfa.adapters.mongo.workflows import WORKFLOW_INDEXES, MongoWorkflowRepository
+
+DEFAULT_DATABASE: Final = "wfa"
+WORKFLOWS: Final = "workflows"
+EXECUTIONS: Final = "executions"
+
+
+class MongoStore:
+    def __init__(self, client: AsyncMongoClient[Document], database: AsyncDatabase[Document]) -> None:
+        self._client = client
+        self._database = database
+        self.workflows_collection: AsyncCollection[Document] = database[WORKFLOWS]
+        self.executions_collection: AsyncCollection[Document] = database[EXECUTIONS]
+        self.workflows = MongoWorkflowRepository(self.workflows_collection)
+        self.executions = MongoExecutionRepository(self.executions_collection)
+
+    @classmethod
+    def from_url(cls, url: str, *, timeout_ms: int) -> MongoStore:
+        """A store on the database the URL's path names (`wfa` when it names none). Connects lazily.
+
+        Every wait is bounded by `timeout_ms` (choosing a server, connecting, each reply), so a call fails with
+        DependencyUnavailable rather than hanging while the server is down.
+        """
+        client: AsyncMongoClient[Document] = AsyncMongoClient(
+            url,
+            tz_aware=True,
+            tzinfo=UTC,
+            serverSelectionTimeoutMS=timeout_ms,
+            connectTimeoutMS=timeout_ms,
+            socketTimeoutMS=timeout_ms,
+            event_listeners=[CommandCounter()],
+        )
+        return cls(client, client.get_default_database(default=DEFAULT_DATABASE))
+
+    @property
+    def database_name(self) -> str:
+        return self._database.name
+
+    async def ensure_indexes(self) -> None:
+        """Create the indexes the repositories' queries need; harmless when they exist."""
+        with mongo_call("ensure_indexes"):
+            await self.workflows_collection.create_indexes(WORKFLOW_INDEXES)
+            await self.executions_collection.create_indexes(EXECUTION_INDEXES)
+
+    async def ping(self) -> None:
+        """Raises DependencyUnavailable("mongodb", ...) when the server does not answer."""
+        with mongo_call("ping"):
+            await self._database.command("ping")
+
+    async def close(self) -> None:
+        await self._client.close()

@@ -1,0 +1,264 @@
+"""WorkflowRepository over MongoDB: one document per workflow, `_id` = workflowId.
+
+Every method is one round trip when it succeeds. The atomic ones are a single find_one_and_update or update_one
+whose filter states the precondition, so they hold across any number of processes; when the filter does not
+match, one extra read (on that path only) tells the caller why.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+
+from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from wfa.adapters.cursor import decode_workflow_cursor, encode_workflow_cursor
+from wfa.adapters.mongo.documents import (
+    DELETED,
+    DELETED_AT,
+    ID,
+    Document,
+    Documents,
+    Sort,
+    WorkflowFields,
+    definition_update,
+    plain,
+    value_at,
+    workflow_from_document,
+    workflow_to_document,
+)
+from wfa.adapters.mongo.errors import translated
+from wfa.domain.errors import TriggerLocked, VersionMismatch, WorkflowAlreadyExists, WorkflowNotFound
+from wfa.domain.workflow import TriggerStatus, TriggerType, Workflow
+from wfa.ports.repositories import SlotClaim, SlotOutcome, WorkflowPage, Workflows
+
+F = WorkflowFields
+
+WORKFLOW_INDEXES: Final = [
+    # due_for_schedule and earliest_next_run_at: only enabled, live workflows are in it, ordered by their next
+    # fire, so a pass reads the due ones and nothing else.
+    IndexModel(
+        [(F.NEXT_RUN_AT, ASCENDING), (ID, ASCENDING)],
+        name="schedule",
+        partialFilterExpression={DELETED: False, F.ENABLED: True},
+    ),
+    # find_locked_since: an idle workflow's lockedAt is null, outside every `$lt: <date>` range.
+    IndexModel(
+        [(F.LOCKED_AT, ASCENDING), (ID, ASCENDING)],
+        name="locks",
+        partialFilterExpression={DELETED: False},
+    ),
+]
+
+_SCHEDULED_TYPES: Final = [TriggerType.PERIODIC.value, TriggerType.CRON.value]
+_LOCK_VIEW: Final = {F.ENABLED: 1, F.STATUS: 1, F.EXECUTION_ID: 1}
+# A failed conditional write is explained by a second read; if that read shows the precondition holding again
+# (the lock was released in between), the write is simply tried again, a bounded number of times.
+_RACE_RETRIES: Final = 5
+
+
+def _live(workflow_id: str) -> Document:
+    return {ID: plain(workflow_id), DELETED: False}
+
+
+def _literal(value: Any) -> Document:
+    """A constant inside an update pipeline, where a string starting with `$` would otherwise be a path."""
+    return {"$literal": value}
+
+
+class MongoWorkflowRepository:
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        self._collection = collection
+
+    @translated
+    async def add(self, workflow: Workflow) -> None:
+        # Replaces a tombstone, or inserts: an existing live workflow makes the upsert's insert a duplicate key.
+        try:
+            await self._collection.replace_one(
+                {ID: workflow.workflow_id, DELETED: True}, workflow_to_document(workflow), upsert=True
+            )
+        except DuplicateKeyError as exc:
+            raise WorkflowAlreadyExists(workflow.workflow_id) from exc
+
+    @translated
+    async def get(self, workflow_id: str) -> Workflow:
+        document = await self._collection.find_one(_live(workflow_id))
+        if document is None:
+            raise WorkflowNotFound(workflow_id)
+        return workflow_from_document(document)
+
+    @translated
+    async def ever_existed(self, workflow_id: str) -> bool:
+        return await self._collection.find_one({ID: plain(workflow_id)}, projection={ID: 1}) is not None
+
+    @translated
+    async def list(self, *, limit: int, cursor: str | None) -> WorkflowPage:
+        query: Document = {DELETED: False}
+        if cursor is not None:
+            query[ID] = {"$gt": decode_workflow_cursor(cursor)}
+        documents = await self._find(query, sort=[(ID, ASCENDING)], limit=limit + 1)
+        page = [workflow_from_document(document) for document in documents[:limit]]
+        more = len(documents) > limit
+        return WorkflowPage(page, encode_workflow_cursor(page[-1].workflow_id) if more and page else None)
+
+    @translated
+    async def replace_definition(self, workflow: Workflow, *, expected_version: int) -> Workflow:
+        for _ in range(_RACE_RETRIES):
+            document = await self._collection.find_one_and_update(
+                {**_live(workflow.workflow_id), F.VERSION: expected_version},
+                {"$set": definition_update(workflow)},
+                return_document=ReturnDocument.AFTER,
+            )
+            if document is not None:
+                return workflow_from_document(document)
+            current = await self._collection.find_one(_live(workflow.workflow_id), projection={F.VERSION: 1})
+            if current is None:
+                raise WorkflowNotFound(workflow.workflow_id)
+            if current[F.VERSION] != expected_version:
+                raise VersionMismatch(workflow.workflow_id, expected_version, current[F.VERSION])
+        raise VersionMismatch(workflow.workflow_id, expected_version, expected_version)
+
+    @translated
+    async def delete(self, workflow_id: str, *, now: datetime) -> None:
+        result = await self._collection.update_one(_live(workflow_id), {"$set": {DELETED: True, DELETED_AT: now}})
+        if result.matched_count == 0:
+            raise WorkflowNotFound(workflow_id)
+
+    @translated
+    async def set_enabled(
+        self, workflow_id: str, *, enabled: bool, next_run_at: datetime | None, now: datetime
+    ) -> Workflow:
+        document = await self._collection.find_one_and_update(
+            _live(workflow_id),
+            {"$set": {F.ENABLED: enabled, F.NEXT_RUN_AT: next_run_at, F.UPDATED_AT: now}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if document is None:
+            raise WorkflowNotFound(workflow_id)
+        return workflow_from_document(document)
+
+    @translated
+    async def try_acquire_trigger_lock(self, workflow_id: str, *, execution_id: str, now: datetime) -> Workflow:
+        for _ in range(_RACE_RETRIES):
+            document = await self._collection.find_one_and_update(
+                {**_live(workflow_id), F.ENABLED: True, F.STATUS: TriggerStatus.IDLE.value},
+                {"$set": {F.STATUS: TriggerStatus.BUSY.value, F.EXECUTION_ID: execution_id, F.LOCKED_AT: now}},
+                return_document=ReturnDocument.AFTER,
+            )
+            if document is not None:
+                return workflow_from_document(document)
+            current = await self._collection.find_one(_live(workflow_id), projection=_LOCK_VIEW)
+            if current is None:
+                raise WorkflowNotFound(workflow_id)
+            locked = _why_locked(workflow_id, current)
+            if locked is not None:
+                raise locked
+        raise TriggerLocked(
+            workflow_id, reason=TriggerStatus.BUSY.value, trigger_status=TriggerStatus.BUSY.value, execution_id=None
+        )
+
+    @translated
+    async def release_trigger_lock(self, workflow_id: str, *, execution_id: str) -> bool:
+        result = await self._collection.update_one(
+            {**_live(workflow_id), F.EXECUTION_ID: plain(execution_id)},
+            {"$set": {F.STATUS: TriggerStatus.IDLE.value, F.EXECUTION_ID: None, F.LOCKED_AT: None}},
+        )
+        return result.matched_count == 1
+
+    async def mark_trigger_pending(self, workflow_id: str, *, execution_id: str) -> bool:
+        return await self._move_lock(workflow_id, execution_id, TriggerStatus.BUSY, TriggerStatus.PENDING)
+
+    async def mark_trigger_busy(self, workflow_id: str, *, execution_id: str) -> bool:
+        return await self._move_lock(workflow_id, execution_id, TriggerStatus.PENDING, TriggerStatus.BUSY)
+
+    @translated
+    async def claim_schedule_slot(
+        self, workflow_id: str, *, slot: datetime, next_run_at: datetime | None, execution_id: str, now: datetime
+    ) -> SlotClaim:
+        # One pipeline update: whoever still finds nextRunAt at `slot` owns the slot and moves it on; in the same
+        # step it takes the lock if the lock is free, or counts a skipped fire if it is not.
+        idle = {"$eq": [f"${F.STATUS}", TriggerStatus.IDLE.value]}
+
+        def if_idle(then: Any, otherwise: Any) -> Document:
+            return {"$cond": [idle, then, otherwise]}
+
+        document = await self._collection.find_one_and_update(
+            {**_live(workflow_id), F.ENABLED: True, F.NEXT_RUN_AT: slot},
+            [
+                {
+                    "$set": {
+                        F.NEXT_RUN_AT: _literal(next_run_at),
+                        F.STATUS: if_idle(_literal(TriggerStatus.BUSY.value), f"${F.STATUS}"),
+                        F.EXECUTION_ID: if_idle(_literal(execution_id), f"${F.EXECUTION_ID}"),
+                        F.LOCKED_AT: if_idle(_literal(now), f"${F.LOCKED_AT}"),
+                        F.SKIPPED_FIRES: if_idle(f"${F.SKIPPED_FIRES}", {"$add": [f"${F.SKIPPED_FIRES}", 1]}),
+                    }
+                }
+            ],
+            return_document=ReturnDocument.AFTER,
+        )
+        if document is None:
+            return SlotClaim(SlotOutcome.LOST, None)
+        workflow = workflow_from_document(document)
+        fired = workflow.trigger.execution_id == execution_id
+        return SlotClaim(SlotOutcome.FIRED if fired else SlotOutcome.SKIPPED, workflow)
+
+    @translated
+    async def due_for_schedule(self, *, now: datetime, limit: int) -> Workflows:
+        documents = await self._find(
+            {**self._scheduled(), F.NEXT_RUN_AT: {"$lte": now}},
+            sort=[(F.NEXT_RUN_AT, ASCENDING), (ID, ASCENDING)],
+            limit=limit,
+        )
+        return [workflow_from_document(document) for document in documents]
+
+    @translated
+    async def earliest_next_run_at(self) -> datetime | None:
+        document = await self._collection.find_one(
+            {**self._scheduled(), F.NEXT_RUN_AT: {"$type": "date"}},
+            projection={F.NEXT_RUN_AT: 1},
+            sort=[(F.NEXT_RUN_AT, ASCENDING)],
+        )
+        if document is None:
+            return None
+        earliest: datetime = value_at(document, F.NEXT_RUN_AT)
+        return earliest
+
+    @translated
+    async def find_locked_since(self, *, before: datetime, limit: int) -> Workflows:
+        documents = await self._find(
+            {DELETED: False, F.LOCKED_AT: {"$lt": before}, F.STATUS: {"$ne": TriggerStatus.IDLE.value}},
+            sort=[(F.LOCKED_AT, ASCENDING), (ID, ASCENDING)],
+            limit=limit,
+        )
+        return [workflow_from_document(document) for document in documents]
+
+    @translated
+    async def _move_lock(self, workflow_id: str, execution_id: str, old: TriggerStatus, new: TriggerStatus) -> bool:
+        result = await self._collection.update_one(
+            {**_live(workflow_id), F.EXECUTION_ID: plain(execution_id), F.STATUS: old.value},
+            {"$set": {F.STATUS: new.value}},
+        )
+        return result.matched_count == 1
+
+    @staticmethod
+    def _scheduled() -> Document:
+        # The equalities on `deleted` and `enabled` are those of the schedule index's partial filter.
+        return {DELETED: False, F.ENABLED: True, F.TRIGGER_TYPE: {"$in": _SCHEDULED_TYPES}}
+
+    async def _find(self, query: Document, *, sort: Sort, limit: int) -> Documents:
+        # batch_size = limit: the whole page in the find's first reply, no getMore.
+        cursor = self._collection.find(query, sort=sort, limit=limit, batch_size=limit)
+        return await cursor.to_list(length=limit)
+
+
+def _why_locked(workflow_id: str, current: Document) -> TriggerLocked | None:
+    status: str = value_at(current, F.STATUS)
+    holder: str | None = value_at(current, F.EXECUTION_ID)
+    if not value_at(current, F.ENABLED):
+        return TriggerLocked(workflow_id, reason="paused", trigger_status=status, execution_id=holder)
+    if status != TriggerStatus.IDLE.value:
+        return TriggerLocked(workflow_id, reason=status, trigger_status=status, execution_id=holder)
+    return None
