@@ -1,0 +1,138 @@
+"""A real HTTP server on 127.0.0.1 for `http-request` actions to call: it records every request per path and
+answers each path as a test tells it to (a status, a JSON body, or holding the request until released).
+
+Tests share one server per session; each uses paths of its own (`target.path("stem")`), so counts never mix.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from wfa_devstack import free_port
+
+# A held request is answered at the latest after this long, so that a forgotten `release` cannot wedge teardown.
+_MAX_HOLD_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class Recorded:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Route:
+    status: int = 200
+    body: Any = field(default_factory=lambda: {"ok": True})
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.released.set()
+
+
+class TargetServer:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.port = free_port(host)
+        self._lock = threading.Lock()
+        self._routes: dict[str, Route] = {}
+        self._requests: list[Recorded] = []
+        self._server = ThreadingHTTPServer((host, self.port), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="e2e-target", daemon=True)
+
+    def start(self) -> TargetServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        with self._lock:
+            routes = list(self._routes.values())
+        for route in routes:
+            route.released.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(10)
+
+    def path(self, stem: str) -> str:
+        """A path no other test uses."""
+        return f"/{stem}/{uuid.uuid4().hex[:10]}"
+
+    def url(self, path: str) -> str:
+        return f"http://{self.host}:{self.port}{path}"
+
+    def respond(self, path: str, status: int = 200, body: Any = None) -> None:
+        """Answer `path` with `status` and `body` (JSON; default `{"ok": true}`) from now on."""
+        with self._lock:
+            route = self._routes.setdefault(path, Route())
+            route.status = status
+            route.body = {"ok": True} if body is None else body
+
+    def hold(self, path: str) -> None:
+        """Requests to `path` wait, unanswered, until `release(path)`."""
+        with self._lock:
+            self._routes.setdefault(path, Route()).released.clear()
+
+    def release(self, path: str) -> None:
+        with self._lock:
+            self._routes.setdefault(path, Route()).released.set()
+
+    def requests(self, path: str) -> list[Recorded]:
+        with self._lock:
+            return [request for request in self._requests if request.path == path]
+
+    def count(self, path: str) -> int:
+        return len(self.requests(path))
+
+    def _answer(self, handler: BaseHTTPRequestHandler) -> None:
+        parts = urlsplit(handler.path)
+        length = int(handler.headers.get("content-length") or 0)
+        recorded = Recorded(
+            method=handler.command,
+            path=parts.path,
+            query=parts.query,
+            headers={name.lower(): value for name, value in handler.headers.items()},
+            body=handler.rfile.read(length) if length else b"",
+        )
+        with self._lock:
+            self._requests.append(recorded)
+            route = self._routes.setdefault(parts.path, Route())
+        route.released.wait(_MAX_HOLD_SECONDS)
+        payload = json.dumps(route.body).encode()
+        try:
+            handler.send_response(route.status)
+            handler.send_header("content-type", "application/json")
+            handler.send_header("content-length", str(len(payload)))
+            handler.end_headers()
+            if handler.command != "HEAD":
+                handler.wfile.write(payload)
+        except OSError:
+            pass  # the caller gave up waiting (a timeout or a cancelled execution): nobody to answer
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                server._answer(self)
+
+            do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_GET
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler
