@@ -228,6 +228,103 @@ def test_dockerignore_sends_the_sources_and_keeps_local_state_out() -> None:
     assert [path for path in local if not _dockerignored(path, rules)] == []
 
 
+# --- README: the services, ports and WFA_ variables it documents reach compose and the Dockerfiles -------
+
+
+@dataclass(frozen=True)
+class ReadmeConfiguration:
+    ports: dict[str, int]  # service name (as in services/<name>) -> default port
+    variables: list[str]
+
+
+def _readme_table_rows(heading: str) -> list[list[str]]:
+    """The body rows of the first table under `## heading`, as lists of cell texts."""
+    section = (ROOT / "README.md").read_text().split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line.strip().strip("|").split(" | ") for line in section.splitlines() if line.startswith("|")]
+    return [[cell.strip() for cell in row] for row in rows[2:]]
+
+
+@pytest.fixture(scope="module")
+def readme() -> ReadmeConfiguration:
+    variables = [name for row in _readme_table_rows("Configuration") for name in re.findall(r"`(WFA_\w+)`", row[0])]
+    port_row = next(row for row in _readme_table_rows("Configuration") if row[0] == "`WFA_HTTP_PORT`")
+    ports = [int(port) for port in port_row[1].split(" / ")]
+    port_owners = re.search(r"\(([\w /]+)\)", port_row[2])
+    assert port_owners, port_row
+    processes = {
+        row[1].strip("`").removeprefix("services/"): row[0].strip("`") for row in _readme_table_rows("Architecture")
+    }
+    names = port_owners.group(1).split(" / ")
+    assert [processes[name] for name in names] == [f"{name}-svc" for name in names]
+    return ReadmeConfiguration(ports=dict(zip(names, ports, strict=True)), variables=variables)
+
+
+def test_readme_documents_the_services_and_ports_these_checks_use(readme: ReadmeConfiguration) -> None:
+    assert readme.ports == SERVICES
+    assert {"WFA_MONGO_URL", "WFA_KAFKA_BOOTSTRAP", "WFA_HTTP_PORT", "WFA_TOPIC_PREFIX"} <= set(readme.variables)
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_compose_gives_every_service_every_variable_the_readme_documents(
+    compose: dict[str, Any], readme: ReadmeConfiguration, name: str
+) -> None:
+    env = _environment(compose["services"][name])
+
+    assert [variable for variable in readme.variables if variable not in env] == []
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_compose_sets_no_wfa_variable_the_readme_does_not_document(
+    compose: dict[str, Any], readme: ReadmeConfiguration, name: str
+) -> None:
+    env = _environment(compose["services"][name])
+
+    assert [variable for variable in env if variable.startswith("WFA_") and variable not in readme.variables] == []
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_compose_service_listens_on_its_readme_port(
+    compose: dict[str, Any], readme: ReadmeConfiguration, name: str
+) -> None:
+    service = compose["services"][name]
+    port = readme.ports[name]
+
+    assert _environment(service)["WFA_HTTP_PORT"] == str(port)
+    assert _published(service).get(port) == port
+
+
+def _dockerfile_env(stage: Stage) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for args in stage.args("ENV"):
+        words = shlex.split(args)
+        if words and "=" not in words[0]:  # the legacy `ENV NAME value` form
+            env[words[0]] = " ".join(words[1:])
+            continue
+        for word in words:
+            key, _, value = word.partition("=")
+            env[key] = value
+    return env
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_dockerfile_runs_its_readme_script_on_its_readme_port(readme: ReadmeConfiguration, name: str) -> None:
+    final = _stages(ROOT / "services" / name / "Dockerfile")[-1]
+    port = readme.ports[name]
+    env = _dockerfile_env(final)
+
+    assert env.get("WFA_HTTP_PORT") == str(port)
+    assert str(port) in " ".join(final.args("EXPOSE")).split()
+    assert final.args("CMD")[-1] == f'["{name}-svc"]'
+    assert f"'{port}'" in final.args("HEALTHCHECK")[-1]
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_dockerfile_sets_no_wfa_variable_the_readme_does_not_document(readme: ReadmeConfiguration, name: str) -> None:
+    env = _dockerfile_env(_stages(ROOT / "services" / name / "Dockerfile")[-1])
+
+    assert [variable for variable in env if variable.startswith("WFA_") and variable not in readme.variables] == []
+
+
 # --- Makefile, start-deps.sh, .ci/run, .env.example -------------------------------------------------------
 
 
