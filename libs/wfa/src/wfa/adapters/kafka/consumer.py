@@ -138,14 +138,25 @@ class GroupConsumer:
         self._assignment = frozenset()
         self._joined.clear()
 
-    async def getmany(self, timeout_ms: int) -> list[ConsumerRecord]:
-        """The records fetched within `timeout_ms` (at most `kafka_max_poll_records`), in offset order within
-        each partition; an empty list when none arrived."""
-        batches = await self._running().getmany(timeout_ms=timeout_ms)
+    async def getmany(self, timeout_ms: int, max_records: int | None = None) -> list[ConsumerRecord]:
+        """The records fetched within `timeout_ms` (at most `max_records`, by default `kafka_max_poll_records`),
+        in offset order within each partition; an empty list when none arrived. Records beyond `max_records`
+        stay buffered for the next call. Every call counts as a poll for `max_poll_interval_ms`, paused or not."""
+        batches = await self._running().getmany(timeout_ms=timeout_ms, max_records=max_records)
         records = [record for batch in batches.values() for record in batch]
         if records:
             MESSAGES_CONSUMED.labels(topic=self.topic).inc(len(records))
         return records
+
+    def pause(self) -> None:
+        """Stop fetching from every partition held now (a busy member keeps polling without taking more work).
+        Partitions assigned later start unpaused: call again after a rebalance."""
+        consumer = self._running()
+        consumer.pause(*consumer.assignment())
+
+    def resume(self) -> None:
+        consumer = self._running()
+        consumer.resume(*consumer.paused())
 
     async def commit(self, offsets: Mapping[TopicPartition, int]) -> bool:
         """Commit, per partition, the offset of the next record to read (last processed + 1).

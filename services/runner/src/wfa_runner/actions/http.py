@@ -1,0 +1,181 @@
+"""The `http-request` action: one HTTP exchange, judged by its status, with a bounded record of the response.
+
+Retry decisions follow the contract: HTTP 4xx other than 408 and 429 is not retryable; timeouts, connection
+errors, 5xx, 408 and 429 are. A 429 or 503 passes its `Retry-After` on, so the retry waits as long as the
+server asked (capped by the workflow's maxInterval in the domain's backoff).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import email.utils
+from datetime import UTC, datetime
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+
+import httpx
+
+from wfa.domain.clock import Clock
+from wfa.domain.errors import ActionFailed
+from wfa.domain.workflow import HttpRequestAction
+from wfa_runner.actions.base import ActionFailedWithOutput, Output
+from wfa_runner.network_guard import ForbiddenAddress, guarded_transport
+
+USER_AGENT = "wfa-runner/1"
+RECORDED_HEADERS = (
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "location",
+    "retry-after",
+    "etag",
+    "last-modified",
+    "cache-control",
+    "x-request-id",
+)
+_RETRYABLE_STATUSES = frozenset({408, 429})
+_RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+
+def http_client(*, allow_private_networks: bool, max_redirects: int, max_connections: int = 100) -> httpx.AsyncClient:
+    """The one client every http-request action of a process shares (its connection pool).
+
+    It keeps no cookies: the client is shared by every workflow, and one workflow's session must never travel
+    with another's requests. Nothing comes from the environment (proxies, netrc, SSL overrides).
+    """
+    return httpx.AsyncClient(
+        transport=guarded_transport(
+            allow_private_networks=allow_private_networks,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        ),
+        follow_redirects=True,
+        max_redirects=max_redirects,
+        trust_env=False,
+        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+        headers={"User-Agent": USER_AGENT},
+    )
+
+
+class HttpRequestRunner:
+    def __init__(self, client: httpx.AsyncClient, *, clock: Clock, excerpt_bytes: int, max_response_bytes: int) -> None:
+        self._client = client
+        self._clock = clock
+        self._excerpt_bytes = excerpt_bytes
+        self._max_response_bytes = max_response_bytes
+
+    async def run(self, action: HttpRequestAction) -> Output:
+        """Output: `status`, the `headers` of RECORDED_HEADERS present, `body` (the first `excerpt_bytes` of the
+        body, decoded) and `bodyTruncated`. Raises ActionFailed; with the output when a response came back."""
+        seconds = action.timeout.total_seconds()
+        try:
+            # httpx's timeout bounds each network operation; this bounds the whole exchange, redirects and a
+            # slowly dripping body included, as the action's `timeout` promises.
+            async with asyncio.timeout(seconds):
+                return await self._exchange(action, seconds)
+        except TimeoutError as exc:
+            raise ActionFailed(f"no complete answer within {seconds:g}s", kind="timeout", retryable=True) from exc
+        except ForbiddenAddress as exc:
+            raise ActionFailed(str(exc), kind="forbidden_address", retryable=False) from exc
+        except httpx.TooManyRedirects as exc:
+            raise ActionFailed(
+                f"more than {self._client.max_redirects} redirects", kind="too_many_redirects", retryable=False
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise ActionFailed(f"timed out: {_describe(exc)}", kind="timeout", retryable=True) from exc
+        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL) as exc:
+            raise ActionFailed(f"invalid request: {_describe(exc)}", kind="invalid_request", retryable=False) from exc
+        except httpx.DecodingError as exc:
+            raise ActionFailed(
+                f"undecodable response: {_describe(exc)}", kind="invalid_response", retryable=False
+            ) from exc
+        except httpx.TransportError as exc:
+            raise ActionFailed(f"connection failed: {_describe(exc)}", kind="connection_error", retryable=True) from exc
+
+    async def _exchange(self, action: HttpRequestAction, seconds: float) -> Output:
+        request = self._client.build_request(
+            action.method.value,
+            action.url,
+            headers=action.headers,
+            json=action.body if action.body is not None else None,
+            timeout=httpx.Timeout(seconds),
+        )
+        response = await self._client.send(request, stream=True)
+        try:
+            output, too_large = await self._read(response)
+        finally:
+            await response.aclose()
+        if too_large:
+            raise ActionFailedWithOutput(
+                f"the response body is larger than {self._max_response_bytes} bytes",
+                kind="response_too_large",
+                retryable=False,
+                output=output,
+            )
+        status = response.status_code
+        if action.accepts_status(status):
+            return output
+        expected = "a 2xx status" if action.expect_status is None else f"one of {action.expect_status}"
+        raise ActionFailedWithOutput(
+            f"{action.method.value} {response.url} answered {status}, expected {expected}",
+            kind="http_status",
+            retryable=status in _RETRYABLE_STATUSES or status >= 500,
+            retry_after_seconds=(
+                retry_after_seconds(response.headers.get("retry-after"), self._clock.now())
+                if status in _RETRY_AFTER_STATUSES
+                else None
+            ),
+            output=output,
+        )
+
+    async def _read(self, response: httpx.Response) -> tuple[Output, bool]:
+        """Stream the body, keeping only the excerpt, and stop as soon as it passes the size cap."""
+        excerpt = bytearray()
+        size = 0
+        declared = response.headers.get("content-length", "")
+        # A HEAD response declares the length of a body it does not send.
+        has_body = response.request.method != "HEAD"
+        too_large = has_body and declared.isdigit() and int(declared) > self._max_response_bytes
+        if not too_large:
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if len(excerpt) < self._excerpt_bytes:
+                    excerpt += chunk[: self._excerpt_bytes - len(excerpt)]
+                if size > self._max_response_bytes:
+                    too_large = True
+                    break
+        output: Output = {
+            "status": response.status_code,
+            "headers": {name: response.headers[name] for name in RECORDED_HEADERS if name in response.headers},
+            "body": _decode(bytes(excerpt), response.charset_encoding),
+            "bodyTruncated": too_large or size > len(excerpt),
+        }
+        return output, too_large
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """A `Retry-After` header (delay-seconds or HTTP-date) as seconds from `now`; None when absent or invalid."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - now).total_seconds())
+
+
+def _decode(data: bytes, charset: str | None) -> str:
+    try:
+        decoder = codecs.getincrementaldecoder(charset or "utf-8")(errors="replace")
+    except LookupError:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    # final=False: a character cut in half by the excerpt's end is dropped, not shown as garbage.
+    return decoder.decode(data, final=False)
+
+
+def _describe(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__

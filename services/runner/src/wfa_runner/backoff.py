@@ -1,0 +1,22 @@
+"""Capped exponential delays between attempts at something that failed because a dependency is down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Backoff:
+    """0.5 s, 1 s, 2 s, 4 s, 8 s, 10 s, 10 s, ... after consecutive failures."""
+
+    initial: float = 0.5
+    cap: float = 10.0
+    failures: int = 0
+
+    def next_delay(self) -> float:
+        delay: float = min(self.cap, self.initial * 2.0 ** min(self.failures, 32))
+        self.failures += 1
+        return delay
+
+    def reset(self) -> None:
+        self.failures = 0

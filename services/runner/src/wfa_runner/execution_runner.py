@@ -1,0 +1,266 @@
+"""Running one attempt of an execution: claim it, run its actions in order, record every step.
+
+The order of writes, and why:
+- `claim_for_run` takes the execution under a lease in one atomic step, so a redelivered or duplicated request
+  is a no-op, and a dead runner's execution can be taken over once its lease expires.
+- The record is saved after each action completes, before the next one starts: that is what makes "an action
+  that succeeded is never run again" hold across crashes (a retry or a redelivery resumes at the first action
+  not succeeded). The save before an http-request action shows it running; a `log` action is instantaneous and
+  gets none. The last action's completion and the final status are one save.
+- A save that returns False means the execution was cancelled or taken over: the runner stops at once.
+- At the end the workflow's lock is released (or moved to pending) before the final status is stored, so a
+  client that reads a finished status can trigger again at once (contract, "Settled details").
+
+This module knows neither Kafka nor MongoDB: it works on the ports, and the worker calls `run` per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TypeVar
+
+import structlog
+
+from wfa.domain.clock import Clock
+from wfa.domain.errors import ActionFailed, DependencyUnavailable
+from wfa.domain.execution import Execution, ExecutionPlan, ExecutionStatus
+from wfa.events import ExecutionRequest, LifecycleEvent, LifecycleEventType
+from wfa.ports.repositories import ExecutionRepository, WorkflowRepository
+from wfa_runner.actions.base import ActionRunner, ActionSpec, Output, output_of
+from wfa_runner.lease import LeaseLost, run_under_lease
+from wfa_runner.lifecycle_events import LifecycleEvents
+
+T = TypeVar("T")
+
+log = structlog.get_logger(__name__)
+
+# A lease is renewed once an action has run for this fraction of it: two renewals can fail before it lapses.
+RENEW_FRACTION = 1 / 3
+# Waits between attempts of a write that failed because MongoDB is unreachable (the last one repeats).
+WRITE_RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0)
+
+
+class RunOutcome(StrEnum):
+    NOT_CLAIMED = "not_claimed"  # not ours to run: a redelivery, or already running, finished, cancelled
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # failed for good
+    PENDING = "pending"  # this attempt failed; the scheduler re-dispatches the next one at nextRetryAt
+    STOPPED = "stopped"  # cancelled or taken over while running
+
+
+_OUTCOMES = {
+    ExecutionStatus.SUCCEEDED: (RunOutcome.SUCCEEDED, LifecycleEventType.EXECUTION_SUCCEEDED),
+    ExecutionStatus.FAILED: (RunOutcome.FAILED, LifecycleEventType.EXECUTION_FAILED),
+    ExecutionStatus.PENDING: (RunOutcome.PENDING, LifecycleEventType.EXECUTION_PENDING),
+}
+
+
+_FAILURE_EVENTS = frozenset(
+    {LifecycleEventType.ACTION_FAILED, LifecycleEventType.EXECUTION_FAILED, LifecycleEventType.EXECUTION_PENDING}
+)
+
+
+@dataclass
+class _Run:
+    execution: Execution
+    plan: ExecutionPlan
+    lease_until: datetime
+
+
+class ExecutionRunner:
+    def __init__(
+        self,
+        *,
+        workflows: WorkflowRepository,
+        executions: ExecutionRepository,
+        actions: Mapping[str, ActionRunner],
+        events: LifecycleEvents,
+        clock: Clock,
+        owner: str,
+        lease: timedelta,
+        renew_every: float | None = None,
+        write_retry_delays: Sequence[float] = WRITE_RETRY_DELAYS,
+    ) -> None:
+        self._workflows = workflows
+        self._executions = executions
+        self._actions = actions
+        self._events = events
+        self._clock = clock
+        self.owner = owner
+        self._lease = lease
+        self._renew_every = renew_every if renew_every is not None else lease.total_seconds() * RENEW_FRACTION
+        self._write_retry_delays = tuple(write_retry_delays) or (1.0,)
+
+    async def run(self, request: ExecutionRequest) -> RunOutcome:
+        """Run the attempt `request` names, if it is ours to run.
+
+        Raises DependencyUnavailable when the claim cannot reach the database, or when a later write still
+        cannot once the lease has lapsed: the caller retries the request later (the claim then resumes the
+        execution where its record says). Nothing else escapes: an action's failure is recorded, not raised.
+        """
+        with structlog.contextvars.bound_contextvars(
+            workflow_id=request.workflow_id, execution_id=request.execution_id, attempt=request.attempt
+        ):
+            return await self._run(request)
+
+    async def _run(self, request: ExecutionRequest) -> RunOutcome:
+        now = self._clock.now()
+        claimed = await self._executions.claim_for_run(
+            request.execution_id, attempt=request.attempt, owner=self.owner, lease_until=now + self._lease, now=now
+        )
+        if claimed is None:
+            log.info("execution.not_claimed", why="redelivered, finished, cancelled or running elsewhere")
+            return RunOutcome.NOT_CLAIMED
+        run = _Run(claimed.execution, claimed.plan, lease_until=now + self._lease)
+        execution = run.execution
+        execution.start_attempt(now)
+        index = execution.next_action_index()
+        log.info("execution.started", resume_at=index)
+        self._emit(execution, LifecycleEventType.EXECUTION_STARTED)
+
+        begun = index is not None and self._begin_visibly(run, index)
+        if begun and not await self._save(run):
+            return RunOutcome.STOPPED
+        while index is not None:
+            action = run.plan.actions[index]
+            if not begun:
+                execution.begin_action(index, self._clock.now())
+            try:
+                output = await self._perform(run, action)
+            except LeaseLost:
+                log.info("execution.stopped", why="cancelled or taken over while an action ran", action=action.name)
+                return RunOutcome.STOPPED
+            except ActionFailed as failure:
+                execution.fail_action(
+                    index, failure, run.plan.policy_for(index), self._clock.now(), output=output_of(failure)
+                )
+                self._emit(execution, LifecycleEventType.ACTION_FAILED, index)
+                log.info(
+                    "action.failed",
+                    action=action.name,
+                    kind=failure.kind,
+                    retryable=failure.retryable,
+                    error=str(failure),
+                )
+                return await self._conclude(run)
+            execution.complete_action(index, output, self._clock.now())
+            self._emit(execution, LifecycleEventType.ACTION_SUCCEEDED, index)
+            log.debug("action.succeeded", action=action.name, duration_ms=execution.actions[index].duration_ms)
+            index = execution.next_action_index()
+            if index is None:
+                break
+            # One save records the completion and, for an action worth showing, the next one running.
+            begun = self._begin_visibly(run, index)
+            if not await self._save(run):
+                return RunOutcome.STOPPED
+        execution.succeed(self._clock.now())
+        return await self._conclude(run)
+
+    def _begin_visibly(self, run: _Run, index: int) -> bool:
+        """Begin the action now if users should see it running (it is about to be saved); False for a log."""
+        if run.plan.actions[index].type == "log":
+            return False
+        run.execution.begin_action(index, self._clock.now())
+        return True
+
+    async def _perform(self, run: _Run, action: ActionSpec) -> Output:
+        runner = self._actions.get(action.type)
+        if runner is None:
+            raise ActionFailed(f"no runner for actions of type {action.type!r}", kind="unsupported", retryable=False)
+
+        async def renew() -> bool:
+            lease_until = self._clock.now() + self._lease
+            held = await self._executions.renew_lease(
+                run.execution.execution_id, owner=self.owner, lease_until=lease_until
+            )
+            if held:
+                run.lease_until = lease_until
+            return held
+
+        try:
+            return await run_under_lease(runner.run(action), renew=renew, every=self._renew_every)
+        except (ActionFailed, LeaseLost):
+            raise
+        except Exception as exc:
+            # A bug in an action runner: recorded on the execution like any failure, and not retried, since
+            # the same input would fail the same way.
+            log.exception("action.crashed", action=action.name)
+            raise ActionFailed(f"the action runner failed: {exc!r}", kind="internal", retryable=False) from exc
+
+    async def _conclude(self, run: _Run) -> RunOutcome:
+        execution = run.execution
+        workflow_id, execution_id = execution.workflow_id, execution.execution_id
+        outcome, event_type = _OUTCOMES[execution.status]
+        if execution.status is ExecutionStatus.PENDING:
+            await self._durably(
+                run,
+                "mark_trigger_pending",
+                lambda: self._workflows.mark_trigger_pending(workflow_id, execution_id=execution_id),
+            )
+        else:
+            await self._durably(
+                run,
+                "release_trigger_lock",
+                lambda: self._workflows.release_trigger_lock(workflow_id, execution_id=execution_id),
+            )
+        if not await self._save(run):
+            return RunOutcome.STOPPED
+        self._emit(execution, event_type)
+        log.info(
+            f"execution.{outcome.value}",
+            duration_ms=execution.duration_ms,
+            next_retry_at=execution.next_retry_at.isoformat() if execution.next_retry_at else None,
+        )
+        return outcome
+
+    async def _save(self, run: _Run) -> bool:
+        async def save() -> bool:
+            lease_until = self._clock.now() + self._lease
+            saved = await self._executions.save_progress(run.execution, owner=self.owner, lease_until=lease_until)
+            if saved:
+                run.lease_until = lease_until
+            return saved
+
+        saved = await self._durably(run, "save_progress", save)
+        if not saved:
+            log.info("execution.stopped", why="cancelled or taken over")
+        return saved
+
+    async def _durably(self, run: _Run, what: str, write: Callable[[], Awaitable[T]]) -> T:
+        """Retry `write` while MongoDB is unreachable and the lease still holds (no one else can take the
+        execution meanwhile); once it lapsed, give up with DependencyUnavailable. Every write here is
+        idempotent, so one that landed although its answer was lost does no harm when repeated."""
+        failures = 0
+        while True:
+            try:
+                return await write()
+            except DependencyUnavailable as exc:
+                if self._clock.now() >= run.lease_until:
+                    log.warning("execution.write_abandoned", write=what, error=str(exc))
+                    raise
+                delay = self._write_retry_delays[min(failures, len(self._write_retry_delays) - 1)]
+                failures += 1
+                log.warning("execution.write_retry", write=what, retry_in_s=delay, error=str(exc))
+                await asyncio.sleep(delay)
+
+    def _emit(self, execution: Execution, event_type: LifecycleEventType, index: int | None = None) -> None:
+        action = execution.actions[index] if index is not None else None
+        error = None
+        if event_type in _FAILURE_EVENTS:
+            error = action.error if action is not None else execution.error
+        self._events.emit(
+            LifecycleEvent(
+                type=event_type,
+                execution_id=execution.execution_id,
+                workflow_id=execution.workflow_id,
+                attempt=execution.attempt,
+                status=execution.status.value,
+                occurred_at=self._clock.now(),
+                action=action.name if action is not None else None,
+                error=error.model_dump(mode="json", by_alias=True) if error is not None else None,
+            )
+        )

@@ -1,0 +1,52 @@
+"""Keeping an execution's lease alive while a long action runs, and stopping the action when it is lost."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+import structlog
+
+from wfa.domain.errors import DependencyUnavailable
+
+T = TypeVar("T")
+
+log = structlog.get_logger(__name__)
+
+Renew = Callable[[], Awaitable[bool]]
+"""Extends the lease; False when it is no longer ours (the execution was cancelled or taken over)."""
+
+
+class LeaseLost(Exception):
+    """The execution was cancelled or taken over while an action ran; the action was stopped."""
+
+
+async def run_under_lease(work: Coroutine[Any, Any, T], *, renew: Renew, every: float) -> T:
+    """Await `work`, calling `renew` every `every` seconds for as long as it runs.
+
+    A short action never renews (the save after it extends the lease anyway). When `renew` says the lease is
+    gone, `work` is cancelled and LeaseLost raised: a cancelled execution's HTTP call should not run on.
+    A renewal that fails because the database is down is only logged: the lease may still hold, and the next
+    renewal (or save) tries again.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=every)
+            if done:
+                return task.result()
+            try:
+                still_ours = await renew()
+            except DependencyUnavailable as exc:
+                log.warning("execution.lease_renewal_failed", error=str(exc))
+                continue
+            if not still_ours:
+                raise LeaseLost("the execution was cancelled or taken over while an action ran")
+    finally:
+        if not task.done():
+            task.cancel()
+            # wait() rather than await: what the cancelled work raises must not mask why it was cancelled.
+            await asyncio.wait({task})
+        if not task.cancelled():
+            task.exception()  # retrieved, so asyncio does not log it as never retrieved

@@ -1,0 +1,120 @@
+"""The runner process's composition root: settings, clients, repositories, the use case, the worker, the app.
+
+Nothing else in the package creates a client or reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import structlog
+from starlette.applications import Starlette
+
+from wfa.adapters.kafka import GroupConsumer, KafkaPublisher, ensure_topics
+from wfa.adapters.mongo import MongoStore
+from wfa.domain.clock import SystemClock
+from wfa.entrypoints.ops_http import ops_app
+from wfa.entrypoints.serve import serve
+from wfa.observability.logging import configure_logging
+from wfa.settings import Settings, settings_for
+from wfa_runner.actions import HttpRequestRunner, LogActionRunner, http_client
+from wfa_runner.execution_runner import ExecutionRunner
+from wfa_runner.lifecycle_events import LifecycleEvents
+from wfa_runner.service import RunnerService
+from wfa_runner.worker import Worker
+
+DEFAULT_PORT = 8082
+# Events still queued at shutdown get this long; the publisher's stop then flushes within its own bound.
+EVENT_DRAIN_SECONDS = 3.0
+
+log = structlog.get_logger(__name__)
+
+
+def owner_id() -> str:
+    """Names this process on the leases it holds: which host, which process, and a nonce so that a restarted
+    process reusing a pid (containers start at pid 1) is never mistaken for its predecessor."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def consumer_group(settings: Settings) -> str:
+    """`wfa-runner` under the default prefix; a prefix of its own (tests, a second installation on one broker)
+    gets a group of its own, so unrelated runners never rebalance each other."""
+    stem = settings.topic_prefix.rstrip(".-_") or "wfa"
+    return f"{stem}-runner"
+
+
+def create_app(settings: Settings) -> Starlette:
+    store = MongoStore.from_url(settings.mongo_url, timeout_ms=settings.mongo_timeout_ms)
+    client_id = f"{settings.kafka_client_id}-runner"
+    publisher = KafkaPublisher(settings, client_id=client_id)
+    consumer = GroupConsumer(
+        settings, topic=settings.requests_topic, group_id=consumer_group(settings), client_id=client_id
+    )
+    clock = SystemClock()
+    http = http_client(
+        allow_private_networks=settings.allow_private_networks,
+        max_redirects=settings.http_max_redirects,
+        max_connections=settings.runner_concurrency,
+    )
+    events = LifecycleEvents(publisher)
+    runner = ExecutionRunner(
+        workflows=store.workflows,
+        executions=store.executions,
+        actions={
+            "log": LogActionRunner(),
+            "http-request": HttpRequestRunner(
+                http,
+                clock=clock,
+                excerpt_bytes=settings.http_response_excerpt_bytes,
+                max_response_bytes=settings.http_max_response_bytes,
+            ),
+        },
+        events=events,
+        clock=clock,
+        owner=owner_id(),
+        lease=timedelta(seconds=settings.lease_seconds),
+    )
+    worker = Worker(consumer, publisher, runner.run, concurrency=settings.runner_concurrency)
+
+    async def prepare() -> None:
+        await store.ensure_indexes()
+        await ensure_topics(settings, [settings.requests_topic, settings.events_topic, settings.dlq_topic])
+
+    service = RunnerService(prepare=prepare, consumer=consumer, worker=worker, grace=settings.shutdown_grace_seconds)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await publisher.start()
+        service.start()
+        log.info(
+            "runner.started",
+            port=settings.http_port,
+            owner=runner.owner,
+            group=consumer.group_id,
+            concurrency=settings.runner_concurrency,
+            allow_private_networks=settings.allow_private_networks,
+        )
+        try:
+            yield
+        finally:
+            await service.stop()
+            await events.drain(EVENT_DRAIN_SECONDS)
+            await publisher.stop()
+            await http.aclose()
+            await store.close()
+            log.info("runner.stopped")
+
+    return ops_app(
+        {"mongodb": store.ping, "kafka": publisher.ping, "consumer": service.check_assigned}, lifespan=lifespan
+    )
+
+
+def run() -> None:
+    settings = settings_for(DEFAULT_PORT)
+    configure_logging(service="runner", level=settings.log_level, fmt=settings.log_format)
+    serve(create_app(settings), settings)

@@ -1,0 +1,272 @@
+"""The Kafka consumer loop: fetch execution requests, run up to `concurrency` of them at once, commit what is done.
+
+- A record that is not an ExecutionRequest goes to the dead-letter topic; the loop commits past it only once
+  the dead letter was acknowledged.
+- While MongoDB is down a request is retried with backoff, never committed past, never dropped.
+- Offsets are committed per partition only up to the oldest record still running (see offsets.py).
+- When every slot is busy the partitions are paused, but polling goes on: a member that stops polling for
+  `max_poll_interval_ms` is thrown out of the group, and long HTTP actions could make it do just that.
+- `stop()`: no new records; what runs gets `grace` seconds to finish; what finished is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Protocol
+
+import structlog
+from aiokafka import TopicPartition
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from pydantic import ValidationError
+
+from wfa.adapters.kafka import context_from_headers
+from wfa.domain.errors import DependencyUnavailable
+from wfa.events import ExecutionRequest
+from wfa_runner.backoff import Backoff
+from wfa_runner.offsets import OffsetTracker
+
+log = structlog.get_logger(__name__)
+tracer = trace.get_tracer(__name__)
+
+Handler = Callable[[ExecutionRequest], Awaitable[object]]
+"""Runs one request; raises DependencyUnavailable when it should be retried later."""
+
+
+class Record(Protocol):
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
+
+
+class RecordSource(Protocol):
+    """The group consumer, as the worker uses it (wfa.adapters.kafka.GroupConsumer)."""
+
+    async def getmany(self, timeout_ms: int, max_records: int | None = None) -> Sequence[Record]: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+    async def commit(self, offsets: Mapping[TopicPartition, int]) -> bool: ...
+
+
+class DeadLetters(Protocol):
+    async def publish_dead_letter(
+        self,
+        raw_value: bytes | None,
+        raw_key: bytes | None,
+        reason: str,
+        original_headers: Iterable[tuple[str, bytes | None]] | None = None,
+        *,
+        source_topic: str | None = None,
+        source_partition: int | None = None,
+        source_offset: int | None = None,
+    ) -> None: ...
+
+
+class InvalidRecord(Exception):
+    """A record that can never become an ExecutionRequest; the message says why."""
+
+
+def parse_request(record: Record) -> ExecutionRequest:
+    if record.value is None:
+        raise InvalidRecord("the record has no value")
+    try:
+        return ExecutionRequest.from_json(record.value)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'value'}: {error['msg']}"
+            for error in exc.errors(include_url=False)[:5]
+        )
+        raise InvalidRecord(f"not an ExecutionRequest of schemaVersion 1: {problems}") from exc
+
+
+class Worker:
+    def __init__(
+        self,
+        source: RecordSource,
+        dead_letters: DeadLetters,
+        handle: Handler,
+        *,
+        concurrency: int,
+        commit_interval: float = 1.0,
+        poll_timeout_ms: int = 200,
+        retry_initial: float = 0.5,
+        retry_cap: float = 10.0,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency is at least 1")
+        self._source = source
+        self._dead_letters = dead_letters
+        self._handle = handle
+        self._concurrency = concurrency
+        self._commit_interval = commit_interval
+        self._poll_timeout_ms = poll_timeout_ms
+        self._retry_initial = retry_initial
+        self._retry_cap = retry_cap
+        self._offsets: OffsetTracker[TopicPartition] = OffsetTracker()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._slot_freed = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._paused = False
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    def stop(self) -> None:
+        """Stop fetching; `run` returns once what runs has finished (or its grace ran out)."""
+        self._stopping.set()
+
+    async def run(self, *, grace: float) -> None:
+        """Fetch and run records until `stop()`, then give what runs `grace` seconds and commit what finished."""
+        backoff = Backoff(initial=self._retry_initial, cap=self._retry_cap)
+        last_commit = time.monotonic()
+        while not self._stopping.is_set():
+            try:
+                for record in await self._fetch():
+                    self._start(record)
+                backoff.reset()
+            except Exception as exc:
+                delay = backoff.next_delay()
+                log.warning("runner.fetch_failed", retry_in_s=delay, error=str(exc) or repr(exc))
+                await self._pause_for(delay)
+            if time.monotonic() - last_commit >= self._commit_interval:
+                await self._commit()
+                last_commit = time.monotonic()
+        await self._finish(grace)
+        await self._commit()
+
+    async def _fetch(self) -> Sequence[Record]:
+        free = self._concurrency - len(self._tasks)
+        if free > 0:
+            if self._paused:
+                self._source.resume()
+                self._paused = False
+            return await self._source.getmany(self._poll_timeout_ms, max_records=free)
+        # Paused on every turn: partitions assigned since the last turn start unpaused.
+        self._source.pause()
+        self._paused = True
+        self._slot_freed.clear()
+        try:
+            async with asyncio.timeout(self._poll_timeout_ms / 1000):
+                await self._slot_freed.wait()
+        except TimeoutError:
+            pass
+        # Returns nothing from paused partitions, and counts as the poll that keeps this member in the group.
+        return await self._source.getmany(0, max_records=1)
+
+    def _start(self, record: Record) -> None:
+        partition = TopicPartition(record.topic, record.partition)
+        self._offsets.started(partition, record.offset)
+        task = asyncio.create_task(self._process(record, partition), name=f"record {partition}@{record.offset}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slot_freed.set()
+
+    async def _process(self, record: Record, partition: TopicPartition) -> None:
+        bound = log.bind(topic=record.topic, partition=record.partition, offset=record.offset)
+        try:
+            request = parse_request(record)
+        except InvalidRecord as exc:
+            done = await self._dead_letter(record, str(exc), bound)
+        else:
+            token = otel_context.attach(context_from_headers(record.headers))
+            try:
+                with tracer.start_as_current_span("run execution", kind=trace.SpanKind.CONSUMER):
+                    done = await self._run(request, bound)
+            finally:
+                otel_context.detach(token)
+        if done:
+            self._offsets.finished(partition, record.offset)
+
+    async def _run(self, request: ExecutionRequest, bound: structlog.stdlib.BoundLogger) -> bool:
+        """Run the request, retrying while a dependency is down. False when stopped before it could run."""
+        backoff = Backoff(initial=self._retry_initial, cap=self._retry_cap)
+        while True:
+            try:
+                await self._handle(request)
+                return True
+            except DependencyUnavailable as exc:
+                if self._stopping.is_set():
+                    return False
+                delay = backoff.next_delay()
+                bound.warning(
+                    "runner.request_deferred", execution_id=request.execution_id, retry_in_s=delay, error=str(exc)
+                )
+                if not await self._pause_for(delay):
+                    return False
+            except Exception:
+                # A bug, not an outage: retrying would fail the same way and hold the partition's commits back
+                # forever. The execution, if it was claimed, is taken over by the repair sweep after its lease.
+                bound.exception("runner.request_crashed", execution_id=request.execution_id)
+                return True
+
+    async def _dead_letter(self, record: Record, reason: str, bound: structlog.stdlib.BoundLogger) -> bool:
+        backoff = Backoff(initial=self._retry_initial, cap=self._retry_cap)
+        while True:
+            try:
+                await self._dead_letters.publish_dead_letter(
+                    record.value,
+                    record.key,
+                    reason,
+                    record.headers,
+                    source_topic=record.topic,
+                    source_partition=record.partition,
+                    source_offset=record.offset,
+                )
+            except DependencyUnavailable as exc:
+                delay = backoff.next_delay()
+                bound.warning("runner.dead_letter_deferred", retry_in_s=delay, error=str(exc))
+                if not await self._pause_for(delay):
+                    return False
+            else:
+                bound.warning("runner.dead_lettered", reason=reason)
+                return True
+
+    async def _pause_for(self, seconds: float) -> bool:
+        """Sleep `seconds` unless stopped first; False when stopped."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
+        except TimeoutError:
+            return True
+        return False
+
+    async def _finish(self, grace: float) -> None:
+        if not self._tasks:
+            return
+        log.info("runner.draining", in_flight=len(self._tasks), grace_s=grace)
+        _, late = await asyncio.wait(set(self._tasks), timeout=grace)
+        if late:
+            # Their executions stay claimed until the lease runs out; the scheduler's stall sweep then sends
+            # them again, and the records, not committed, are read again by whoever owns the partitions.
+            log.warning("runner.grace_exceeded", cancelled=len(late))
+            for task in late:
+                task.cancel()
+            await asyncio.wait(late)
+
+    async def _commit(self) -> None:
+        offsets = self._offsets.committable()
+        if not offsets:
+            return
+        try:
+            await self._source.commit(offsets)
+        except DependencyUnavailable as exc:
+            log.warning("runner.commit_failed", error=str(exc))
+            return
+        # Partitions that moved away in a rebalance are skipped by the consumer; their new owner reads from the
+        # last commit and the claim turns the repeats into no-ops, so they count as settled here too.
+        self._offsets.committed(offsets)
