@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import structlog
+from starlette.types import Message, Receive, Scope, Send
 from tests.unit.workflows.conftest import ClientFactory, assert_problem
 from tests.unit.workflows.fakes import SEED, Failing, manual_workflow
 
 from wfa.domain.errors import DependencyUnavailable
-from wfa_workflows.api.limits import MAX_BODY_BYTES
+from wfa_workflows.api.limits import MAX_BODY_BYTES, BodySizeLimit
 
 JSON = {"content-type": "application/json"}
 
@@ -91,6 +92,42 @@ async def test_a_body_over_one_mib_is_413(client: httpx.AsyncClient) -> None:
 
     body = assert_problem(response, 413)
     assert body["type"] == "urn:wfa:problem:body-too-large"
+
+
+async def _refused_after(declared: int, chunks: list[bytes], extra_headers: list[tuple[bytes, bytes]]) -> list[str]:
+    """Run the body limit over `chunks`; the order of events: "read" per chunk handed over, "send" per message."""
+    events: list[str] = []
+    pending = list(chunks)
+
+    async def receive() -> Message:
+        if not pending:
+            return {"type": "http.disconnect"}
+        events.append("read")
+        chunk = pending.pop(0)
+        return {"type": "http.request", "body": chunk, "more_body": bool(pending)}
+
+    async def send(message: Message) -> None:
+        events.append("send")
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        raise AssertionError("the application must not see a body over the limit")
+
+    headers = [(b"content-length", str(declared).encode()), *extra_headers]
+    scope: Scope = {"type": "http", "method": "POST", "path": "/workflows", "headers": headers}
+    await BodySizeLimit(app, max_bytes=10)(scope, receive, send)
+    return events
+
+
+async def test_a_refused_body_is_read_to_its_end_before_the_413_so_closing_does_not_reset_it() -> None:
+    events = await _refused_after(30, [b"x" * 10, b"x" * 10, b"x" * 10], [])
+
+    assert events == ["read", "read", "read", "send", "send"]
+
+
+async def test_a_refused_body_is_not_asked_for_when_the_client_waits_for_100_continue() -> None:
+    events = await _refused_after(30, [b"x" * 30], [(b"expect", b"100-continue")])
+
+    assert events == ["send", "send"]
 
 
 async def test_a_chunked_body_over_one_mib_is_413(client: httpx.AsyncClient) -> None:
