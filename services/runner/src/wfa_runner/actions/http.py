@@ -19,7 +19,7 @@ from wfa.domain.clock import Clock
 from wfa.domain.errors import ActionFailed
 from wfa.domain.workflow import HttpRequestAction
 from wfa_runner.actions.base import ActionFailedWithOutput, Output
-from wfa_runner.network_guard import ForbiddenAddress, guarded_transport
+from wfa_runner.network_guard import ForbiddenAddress, Policy, guarded_transport
 
 USER_AGENT = "wfa-runner/1"
 RECORDED_HEADERS = (
