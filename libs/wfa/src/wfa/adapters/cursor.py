@@ -28,9 +28,14 @@ def encode_execution_cursor(created_at: datetime, execution_id: str) -> str:
 def decode_execution_cursor(cursor: str) -> tuple[datetime, str]:
     data = _decode(cursor)
     try:
-        return datetime.fromisoformat(data["createdAt"]), str(data["executionId"])
+        created_at, execution_id = datetime.fromisoformat(data["createdAt"]), data["executionId"]
     except (KeyError, TypeError, ValueError) as exc:
         raise _invalid() from exc
+    # We only hand out aware timestamps and string ids; anything else is forged, and a naive datetime would not
+    # even compare with the stored ones.
+    if created_at.tzinfo is None or not isinstance(execution_id, str):
+        raise _invalid()
+    return created_at, execution_id
 
 
 def _encode(data: dict[str, str]) -> str:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, PyMongoError, WTimeoutError
 
@@ -34,7 +34,7 @@ def mongo_call(what: str) -> Iterator[None]:
         raise
 
 
-def translated(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+def translated(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
     """Decorate a repository method: a MongoDB outage during it raises DependencyUnavailable."""
 
     @functools.wraps(method)
