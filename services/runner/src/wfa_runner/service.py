@@ -40,8 +40,18 @@ class NotAssigned(Exception):
 
 
 class RunnerService:
-    def __init__(self, *, prepare: Prepare, consumer: GroupMember, worker: Worker, grace: float) -> None:
+    def __init__(
+        self,
+        *,
+        prepare: Prepare,
+        consumer: GroupMember,
+        worker: Worker,
+        grace: float,
+        retry_initial: float = 0.5,
+        retry_cap: float = 10.0,
+    ) -> None:
         self._prepare = prepare
+        self._backoff = (retry_initial, retry_cap)
         self._consumer = consumer
         self._worker = worker
         self._grace = grace
@@ -82,7 +92,7 @@ class RunnerService:
 
     async def _until_done(self, step: str, call: Prepare) -> bool:
         """Retry `call` with backoff while a dependency is down; False when stopped first."""
-        backoff = Backoff()
+        backoff = Backoff(*self._backoff)
         while not self._stopping.is_set():
             try:
                 await call()

@@ -37,16 +37,24 @@ _RETRYABLE_STATUSES = frozenset({408, 429})
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 
-def http_client(*, allow_private_networks: bool, max_redirects: int, max_connections: int = 100) -> httpx.AsyncClient:
+def http_client(
+    *,
+    allow_private_networks: bool,
+    max_redirects: int,
+    max_connections: int = 100,
+    policy: Policy | None = None,
+) -> httpx.AsyncClient:
     """The one client every http-request action of a process shares (its connection pool).
 
     It keeps no cookies: the client is shared by every workflow, and one workflow's session must never travel
-    with another's requests. Nothing comes from the environment (proxies, netrc, SSL overrides).
+    with another's requests. Nothing comes from the environment (proxies, netrc, SSL overrides). `policy`
+    replaces the guard's choice of what may be reached (see network_guard.guarded_transport).
     """
     return httpx.AsyncClient(
         transport=guarded_transport(
             allow_private_networks=allow_private_networks,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            policy=policy,
         ),
         follow_redirects=True,
         max_redirects=max_redirects,

@@ -1,0 +1,121 @@
+"""A small HTTP server on 127.0.0.1 for the http-request action's tests, run in a thread.
+
+Routes:
+    /status/<code>[?retry_after=<value>]   answers <code> with a short body
+    /echo                                  answers 200 with the request as JSON (method, path, headers, body)
+    /redirect/<n>                          302 to /redirect/<n-1>; /redirect/0 answers 200
+    /redirect-to?url=<url>                 302 to <url>
+    /bytes/<n>[?declare=1]                 <n> bytes of "x", with Content-Length only when declared
+    /hang                                  answers only when the server stops
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._route()
+
+    def do_POST(self) -> None:
+        self._route()
+
+    def do_PUT(self) -> None:
+        self._route()
+
+    def do_HEAD(self) -> None:
+        self._route()
+
+    def _route(self) -> None:
+        parts = urlsplit(self.path)
+        query = {key: values[0] for key, values in parse_qs(parts.query).items()}
+        segments = parts.path.strip("/").split("/")
+        head, arg = segments[0], (segments[1] if len(segments) > 1 else "")
+        if head == "status":
+            headers = {"Retry-After": query["retry_after"]} if "retry_after" in query else {}
+            self._send(int(arg), f"status {arg}".encode(), "text/plain", headers)
+        elif head == "echo":
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length).decode() if length else None
+            echo = {"method": self.command, "path": self.path, "headers": dict(self.headers.items()), "body": body}
+            self._send(200, json.dumps(echo).encode(), "application/json")
+        elif head == "redirect":
+            remaining = int(arg)
+            if remaining == 0:
+                self._send(200, b"arrived", "text/plain")
+            else:
+                self._send(302, b"", "text/plain", {"Location": f"/redirect/{remaining - 1}"})
+        elif head == "redirect-to":
+            self._send(302, b"", "text/plain", {"Location": query["url"]})
+        elif head == "bytes":
+            self._send_bytes(int(arg), declare=query.get("declare") == "1")
+        elif head == "hang":
+            self.server.stopping.wait(30)
+            self._send(200, b"late", "text/plain")
+        else:
+            self._send(404, b"no such route", "text/plain")
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _send_bytes(self, size: int, *, declare: bool) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        if declare:
+            self.send_header("Content-Length", str(size))
+        else:
+            # No length: the body ends when the connection closes.
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        chunk = b"x" * 65536
+        sent = 0
+        try:
+            while sent < size:
+                piece = chunk[: min(len(chunk), size - sent)]
+                self.wfile.write(piece)
+                sent += len(piece)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client stopped reading, as it should past its cap
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    stopping: threading.Event
+
+
+@contextmanager
+def local_server() -> Iterator[str]:
+    """Serve on a free port of 127.0.0.1; yields the base URL (`http://127.0.0.1:PORT`)."""
+    server = _Server(("127.0.0.1", 0), _Handler)
+    server.stopping = threading.Event()
+    thread = threading.Thread(target=server.serve_forever, name="local-http-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.stopping.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
