@@ -37,6 +37,10 @@ class Route:
     status: int = 200
     body: Any = field(default_factory=lambda: {"ok": True})
     released: threading.Event = field(default_factory=threading.Event)
+    upcoming: list[int] = field(default_factory=list)  # statuses for the next requests, before `status`
+
+    def next_status(self) -> int:
+        return self.upcoming.pop(0) if self.upcoming else self.status
 
     def __post_init__(self) -> None:
         self.released.set()
@@ -80,6 +84,12 @@ class TargetServer:
             route.status = status
             route.body = {"ok": True} if body is None else body
 
+    def respond_in_turn(self, path: str, *statuses: int) -> None:
+        """Answer the next requests to `path` with `statuses`, one each, then the last one from then on."""
+        with self._lock:
+            route = self._routes.setdefault(path, Route())
+            *route.upcoming, route.status = statuses
+
     def hold(self, path: str) -> None:
         """Requests to `path` wait, unanswered, until `release(path)`."""
         with self._lock:
@@ -109,10 +119,11 @@ class TargetServer:
         with self._lock:
             self._requests.append(recorded)
             route = self._routes.setdefault(parts.path, Route())
+            status = route.next_status()
         route.released.wait(_MAX_HOLD_SECONDS)
         payload = json.dumps(route.body).encode()
         try:
-            handler.send_response(route.status)
+            handler.send_response(status)
             handler.send_header("content-type", "application/json")
             handler.send_header("content-length", str(len(payload)))
             handler.end_headers()
