@@ -87,6 +87,14 @@ async def test_a_status_outside_expect_status_fails_without_retry_and_keeps_the_
     assert failure.output["status"] == 200
 
 
+async def test_the_failure_message_names_the_url_without_credentials(runner: HttpRequestRunner, base_url: str) -> None:
+    url = base_url.replace("http://", "http://user:secret@") + "/status/404"
+
+    failure = await failure_of(runner, action(url))
+
+    assert str(failure) == f"GET {base_url}/status/404 answered 404, expected a 2xx status"
+
+
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422])
 async def test_4xx_fails_without_retry(runner: HttpRequestRunner, base_url: str, status: int) -> None:
     failure = await failure_of(runner, action(f"{base_url}/status/{status}"))

@@ -124,7 +124,8 @@ class HttpRequestRunner:
             return output
         expected = "a 2xx status" if action.expect_status is None else f"one of {action.expect_status}"
         raise ActionFailedWithOutput(
-            f"{action.method.value} {response.url} answered {status}, expected {expected}",
+            # Without userinfo: the message is stored on the execution, credentials in a URL must not be.
+            f"{action.method.value} {response.url.copy_with(userinfo=b'')} answered {status}, expected {expected}",
             kind="http_status",
             retryable=status in _RETRYABLE_STATUSES or status >= 500,
             retry_after_seconds=(
