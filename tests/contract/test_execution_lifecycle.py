@@ -244,6 +244,21 @@ async def test_claim_retry_requeues_a_due_pending_execution_for_its_next_attempt
     assert await executions.claim_for_run("ex", attempt=2, owner="r2", lease_until=T0 + LEASE, now=T0) is not None
 
 
+async def test_a_requeued_retry_can_be_claimed_while_the_last_attempts_lease_would_still_run(
+    executions: ExecutionRepository,
+) -> None:
+    waiting = await pending(executions, WF, "ex", owner="r1", now=T0)
+    assert waiting.next_retry_at is not None and waiting.next_retry_at < T0 + LEASE
+    await executions.claim_retry("ex", now=waiting.next_retry_at)
+
+    claimed = await executions.claim_for_run(
+        "ex", attempt=2, owner="r2", lease_until=T0 + LEASE + LEASE, now=waiting.next_retry_at
+    )
+
+    assert claimed is not None
+    assert not await executions.renew_lease("ex", owner="r1", lease_until=T0 + LEASE)
+
+
 async def test_claim_retry_before_the_retry_is_due_is_none(executions: ExecutionRepository) -> None:
     waiting = await pending(executions, WF, "ex", now=T0)
     assert waiting.next_retry_at is not None

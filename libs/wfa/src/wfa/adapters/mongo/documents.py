@@ -51,7 +51,6 @@ class WorkflowFields:
     CREATED_AT: Final = alias(Workflow, "created_at")
     UPDATED_AT: Final = alias(Workflow, "updated_at")
     TRIGGER: Final = alias(Workflow, "trigger")
-    TRIGGER_TYPE: Final = f"{TRIGGER}.{alias(Trigger, 'type')}"
     STATUS: Final = f"{TRIGGER}.{alias(Trigger, 'status')}"
     EXECUTION_ID: Final = f"{TRIGGER}.{alias(Trigger, 'execution_id')}"
     LOCKED_AT: Final = f"{TRIGGER}.{alias(Trigger, 'locked_at')}"

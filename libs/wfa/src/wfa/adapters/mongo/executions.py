@@ -133,18 +133,17 @@ class MongoExecutionRepository:
     async def claim_for_run(
         self, execution_id: str, *, attempt: int, owner: str, lease_until: datetime, now: datetime
     ) -> ClaimedExecution | None:
-        running = ExecutionStatus.RUNNING.value
+        # "Queued, or running under an expired (or no) lease". A queued execution never has a lease (add stores
+        # none, claim_retry drops the last attempt's), so one clause on the lease covers both. No top-level $or:
+        # SecantusDB answers a filter with one by scanning the whole collection.
         document = await self._collection.find_one_and_update(
             {
                 **_one(execution_id),
                 F.ATTEMPT: attempt,
-                "$or": [
-                    {F.STATUS: ExecutionStatus.QUEUED.value},
-                    {F.STATUS: running, LEASE_UNTIL: {"$lte": now}},
-                    {F.STATUS: running, LEASE_UNTIL: None},
-                ],
+                F.STATUS: {"$in": [ExecutionStatus.QUEUED.value, ExecutionStatus.RUNNING.value]},
+                LEASE_UNTIL: {"$not": {"$gt": now}},
             },
-            {"$set": {F.STATUS: running, LEASE_OWNER: owner, LEASE_UNTIL: lease_until}},
+            {"$set": {F.STATUS: ExecutionStatus.RUNNING.value, LEASE_OWNER: plain(owner), LEASE_UNTIL: lease_until}},
             return_document=ReturnDocument.AFTER,
         )
         if document is None:
@@ -187,10 +186,19 @@ class MongoExecutionRepository:
 
     @translated
     async def claim_retry(self, execution_id: str, *, now: datetime) -> Execution | None:
-        # Execution.redispatch as one conditional write: back to the queue for the next attempt.
+        # Execution.redispatch as one conditional write: back to the queue for the next attempt, without the last
+        # attempt's lease (see claim_for_run).
         document = await self._collection.find_one_and_update(
             {**_one(execution_id), F.STATUS: ExecutionStatus.PENDING.value, F.NEXT_RETRY_AT: {"$lte": now}},
-            {"$set": {F.STATUS: ExecutionStatus.QUEUED.value, DISPATCHED_AT: now}, "$inc": {F.ATTEMPT: 1}},
+            {
+                "$set": {
+                    F.STATUS: ExecutionStatus.QUEUED.value,
+                    DISPATCHED_AT: now,
+                    LEASE_OWNER: None,
+                    LEASE_UNTIL: None,
+                },
+                "$inc": {F.ATTEMPT: 1},
+            },
             projection=_WITHOUT_PLAN,
             return_document=ReturnDocument.AFTER,
         )

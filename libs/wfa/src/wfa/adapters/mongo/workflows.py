@@ -31,7 +31,7 @@ from wfa.adapters.mongo.documents import (
 )
 from wfa.adapters.mongo.errors import translated
 from wfa.domain.errors import TriggerLocked, VersionMismatch, WorkflowAlreadyExists, WorkflowNotFound
-from wfa.domain.workflow import TriggerStatus, TriggerType, Workflow
+from wfa.domain.workflow import TriggerStatus, Workflow
 from wfa.ports.repositories import SlotClaim, SlotOutcome, WorkflowPage, Workflows
 
 F = WorkflowFields
@@ -52,7 +52,6 @@ WORKFLOW_INDEXES: Final = [
     ),
 ]
 
-_SCHEDULED_TYPES: Final = [TriggerType.PERIODIC.value, TriggerType.CRON.value]
 _LOCK_VIEW: Final = {F.ENABLED: 1, F.STATUS: 1, F.EXECUTION_ID: 1}
 # A failed conditional write is explained by a second read; if that read shows the precondition holding again
 # (the lock was released in between), the write is simply tried again, a bounded number of times.
@@ -228,12 +227,15 @@ class MongoWorkflowRepository:
 
     @translated
     async def find_locked_since(self, *, before: datetime, limit: int) -> Workflows:
+        # lockedAt is set exactly while the lock is held (every write that takes the lock sets it, release clears
+        # it), so the date range alone selects held locks and the locks index serves it.
         documents = await self._find(
-            {DELETED: False, F.LOCKED_AT: {"$lt": before}, F.STATUS: {"$ne": TriggerStatus.IDLE.value}},
+            {DELETED: False, F.LOCKED_AT: {"$lt": before}},
             sort=[(F.LOCKED_AT, ASCENDING), (ID, ASCENDING)],
             limit=limit,
         )
-        return [workflow_from_document(document) for document in documents]
+        locked = [workflow_from_document(document) for document in documents]
+        return [workflow for workflow in locked if workflow.trigger.status is not TriggerStatus.IDLE]
 
     @translated
     async def _move_lock(self, workflow_id: str, execution_id: str, old: TriggerStatus, new: TriggerStatus) -> bool:
@@ -245,8 +247,10 @@ class MongoWorkflowRepository:
 
     @staticmethod
     def _scheduled() -> Document:
-        # The equalities on `deleted` and `enabled` are those of the schedule index's partial filter.
-        return {DELETED: False, F.ENABLED: True, F.TRIGGER_TYPE: {"$in": _SCHEDULED_TYPES}}
+        # Exactly the schedule index's partial filter, so the index serves the query (SecantusDB uses a partial
+        # index only when every other clause of the query is absorbed by it). No clause on the trigger's type:
+        # a manual trigger's nextRunAt is always null (the contract), and null is outside every date range.
+        return {DELETED: False, F.ENABLED: True}
 
     async def _find(self, query: Document, *, sort: Sort, limit: int) -> Documents:
         # batch_size = limit: the whole page in the find's first reply, no getMore.
