@@ -100,6 +100,11 @@ def plain(value: str) -> str:
     return value
 
 
+def literal(value: Any) -> Document:
+    """A constant inside an update pipeline, where a string starting with `$` would otherwise be a field path."""
+    return {"$literal": value}
+
+
 def value_at(document: Document, path: str) -> Any:
     """The value at a dotted path of a (possibly projected) document; None where a step is missing."""
     value: Any = document

@@ -8,7 +8,7 @@ states the precondition. Reads of executions leave the plan out unless the calle
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Final
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
@@ -30,6 +30,7 @@ from wfa.adapters.mongo.documents import (
     execution_fields,
     execution_from_document,
     execution_to_document,
+    literal,
     plain,
     plan_from_document,
     value_at,
@@ -77,11 +78,6 @@ _RACE_RETRIES: Final = 5
 
 def _one(execution_id: str) -> Document:
     return {ID: plain(execution_id)}
-
-
-def _literal(value: Any) -> Document:
-    """A constant inside an update pipeline, where a string starting with `$` would otherwise be a path."""
-    return {"$literal": value}
 
 
 class MongoExecutionRepository:
@@ -273,15 +269,15 @@ _INTERRUPTED_ACTION_ERROR: Final = _interrupted_action_error()
 def _cancel_pipeline(now: datetime) -> list[Document]:
     """Execution.cancel as an update pipeline, so that cancelling is one atomic write: a running action fails
     with the interruption error, actions not started are skipped, and the execution ends as cancelled."""
-    at = _literal(now)
+    at = literal(now)
 
     def ms_since(started_at: str, otherwise: str) -> Document:
         return {"$cond": [{"$eq": [{"$ifNull": [started_at, None]}, None]}, otherwise, {"$subtract": [at, started_at]}]}
 
     run = "$$run"
     interrupted = {
-        F.ACTION_STATUS: _literal(ActionStatus.FAILED.value),
-        F.ACTION_ERROR: _literal(_INTERRUPTED_ACTION_ERROR),
+        F.ACTION_STATUS: literal(ActionStatus.FAILED.value),
+        F.ACTION_ERROR: literal(_INTERRUPTED_ACTION_ERROR),
         F.ACTION_FINISHED_AT: at,
         F.ACTION_DURATION_MS: ms_since(f"{run}.{F.ACTION_STARTED_AT}", f"{run}.{F.ACTION_DURATION_MS}"),
     }
@@ -298,7 +294,7 @@ def _cancel_pipeline(now: datetime) -> list[Document]:
                         },
                         {
                             "case": {"$eq": [f"{run}.{F.ACTION_STATUS}", ActionStatus.NOT_STARTED.value]},
-                            "then": {"$mergeObjects": [run, {F.ACTION_STATUS: _literal(ActionStatus.SKIPPED.value)}]},
+                            "then": {"$mergeObjects": [run, {F.ACTION_STATUS: literal(ActionStatus.SKIPPED.value)}]},
                         },
                     ],
                     "default": run,
@@ -310,11 +306,11 @@ def _cancel_pipeline(now: datetime) -> list[Document]:
         {
             "$set": {
                 F.ACTIONS: actions,
-                F.STATUS: _literal(ExecutionStatus.CANCELLED.value),
-                F.NEXT_RETRY_AT: _literal(None),
+                F.STATUS: literal(ExecutionStatus.CANCELLED.value),
+                F.NEXT_RETRY_AT: literal(None),
                 F.FINISHED_AT: at,
                 F.DURATION_MS: ms_since(f"${F.STARTED_AT}", f"${F.DURATION_MS}"),
-                LEASE_OWNER: _literal(None),
+                LEASE_OWNER: literal(None),
             }
         }
     ]

@@ -24,6 +24,7 @@ from wfa.adapters.mongo.documents import (
     Sort,
     WorkflowFields,
     definition_update,
+    literal,
     plain,
     value_at,
     workflow_from_document,
@@ -60,11 +61,6 @@ _RACE_RETRIES: Final = 5
 
 def _live(workflow_id: str) -> Document:
     return {ID: plain(workflow_id), DELETED: False}
-
-
-def _literal(value: Any) -> Document:
-    """A constant inside an update pipeline, where a string starting with `$` would otherwise be a path."""
-    return {"$literal": value}
 
 
 class MongoWorkflowRepository:
@@ -188,10 +184,10 @@ class MongoWorkflowRepository:
             [
                 {
                     "$set": {
-                        F.NEXT_RUN_AT: _literal(next_run_at),
-                        F.STATUS: if_idle(_literal(TriggerStatus.BUSY.value), f"${F.STATUS}"),
-                        F.EXECUTION_ID: if_idle(_literal(execution_id), f"${F.EXECUTION_ID}"),
-                        F.LOCKED_AT: if_idle(_literal(now), f"${F.LOCKED_AT}"),
+                        F.NEXT_RUN_AT: literal(next_run_at),
+                        F.STATUS: if_idle(literal(TriggerStatus.BUSY.value), f"${F.STATUS}"),
+                        F.EXECUTION_ID: if_idle(literal(execution_id), f"${F.EXECUTION_ID}"),
+                        F.LOCKED_AT: if_idle(literal(now), f"${F.LOCKED_AT}"),
                         F.SKIPPED_FIRES: if_idle(f"${F.SKIPPED_FIRES}", {"$add": [f"${F.SKIPPED_FIRES}", 1]}),
                     }
                 }
