@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from types import FrameType
 
 import structlog
 from starlette.applications import Starlette
@@ -119,12 +117,4 @@ def create_app(settings: Settings) -> Starlette:
 def run() -> None:
     settings = settings_for(DEFAULT_PORT)
     configure_logging(service="runner", level=settings.log_level, fmt=settings.log_format)
-    # uvicorn handles SIGTERM (the lifespan shutdown drains the worker), then restores the handler it found and
-    # raises the signal again, so the process would end "killed by SIGTERM" (exit 143) after a clean drain.
-    # With this as the handler it found, a drained runner exits 0, as an orchestrator expects of a clean stop.
-    signal.signal(signal.SIGTERM, _exit_cleanly)
     serve(create_app(settings), settings)
-
-
-def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(0)

@@ -38,9 +38,7 @@ log = structlog.get_logger(__name__)
 def create_app(settings: Settings) -> Starlette:
     store = MongoStore.from_url(settings.mongo_url, timeout_ms=settings.mongo_timeout_ms)
     publisher = KafkaPublisher(settings, client_id=f"{settings.kafka_client_id}-scheduler")
-    deps = Triggering(
-        workflows=store.workflows, executions=store.executions, publisher=publisher, clock=SystemClock()
-    )
+    deps = Triggering(workflows=store.workflows, executions=store.executions, publisher=publisher, clock=SystemClock())
     metrics = SchedulerMetrics.default()
     jobs = SchedulerJobs(
         firing=Firing(deps, metrics=metrics, batch=settings.scheduler_batch),

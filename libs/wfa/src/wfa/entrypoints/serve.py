@@ -6,6 +6,8 @@ where each service stops taking new work and lets work in flight finish within i
 
 from __future__ import annotations
 
+import signal
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -23,4 +25,12 @@ def serve(app: Any, settings: Settings) -> None:
         lifespan="on",
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
     )
+    # uvicorn handles SIGTERM (the lifespan shutdown drains the work in flight), then restores the handler it
+    # found and raises the signal again, so the process would end "killed by SIGTERM" (exit 143) after a clean
+    # drain. With this as the handler it found, a drained process exits 0, as an orchestrator expects.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.Server(config).run()
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
