@@ -31,13 +31,14 @@ E2E_ENV = {
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, object, object]:
     report = yield
-    stack = getattr(item, "funcargs", {}).get("services")
-    if isinstance(report, pytest.TestReport) and report.failed and isinstance(stack, ServiceStack):
-        report.sections.append(("service logs", stack.logs(LOG_LINES_ON_FAILURE)))
+    if isinstance(report, pytest.TestReport) and report.failed:
+        for name, value in getattr(item, "funcargs", {}).items():
+            if isinstance(value, ServiceStack):
+                report.sections.append((f"service logs ({name})", value.logs(LOG_LINES_ON_FAILURE)))
     return report
 
 
-def _sibling_database(mongo_url: str, suffix: str) -> str:
+def sibling_database(mongo_url: str, suffix: str) -> str:
     """`mongo_url` with `suffix` appended to its database name (options kept)."""
     base, _, options = mongo_url.partition("?")
     server, _, database = base.rpartition("/")
@@ -48,7 +49,7 @@ def _sibling_database(mongo_url: str, suffix: str) -> str:
 @pytest.fixture(scope="session")
 def services(mongo_url: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceStack]:
     stack = start_services(
-        _sibling_database(mongo_url, "_e2e"),
+        sibling_database(mongo_url, "_e2e"),
         kafka_bootstrap,
         f"e2e.{uuid.uuid4().hex[:12]}.",
         extra_env=E2E_ENV,
