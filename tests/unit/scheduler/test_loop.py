@@ -7,8 +7,9 @@ from prometheus_client import CollectorRegistry
 from tests.unit.scheduler.fakes import sample
 
 from wfa.domain.errors import DependencyUnavailable
+from wfa.outage_backoff import Backoff
 from wfa_scheduler.changes import ChangesUnsupported, Wakeup, follow_changes
-from wfa_scheduler.loop import Backoff, Loop
+from wfa_scheduler.loop import Loop
 from wfa_scheduler.metrics import SchedulerMetrics
 
 DEADLINE = 5.0

@@ -16,7 +16,7 @@ from typing import Protocol
 import structlog
 
 from wfa.domain.errors import DependencyUnavailable
-from wfa_runner.backoff import Backoff
+from wfa.outage_backoff import Backoff
 from wfa_runner.worker import Worker
 
 log = structlog.get_logger(__name__)

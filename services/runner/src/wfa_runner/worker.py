@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from wfa.adapters.kafka import context_from_headers
 from wfa.domain.errors import DependencyUnavailable
 from wfa.events import ExecutionRequest
-from wfa_runner.backoff import Backoff
+from wfa.outage_backoff import Backoff
 from wfa_runner.offsets import OffsetTracker
 
 log = structlog.get_logger(__name__)

@@ -6,14 +6,13 @@ Each job is a use case over the repository ports and a clock, callable one pass 
 
 from wfa_scheduler.changes import ChangesUnsupported, Wakeup, WorkflowChanges, follow_changes
 from wfa_scheduler.firing import Firing, FiringPass
-from wfa_scheduler.loop import Backoff, Loop
+from wfa_scheduler.loop import Loop
 from wfa_scheduler.metrics import SchedulerMetrics
 from wfa_scheduler.repair import Repair, RepairPass
 from wfa_scheduler.retries import Retries, RetryOutcome, RetryPass
 from wfa_scheduler.scheduler import Scheduler, SchedulerJobs
 
 __all__ = [
-    "Backoff",
     "ChangesUnsupported",
     "Firing",
     "FiringPass",

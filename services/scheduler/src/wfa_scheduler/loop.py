@@ -11,34 +11,17 @@ import asyncio
 import math
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from dataclasses import dataclass
 
 import structlog
 
 from wfa.domain.errors import DependencyUnavailable
+from wfa.outage_backoff import Backoff
 from wfa_scheduler.metrics import SchedulerMetrics
 
 log = structlog.get_logger(__name__)
 
 Step = Callable[[], Awaitable[float]]
 """Does what is due and returns the seconds until it next has work (math.inf: nothing scheduled)."""
-
-
-@dataclass
-class Backoff:
-    """Capped exponential delays after consecutive failures: 1 s, 2 s, 4 s, 8 s, 10 s, 10 s, ..."""
-
-    initial: float = 1.0
-    cap: float = 10.0
-    failures: int = 0
-
-    def next_delay(self) -> float:
-        delay: float = min(self.cap, self.initial * 2.0 ** min(self.failures, 32))
-        self.failures += 1
-        return delay
-
-    def reset(self) -> None:
-        self.failures = 0
 
 
 class Loop:

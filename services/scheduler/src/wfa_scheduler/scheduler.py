@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import structlog
 
 from wfa.domain.errors import DependencyUnavailable
+from wfa.outage_backoff import Backoff
 from wfa_scheduler.changes import Wakeup, WorkflowChanges, follow_changes
 from wfa_scheduler.firing import Firing
-from wfa_scheduler.loop import Backoff, Loop
+from wfa_scheduler.loop import Loop
 from wfa_scheduler.metrics import SchedulerMetrics
 from wfa_scheduler.repair import Repair
 from wfa_scheduler.retries import Retries
