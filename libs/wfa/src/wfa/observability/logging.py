@@ -1,7 +1,8 @@
 """Structured logs: JSON lines for machines, colours for a person at a terminal.
 
 Context bound with `structlog.contextvars.bind_contextvars` (workflow_id, execution_id, attempt, ...) is added
-to every line logged in that task, including lines from the standard `logging` module (uvicorn, aiokafka).
+to every line logged in that task, including lines from the standard `logging` module (uvicorn, aiokafka), and
+so are the trace_id and span_id of the span active then (wfa.observability.tracing).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 
 import structlog
 
+from wfa.observability.tracing import add_trace_ids
+
 _QUIET_LOGGERS = ("aiokafka", "pymongo", "httpx", "httpcore", "uvicorn.access")
 
 
@@ -19,6 +22,7 @@ def configure_logging(*, service: str, level: str = "info", fmt: str = "auto") -
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
