@@ -17,7 +17,11 @@ def parse_duration(text: str) -> timedelta:
     match = _PATTERN.match(text)
     if match is None:
         raise ValueError(f"{text!r} is not a duration: use an integer and a unit s, m, h or d, such as '10s'")
-    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    try:
+        return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    except OverflowError:
+        # Twelve digits of days pass the pattern but not timedelta (at most 999,999,999 days).
+        raise ValueError(f"{text!r} is longer than any duration this system takes") from None
 
 
 def format_duration(value: timedelta) -> str:

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wfa.domain.errors import (
@@ -37,6 +38,7 @@ PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:wfa:problem:"
 MAX_ERRORS_SHOWN = 50
 RETRY_AFTER_SECONDS = 1
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
 class ProblemResponse(JSONResponse):
@@ -165,7 +167,19 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
         detail = f"there is nothing at {request.url.path}"
     elif exc.status_code == 405:
         detail = f"{request.method} is not allowed on {request.url.path}"
+        headers["Allow"] = ", ".join(_allowed_methods(request))
     return problem_response(exc.status_code, detail, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path. Starlette's own Allow names only the methods of the first
+    route matching the path, and GET and POST /workflows are two routes (RFC 9110 wants them all)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
 
 
 class UnexpectedErrors:
