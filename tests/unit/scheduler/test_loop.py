@@ -8,7 +8,7 @@ from tests.unit.scheduler.fakes import sample
 
 from wfa.domain.errors import DependencyUnavailable
 from wfa.outage_backoff import Backoff
-from wfa_scheduler.changes import ChangesUnsupported, Wakeup, follow_changes
+from wfa_scheduler.changes import ChangesUnsupported, Wake, Wakeup, follow_changes
 from wfa_scheduler.loop import Loop
 from wfa_scheduler.metrics import SchedulerMetrics
 
@@ -115,20 +115,20 @@ class FakeChanges:
         self._openings = list(openings)
         self.opened = 0
 
-    async def watch(self) -> AsyncIterator[None]:
+    async def watch(self) -> AsyncIterator[Wake]:
         self.opened += 1
         if not self._openings:
             await asyncio.Event().wait()  # stays open with no changes
         changes, failure = self._openings.pop(0)
         for _ in range(changes):
-            yield None
+            yield Wake.ALL
         if failure is not None:
             raise failure
 
 
 async def test_change_feed_wakes_every_subscriber() -> None:
     wakeup = Wakeup()
-    firing, retries = wakeup.subscribe(), wakeup.subscribe()
+    firing, retries = wakeup.subscribe(Wake.FIRING), wakeup.subscribe(Wake.RETRIES)
     feed = asyncio.create_task(follow_changes(FakeChanges([(1, None)]), wakeup, retry_after=60))
 
     await _eventually(lambda: firing.is_set() and retries.is_set(), "both subscribers woken")
@@ -138,7 +138,7 @@ async def test_change_feed_wakes_every_subscriber() -> None:
 async def test_broken_change_feed_is_reopened_after_a_pause() -> None:
     changes = FakeChanges([(0, ConnectionError("reset")), (0, ConnectionError("reset")), (1, None)])
     wakeup = Wakeup()
-    woken = wakeup.subscribe()
+    woken = wakeup.subscribe(Wake.FIRING)
     feed = asyncio.create_task(follow_changes(changes, wakeup, retry_after=0.01))
 
     await _eventually(woken.is_set, "a change after two failures")
@@ -152,3 +152,12 @@ async def test_unsupported_change_feed_is_given_up() -> None:
     await asyncio.wait_for(follow_changes(changes, Wakeup(), retry_after=0.01), DEADLINE)
 
     assert changes.opened == 1
+
+
+def test_a_change_wakes_only_the_loops_it_concerns() -> None:
+    wakeup = Wakeup()
+    firing, retries = wakeup.subscribe(Wake.FIRING), wakeup.subscribe(Wake.RETRIES)
+
+    wakeup.notify(Wake.RETRIES)
+
+    assert (firing.is_set(), retries.is_set()) == (False, True)

@@ -4,7 +4,7 @@ Each job is a use case over the repository ports and a clock, callable one pass 
 `Scheduler` runs the three as loops, and `main` wires them to MongoDB and Kafka.
 """
 
-from wfa_scheduler.changes import ChangesUnsupported, Wakeup, WorkflowChanges, follow_changes
+from wfa_scheduler.changes import ChangesUnsupported, Wake, Wakeup, WorkflowChanges, follow_changes
 from wfa_scheduler.firing import Firing, FiringPass
 from wfa_scheduler.loop import Loop
 from wfa_scheduler.metrics import SchedulerMetrics
@@ -25,6 +25,7 @@ __all__ = [
     "Scheduler",
     "SchedulerJobs",
     "SchedulerMetrics",
+    "Wake",
     "Wakeup",
     "WorkflowChanges",
     "follow_changes",

@@ -15,7 +15,7 @@ import structlog
 
 from wfa.domain.errors import DependencyUnavailable
 from wfa.outage_backoff import Backoff
-from wfa_scheduler.changes import Wakeup, WorkflowChanges, follow_changes
+from wfa_scheduler.changes import Wake, Wakeup, WorkflowChanges, follow_changes
 from wfa_scheduler.firing import Firing
 from wfa_scheduler.loop import Loop
 from wfa_scheduler.metrics import SchedulerMetrics
@@ -48,9 +48,10 @@ class Scheduler:
         self._prepare = prepare
         self._changes = changes
         self._wakeup = Wakeup()
+        wake = self._wakeup.subscribe
         self.loops = [
-            Loop("firing", jobs.firing.step, max_sleep=max_sleep, metrics=metrics, wake=self._wakeup.subscribe()),
-            Loop("retries", jobs.retries.step, max_sleep=max_sleep, metrics=metrics, wake=self._wakeup.subscribe()),
+            Loop("firing", jobs.firing.step, max_sleep=max_sleep, metrics=metrics, wake=wake(Wake.FIRING)),
+            Loop("retries", jobs.retries.step, max_sleep=max_sleep, metrics=metrics, wake=wake(Wake.RETRIES)),
             Loop("repair", jobs.repair.step, max_sleep=repair_interval, metrics=metrics),
         ]
         self._main: asyncio.Task[None] | None = None
