@@ -23,6 +23,7 @@ from wfa_devstack import (
     ServiceStack,
     free_port,
     port_open,
+    service_stack,
     wait_until,
 )
 from wfa_devstack.process import is_alive
@@ -204,3 +205,14 @@ def test_a_service_dies_with_the_process_that_started_it(stand_in: list[str], tm
         if parent.poll() is None:
             parent.kill()
             parent.wait(10)
+
+
+def test_stack_with_two_schedulers_runs_a_second_scheduler_process_of_its_own(tmp_path: Path) -> None:
+    stack = service_stack("mongodb://127.0.0.1:1/db", "127.0.0.1:2", "p.", log_dir=tmp_path, schedulers=2)
+
+    assert list(stack.processes) == [WORKFLOWS, SCHEDULER, f"{SCHEDULER}-2", RUNNER]
+    assert [process.script for process in stack.schedulers] == [SCHEDULER, SCHEDULER]
+    assert stack.schedulers[0] is stack.scheduler
+    assert len({process.port for process in stack}) == 4
+    assert stack.schedulers[1].log_path == tmp_path / f"{SCHEDULER}-2.log"
+    assert stack.schedulers[1].env == stack.scheduler.env

@@ -8,6 +8,8 @@ when each `/readyz` answers 200. Errors carry the tail of the log of the process
         httpx.get(f"{stack.api_url}/workflows")
         stack.runner.kill()
         stack.runner.restart()
+
+`service_stack(..., schedulers=2)` runs more than one scheduler process side by side, as a deployment may.
 """
 
 from __future__ import annotations
@@ -247,6 +249,11 @@ class ServiceStack:
         return self.processes[SCHEDULER]
 
     @property
+    def schedulers(self) -> list[ServiceProcess]:
+        """Every scheduler process, the first one (`scheduler`) first."""
+        return [process for process in self if process.script == SCHEDULER]
+
+    @property
     def runner(self) -> ServiceProcess:
         return self.processes[RUNNER]
 
@@ -339,12 +346,16 @@ def service_stack(
     log_dir: Path | None = None,
     host: str = LOCALHOST,
     die_with_parent: bool = True,
+    schedulers: int = 1,
 ) -> ServiceStack:
     """The three services configured for one MongoDB database, one Kafka and one topic prefix, not started.
 
     Ports default to free ones; `extra_env` adds or overrides `WFA_` variables for all three; logs go to
-    `log_dir/<script>.log` (default: a new temporary directory).
+    `log_dir/<name>.log` (default: a new temporary directory). `schedulers` > 1 adds scheduler processes, named
+    `scheduler-svc-2`, `scheduler-svc-3` ... in `processes`, each on a free port.
     """
+    if schedulers < 1:
+        raise ValueError(f"at least one scheduler, not {schedulers}")
     if log_dir is None:
         log_dir = Path(tempfile.mkdtemp(prefix="wfa-services-"))
     env = {
@@ -353,18 +364,24 @@ def service_stack(
         "WFA_TOPIC_PREFIX": topic_prefix,
         **(extra_env or {}),
     }
-    ports = {WORKFLOWS: workflows_port, SCHEDULER: scheduler_port, RUNNER: runner_port}
+    # (name, script, port), in start order.
+    members = [
+        (WORKFLOWS, WORKFLOWS, workflows_port),
+        (SCHEDULER, SCHEDULER, scheduler_port),
+        *((f"{SCHEDULER}-{n}", SCHEDULER, None) for n in range(2, schedulers + 1)),
+        (RUNNER, RUNNER, runner_port),
+    ]
     return ServiceStack(
         {
-            script: ServiceProcess(
+            name: ServiceProcess(
                 script,
                 port if port is not None else free_port(host),
-                log_dir / f"{script}.log",
+                log_dir / f"{name}.log",
                 env=env,
                 host=host,
                 die_with_parent=die_with_parent,
             )
-            for script, port in ports.items()
+            for name, script, port in members
         }
     )
 
@@ -381,6 +398,7 @@ def start_services(
     log_dir: Path | None = None,
     host: str = LOCALHOST,
     die_with_parent: bool = True,
+    schedulers: int = 1,
     timeout: float = 90.0,
 ) -> ServiceStack:
     """`service_stack(...)` started and ready; use it as a context manager to stop it."""
@@ -395,4 +413,5 @@ def start_services(
         log_dir=log_dir,
         host=host,
         die_with_parent=die_with_parent,
+        schedulers=schedulers,
     ).start(timeout)
