@@ -10,6 +10,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from wfa.service_layer.triggering import TriggerStep
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WFA_", env_file=".env", extra="ignore")
@@ -54,6 +56,10 @@ class Settings(BaseSettings):
     redispatch_after_seconds: float = 30.0
     repair_after_seconds: float = 30.0
     sweep_interval_seconds: float = 5.0
+
+    # Test-only (wfa.entrypoints.fault_injection): the workflows or scheduler process SIGKILLs itself at this
+    # step of a trigger. Never set it in production.
+    test_crash_at: TriggerStep | None = None
 
     @field_validator("api_keys", mode="before")
     @classmethod

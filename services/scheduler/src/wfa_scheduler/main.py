@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from wfa.adapters.kafka import KafkaPublisher, ensure_topics
 from wfa.adapters.mongo import MongoStore
 from wfa.domain.clock import SystemClock
+from wfa.entrypoints.fault_injection import crash_at
 from wfa.entrypoints.ops_http import ops_app
 from wfa.entrypoints.serve import serve
 from wfa.observability.logging import configure_logging
@@ -38,7 +39,13 @@ log = structlog.get_logger(__name__)
 def create_app(settings: Settings) -> Starlette:
     store = MongoStore.from_url(settings.mongo_url, timeout_ms=settings.mongo_timeout_ms)
     publisher = KafkaPublisher(settings, client_id=f"{settings.kafka_client_id}-scheduler")
-    deps = Triggering(workflows=store.workflows, executions=store.executions, publisher=publisher, clock=SystemClock())
+    deps = Triggering(
+        workflows=store.workflows,
+        executions=store.executions,
+        publisher=publisher,
+        clock=SystemClock(),
+        checkpoint=crash_at(settings.test_crash_at),
+    )
     metrics = SchedulerMetrics.default()
     jobs = SchedulerJobs(
         firing=Firing(deps, metrics=metrics, batch=settings.scheduler_batch),

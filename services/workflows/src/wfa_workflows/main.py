@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from wfa.adapters.kafka import KafkaPublisher, ensure_topics
 from wfa.adapters.mongo import MongoStore
 from wfa.domain.clock import SystemClock
+from wfa.entrypoints.fault_injection import crash_at
 from wfa.entrypoints.serve import serve
 from wfa.observability.logging import configure_logging
 from wfa.service_layer.triggering import Triggering
@@ -44,7 +45,13 @@ def build_app(settings: Settings) -> FastAPI:
     store = MongoStore.from_url(settings.mongo_url, timeout_ms=settings.mongo_timeout_ms)
     publisher = KafkaPublisher(settings, client_id=f"{settings.kafka_client_id}-workflows")
     use_cases = WorkflowUseCases(
-        Triggering(workflows=store.workflows, executions=store.executions, publisher=publisher, clock=SystemClock())
+        Triggering(
+            workflows=store.workflows,
+            executions=store.executions,
+            publisher=publisher,
+            clock=SystemClock(),
+            checkpoint=crash_at(settings.test_crash_at),
+        )
     )
 
     async def prepare() -> None:

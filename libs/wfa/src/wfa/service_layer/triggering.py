@@ -5,6 +5,10 @@ record is stored (with `dispatchedAt`, so it doubles as its own outbox entry), t
 A crash after the lock leaves a lock whose execution is missing: the scheduler's repair sweep releases it.
 A crash or a broker outage after the record is stored leaves a queued execution that no runner saw: the
 sweep publishes it again. The runner's claim makes a second delivery harmless.
+
+`Triggering.checkpoint` is called at the two points between those writes (`TriggerStep`). It does nothing in
+production; the e2e tests make a process SIGKILL itself there (WFA_TEST_CRASH_AT, see
+wfa.entrypoints.fault_injection) to prove that the repair sweep covers both windows.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import structlog
@@ -35,6 +40,17 @@ def new_execution_id() -> str:
     return uuid.uuid4().hex
 
 
+class TriggerStep(StrEnum):
+    """The points between the writes of a trigger where a crash leaves something for the repair sweep."""
+
+    AFTER_LOCK = "after_lock"  # the lock is held; the execution is not stored yet
+    AFTER_STORE = "after_store"  # the execution is stored (queued); its request is not published yet
+
+
+def no_checkpoint(step: TriggerStep) -> None:
+    """The production checkpoint: nothing happens between the writes."""
+
+
 @dataclass(frozen=True)
 class Triggering:
     """The dependencies every way of starting an execution needs."""
@@ -44,6 +60,7 @@ class Triggering:
     publisher: ExecutionRequestPublisher
     clock: Clock
     new_id: Callable[[], str] = new_execution_id
+    checkpoint: Callable[[TriggerStep], None] = no_checkpoint
 
 
 @dataclass(frozen=True)
@@ -141,12 +158,14 @@ async def _store_and_dispatch(
     idempotency_key: str | None,
     now: datetime,
 ) -> Execution:
+    deps.checkpoint(TriggerStep.AFTER_LOCK)
     execution = Execution.queued(execution_id=execution_id, workflow=workflow, reason=reason, input=input, now=now)
     try:
         await deps.executions.add(execution, ExecutionPlan.of(workflow), idempotency_key=idempotency_key)
     except Exception:
         await deps.workflows.release_trigger_lock(workflow.workflow_id, execution_id=execution_id)
         raise
+    deps.checkpoint(TriggerStep.AFTER_STORE)
     await dispatch(deps, execution)
     return execution
 
