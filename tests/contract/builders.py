@@ -148,6 +148,7 @@ def every_field_execution() -> Execution:
         workflow_id="every.field-1",
         workflow_version=4,
         reason=Reason.SCHEDULE,
+        scheduled_for=T0 - ms(7),
         status=ExecutionStatus.PENDING,
         attempt=2,
         max_attempts=7,

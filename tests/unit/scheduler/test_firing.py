@@ -322,3 +322,34 @@ async def test_fired_execution_is_queued_and_holds_the_lock(
     workflow = await deps.workflows.get("w")
     assert (execution.status, execution.reason) == (ExecutionStatus.QUEUED, Reason.SCHEDULE)
     assert (workflow.trigger.status, workflow.trigger.execution_id) == (TriggerStatus.BUSY, "e1")
+
+
+async def test_fired_execution_records_the_slot_it_was_for(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, TEN_S)
+    clock.set(START + timedelta(seconds=10, milliseconds=40))
+
+    await _firing(deps, metrics).run_once(clock.now())
+
+    execution = await deps.executions.get("e1")
+    assert (execution.scheduled_for, execution.created_at) == (START + seconds(10), clock.now())
+
+
+async def test_after_downtime_the_one_fire_records_the_first_missed_slot(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, TEN_S)
+    clock.set(START + timedelta(seconds=35))  # slots 10 s, 20 s and 30 s passed unseen
+
+    await _firing(deps, metrics).run_once(clock.now())
+
+    assert (await deps.executions.get("e1")).scheduled_for == START + seconds(10)
+
+
+async def test_manual_execution_has_no_slot(deps: Triggering) -> None:
+    await add_workflow(deps, TEN_S)
+
+    triggered = await trigger_manually(deps, "w")
+
+    assert triggered.execution.scheduled_for is None

@@ -88,6 +88,8 @@ class Execution(Model):
     workflow_id: str
     workflow_version: int
     reason: Reason
+    # The slot a scheduled fire was for (null for a manual trigger): which fire this is, and how late it came.
+    scheduled_for: datetime | None = None
     status: ExecutionStatus = ExecutionStatus.QUEUED
     attempt: int = 1
     max_attempts: int
@@ -109,12 +111,14 @@ class Execution(Model):
         reason: Reason,
         input: dict[str, Any] | None,
         now: datetime,
+        scheduled_for: datetime | None = None,
     ) -> Execution:
         return cls(
             execution_id=execution_id,
             workflow_id=workflow.workflow_id,
             workflow_version=workflow.version,
             reason=reason,
+            scheduled_for=scheduled_for,
             max_attempts=workflow.retry.max_attempts,
             input=input or {},
             actions=[ActionRun(name=action.name or "", type=action.type) for action in workflow.actions],

@@ -117,7 +117,14 @@ async def fire_schedule(deps: Triggering, workflow: Workflow) -> SlotOutcome:
     if claim.outcome is SlotOutcome.FIRED:
         assert claim.workflow is not None
         await _store_and_dispatch(
-            deps, claim.workflow, execution_id, Reason.SCHEDULE, input=None, idempotency_key=None, now=now
+            deps,
+            claim.workflow,
+            execution_id,
+            Reason.SCHEDULE,
+            input=None,
+            idempotency_key=None,
+            now=now,
+            scheduled_for=slot,
         )
         bound.info("schedule.fired", execution_id=execution_id, lateness_ms=_ms(now - slot))
     elif claim.outcome is SlotOutcome.SKIPPED:
@@ -157,9 +164,12 @@ async def _store_and_dispatch(
     input: dict[str, Any] | None,
     idempotency_key: str | None,
     now: datetime,
+    scheduled_for: datetime | None = None,
 ) -> Execution:
     deps.checkpoint(TriggerStep.AFTER_LOCK)
-    execution = Execution.queued(execution_id=execution_id, workflow=workflow, reason=reason, input=input, now=now)
+    execution = Execution.queued(
+        execution_id=execution_id, workflow=workflow, reason=reason, input=input, now=now, scheduled_for=scheduled_for
+    )
     try:
         await deps.executions.add(execution, ExecutionPlan.of(workflow), idempotency_key=idempotency_key)
     except Exception:
