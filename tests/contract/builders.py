@@ -182,6 +182,7 @@ def every_field_execution() -> Execution:
         started_at=T0 + ms(1),
         finished_at=None,
         duration_ms=None,
+        traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
     )
 
 

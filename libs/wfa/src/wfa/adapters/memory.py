@@ -23,6 +23,7 @@ from wfa.domain.errors import (
     WorkflowNotFound,
 )
 from wfa.domain.execution import Execution, ExecutionPlan, ExecutionStatus
+from wfa.domain.statistics import ExecutionStatistics, summarize
 from wfa.domain.workflow import TriggerStatus, Workflow
 from wfa.ports.repositories import (
     ClaimedExecution,
@@ -263,7 +264,8 @@ class InMemoryExecutionRepository:
         stored = self._items.get(execution.execution_id)
         if stored is None or stored.execution.status is not ExecutionStatus.RUNNING or stored.lease_owner != owner:
             return False
-        stored.execution = _copy_execution(execution)
+        # The trace context is set once, when the execution is added (as MongoDB's $set of progress leaves it).
+        stored.execution = execution.model_copy(deep=True, update={"traceparent": stored.execution.traceparent})
         stored.lease_until = lease_until
         return True
 
@@ -329,6 +331,11 @@ class InMemoryExecutionRepository:
         ]
         stalled.sort(key=lambda e: (e.created_at, e.execution_id))
         return [_copy_execution(e) for e in stalled[:limit]]
+
+    async def statistics(self, *, workflow_id: str | None, since: datetime, until: datetime) -> ExecutionStatistics:
+        return summarize(
+            (stored.execution for stored in self._items.values()), workflow_id=workflow_id, since=since, until=until
+        )
 
     def _get(self, execution_id: str) -> _StoredExecution:
         stored = self._items.get(execution_id)

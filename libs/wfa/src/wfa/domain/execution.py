@@ -101,6 +101,9 @@ class Execution(Model):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     duration_ms: int | None = None
+    # Internal, never served (exclude): the W3C trace context of the request that created the execution, so that
+    # later attempts, dispatched in traces of their own, can link back to it.
+    traceparent: str | None = Field(default=None, exclude=True)
 
     @classmethod
     def queued(
@@ -112,6 +115,7 @@ class Execution(Model):
         input: dict[str, Any] | None,
         now: datetime,
         scheduled_for: datetime | None = None,
+        traceparent: str | None = None,
     ) -> Execution:
         return cls(
             execution_id=execution_id,
@@ -123,6 +127,7 @@ class Execution(Model):
             input=input or {},
             actions=[ActionRun(name=action.name or "", type=action.type) for action in workflow.actions],
             created_at=now,
+            traceparent=traceparent,
         )
 
     # -- the runner's transitions -------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from wfa.domain.execution import Execution, ExecutionPlan, ExecutionStatus
+from wfa.domain.statistics import ExecutionStatistics
 from wfa.domain.workflow import Workflow
 
 Workflows = list[Workflow]
@@ -149,3 +150,7 @@ class ExecutionRepository(Protocol):
     async def find_stalled(self, *, dispatched_before: datetime, now: datetime, limit: int) -> list[Execution]:
         """Queued executions last dispatched before `dispatched_before` (the request was lost or never sent),
         and running ones whose lease expired (their runner died)."""
+
+    async def statistics(self, *, workflow_id: str | None, since: datetime, until: datetime) -> ExecutionStatistics:
+        """Statistics of the executions created in [since, until], of one workflow or of all (definitions in
+        wfa.domain.statistics). Computed where the executions are, never by loading them all."""

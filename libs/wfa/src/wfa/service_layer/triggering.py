@@ -40,6 +40,10 @@ def new_execution_id() -> str:
     return uuid.uuid4().hex
 
 
+def no_trace_context() -> str | None:
+    return None
+
+
 class TriggerStep(StrEnum):
     """The points between the writes of a trigger where a crash leaves something for the repair sweep."""
 
@@ -60,6 +64,9 @@ class Triggering:
     publisher: ExecutionRequestPublisher
     clock: Clock
     new_id: Callable[[], str] = new_execution_id
+    # The caller's trace context as a W3C traceparent, kept on the executions it creates; the composition roots
+    # pass wfa.observability.tracing.current_traceparent (this layer knows no tracing library).
+    trace_context: Callable[[], str | None] = no_trace_context
     checkpoint: Callable[[TriggerStep], None] = no_checkpoint
 
 
@@ -168,7 +175,13 @@ async def _store_and_dispatch(
 ) -> Execution:
     deps.checkpoint(TriggerStep.AFTER_LOCK)
     execution = Execution.queued(
-        execution_id=execution_id, workflow=workflow, reason=reason, input=input, now=now, scheduled_for=scheduled_for
+        execution_id=execution_id,
+        workflow=workflow,
+        reason=reason,
+        input=input,
+        now=now,
+        scheduled_for=scheduled_for,
+        traceparent=deps.trace_context(),
     )
     try:
         await deps.executions.add(execution, ExecutionPlan.of(workflow), idempotency_key=idempotency_key)

@@ -75,6 +75,11 @@ class ExecutionFields:
     ACTION_FINISHED_AT: Final = alias(ActionRun, "finished_at")
     ACTION_DURATION_MS: Final = alias(ActionRun, "duration_ms")
     ACTION_ERROR: Final = alias(ActionRun, "error")
+    ACTION_NAME: Final = alias(ActionRun, "name")
+    ACTION_TYPE: Final = alias(ActionRun, "type")
+    ACTION_ATTEMPTS: Final = alias(ActionRun, "attempts")
+    # Excluded from the model's dumps (it is never served), so stored and read back by name.
+    TRACEPARENT: Final = alias(Execution, "traceparent")
 
 
 _WORKFLOW_ID: Final = alias(Workflow, "workflow_id")
@@ -156,6 +161,7 @@ def execution_to_document(execution: Execution, plan: ExecutionPlan, *, idempote
         LEASE_OWNER: None,
         LEASE_UNTIL: None,
         DISPATCHED_AT: execution.created_at,
+        ExecutionFields.TRACEPARENT: execution.traceparent,
     }
     if idempotency_key is not None:
         document[IDEMPOTENCY_KEY] = idempotency_key
@@ -163,7 +169,8 @@ def execution_to_document(execution: Execution, plan: ExecutionPlan, *, idempote
 
 
 def execution_fields(execution: Execution) -> Document:
-    """The execution's own fields as stored (the `$set` of save_progress): all but its id."""
+    """The execution's own fields as stored (the `$set` of save_progress): all but its id, and but its
+    traceparent, which is set once, by `add`."""
     fields = execution.model_dump(by_alias=True, exclude={"execution_id"})
     fields[_INPUT] = _to_json(fields[_INPUT])
     for run in fields[ExecutionFields.ACTIONS]:

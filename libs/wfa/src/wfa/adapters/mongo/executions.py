@@ -7,7 +7,7 @@ states the precondition. Reads of executions leave the plan out unless the calle
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
@@ -38,6 +38,14 @@ from wfa.adapters.mongo.documents import (
 from wfa.adapters.mongo.errors import translated
 from wfa.domain.errors import ExecutionAlreadyFinished, ExecutionNotFound
 from wfa.domain.execution import ActionRun, ActionStatus, ErrorInfo, Execution, ExecutionPlan, ExecutionStatus, Reason
+from wfa.domain.statistics import (
+    MAX_ACTIONS,
+    ActionStatistics,
+    DurationSummary,
+    ExecutionStatistics,
+    StatusCounts,
+    ratio,
+)
 from wfa.ports.repositories import ClaimedExecution, ExecutionPage
 
 F = ExecutionFields
@@ -69,6 +77,8 @@ EXECUTION_INDEXES: Final = [
     IndexModel(
         [(LEASE_UNTIL, ASCENDING)], name="leases", partialFilterExpression={F.STATUS: ExecutionStatus.RUNNING.value}
     ),
+    # statistics over every workflow: the window is a createdAt range (one workflow's uses workflow_newest).
+    IndexModel([(F.CREATED_AT, DESCENDING)], name="created"),
 ]
 
 _WITHOUT_PLAN: Final = {PLAN: 0}
@@ -239,6 +249,23 @@ class MongoExecutionRepository:
         )
         return [execution_from_document(document) for document in documents]
 
+    @translated
+    async def statistics(self, *, workflow_id: str | None, since: datetime, until: datetime) -> ExecutionStatistics:
+        window: Document = {F.CREATED_AT: {**_at_or_after(since), "$lte": until}}
+        match = window if workflow_id is None else {F.WORKFLOW_ID: plain(workflow_id), **window}
+        cursor = await self._collection.aggregate(_statistics_pipeline(match))
+        (result,) = await cursor.to_list(length=1)
+        # No execution in the window: $group makes no document at all.
+        totals: Document = result["executions"][0] if result["executions"] else {}
+        return ExecutionStatistics.of(
+            workflow_id=workflow_id,
+            since=since,
+            until=until,
+            by_status=StatusCounts(**{status.value: totals.get(status.value, 0) for status in ExecutionStatus}),
+            duration_ms=_duration_summary(totals),
+            actions=[_action_statistics(group) for group in result["actions"]],
+        )
+
     async def _find(self, query: Document, *, sort: Sort, limit: int) -> Documents:
         # batch_size = limit: the whole page in the find's first reply, no getMore.
         cursor = self._collection.find(query, projection=_WITHOUT_PLAN, sort=sort, limit=limit, batch_size=limit)
@@ -314,3 +341,110 @@ def _cancel_pipeline(now: datetime) -> list[Document]:
             }
         }
     ]
+
+
+# -- statistics ----------------------------------------------------------------------------------------------
+
+
+def _at_or_after(moment: datetime) -> Document:
+    """`>= moment` on a BSON date, written `> moment - 1 ms` (exactly the same set: BSON dates are whole
+    milliseconds, and the driver truncates a datetime to them). SecantusDB treats an inclusive bound that ends
+    an index scan as exclusive when another key follows in the index (workflow_newest's _id), losing the
+    documents created exactly at `moment`; an exclusive bound has no such edge."""
+    whole_ms = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    return {"$gt": whole_ms - timedelta(milliseconds=1)}
+
+
+_ACTION: Final = "action"  # the $unwind-ed action record
+
+
+def _duration_accumulators(path: str) -> Document:
+    """Count, mean and p50/p95 of the numeric values at `path` (null durations are skipped by all three).
+
+    $percentile (MongoDB 7.0+, SecantusDB too) keeps memory bounded per group: its accumulator is a t-digest, so
+    on large groups the figures are approximate; on small ones they are observed values (nearest rank).
+    """
+    return {
+        "durationCount": {"$sum": {"$cond": [{"$isNumber": path}, 1, 0]}},
+        "durationAvg": {"$avg": path},
+        "durationPercentiles": {"$percentile": {"input": path, "p": [0.5, 0.95], "method": "approximate"}},
+    }
+
+
+def _count_if(path: str, value: str) -> Document:
+    return {"$sum": {"$cond": [{"$eq": [path, value]}, 1, 0]}}
+
+
+def _statistics_pipeline(match: Document) -> list[Document]:
+    """One round trip: the window's executions (by an index on createdAt, or workflowId and createdAt), then in
+    one $facet the execution totals and the per-action groups, the slowest MAX_ACTIONS of them."""
+    action = f"${_ACTION}"
+    return [
+        {"$match": match},
+        {"$project": {F.WORKFLOW_ID: 1, F.STATUS: 1, F.DURATION_MS: 1, F.ACTIONS: 1}},
+        {
+            "$facet": {
+                "executions": [
+                    {
+                        "$group": {
+                            ID: None,
+                            **{status.value: _count_if(f"${F.STATUS}", status.value) for status in ExecutionStatus},
+                            **_duration_accumulators(f"${F.DURATION_MS}"),
+                        }
+                    }
+                ],
+                "actions": [
+                    {"$unwind": f"${F.ACTIONS}"},
+                    {"$project": {F.WORKFLOW_ID: 1, _ACTION: f"${F.ACTIONS}"}},
+                    {
+                        "$match": {
+                            f"{_ACTION}.{F.ACTION_STATUS}": {
+                                "$in": [ActionStatus.SUCCEEDED.value, ActionStatus.FAILED.value]
+                            }
+                        }
+                    },
+                    {
+                        "$group": {
+                            ID: {
+                                "workflowId": f"${F.WORKFLOW_ID}",
+                                "name": f"{action}.{F.ACTION_NAME}",
+                                "type": f"{action}.{F.ACTION_TYPE}",
+                            },
+                            "succeeded": _count_if(f"{action}.{F.ACTION_STATUS}", ActionStatus.SUCCEEDED.value),
+                            "failed": _count_if(f"{action}.{F.ACTION_STATUS}", ActionStatus.FAILED.value),
+                            "attempts": {"$sum": f"{action}.{F.ACTION_ATTEMPTS}"},
+                            **_duration_accumulators(f"{action}.{F.ACTION_DURATION_MS}"),
+                        }
+                    },
+                    # The slowest first, so that the limit keeps those (ExecutionStatistics.of orders the list).
+                    {"$addFields": {"p95": {"$arrayElemAt": ["$durationPercentiles", 1]}}},
+                    {"$sort": {"p95": DESCENDING, "durationAvg": DESCENDING, ID: ASCENDING}},
+                    {"$limit": MAX_ACTIONS},
+                ],
+            }
+        },
+    ]
+
+
+def _duration_summary(group: Document) -> DurationSummary:
+    count = int(group.get("durationCount", 0))
+    if not count:
+        return DurationSummary(count=0)
+    p50, p95 = group["durationPercentiles"]
+    return DurationSummary(count=count, avg=group["durationAvg"], p50=p50, p95=p95)
+
+
+def _action_statistics(group: Document) -> ActionStatistics:
+    key: Document = group[ID]
+    succeeded, failed = int(group["succeeded"]), int(group["failed"])
+    return ActionStatistics(
+        workflow_id=key["workflowId"],
+        name=key["name"],
+        type=key["type"],
+        runs=succeeded + failed,
+        succeeded=succeeded,
+        failed=failed,
+        attempts=int(group["attempts"]),
+        error_rate=ratio(failed, succeeded + failed),
+        duration_ms=_duration_summary(group),
+    )
