@@ -14,6 +14,7 @@ from pydantic import AfterValidator, Field, JsonValue, StringConstraints, model_
 
 from wfa.domain.base import Model
 from wfa.domain.durations import Interval, Timeout
+from wfa.domain.secrets import check_secret_references
 
 WORKFLOW_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
 WorkflowId = Annotated[str, StringConstraints(pattern=WORKFLOW_ID_PATTERN)]
@@ -165,7 +166,24 @@ def _check_headers(headers: dict[str, str]) -> dict[str, str]:
             raise ValueError(f"{name!r} is not a valid header name")
         if len(value) > 8192 or any(c in value for c in "\r\n\0"):
             raise ValueError(f"the value of header {name!r} is too long or holds a line break")
+        try:
+            check_secret_references(value)
+        except ValueError as exc:
+            raise ValueError(f"header {name!r}: {exc}") from None
     return headers
+
+
+def _check_body_references(body: JsonValue) -> JsonValue:
+    stack = [body]
+    while stack:  # a loop, not recursion: however deep the body nests, the recursion limit is never reached
+        item = stack.pop()
+        if isinstance(item, str):
+            check_secret_references(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return body
 
 
 def _check_statuses(codes: list[int]) -> list[int]:
@@ -174,15 +192,22 @@ def _check_statuses(codes: list[int]) -> list[int]:
     return codes
 
 
-HttpUrl = Annotated[str, StringConstraints(max_length=MAX_URL_LENGTH), AfterValidator(_check_url)]
+HttpUrl = Annotated[
+    str,
+    StringConstraints(max_length=MAX_URL_LENGTH),
+    AfterValidator(_check_url),
+    AfterValidator(check_secret_references),
+]
 
 
 class HttpRequestAction(_ActionBase):
+    """`url`, header values and body strings may hold `{{ secrets.NAME }}`, filled in by the runner."""
+
     type: Literal["http-request"]
     url: HttpUrl
     method: HttpMethod = HttpMethod.GET
     headers: Annotated[dict[str, str], AfterValidator(_check_headers)] = Field(default_factory=dict)
-    body: JsonValue = None
+    body: Annotated[JsonValue, AfterValidator(_check_body_references)] = None
     timeout: Timeout = timedelta(seconds=10)
     expect_status: Annotated[list[int], Field(min_length=1, max_length=100), AfterValidator(_check_statuses)] | None = (
         None
