@@ -446,14 +446,15 @@ async def test_publisher_fails_fast_while_the_broker_is_down_and_recovers_when_i
     settings: Settings, tmp_path: Path
 ) -> None:
     """A broker of the test's own, stopped and started again on the same port (memory storage: it comes back
-    empty, so the topics are created again, as a restarted service would)."""
+    empty): the publisher creates its topics again by itself. The events topic proves it: nothing is published
+    there, and it has the configured partitions, not the default of Tansu's auto-creation (4)."""
     port = free_port()
     broker = EmbeddedKafka(port, tmp_path / "kafka.log", die_with_parent=True)
     own = settings.model_copy(update={"kafka_bootstrap": broker.bootstrap, "kafka_request_timeout_ms": 2_000})
     await asyncio.to_thread(broker.start)
-    publisher = KafkaPublisher(own)
+    publisher = KafkaPublisher(own, topics=[own.requests_topic, own.events_topic])
     try:
-        await ensure_topics(own, [own.requests_topic])
+        await ensure_topics(own, publisher.topics)
         await publisher.start()
         await publisher.publish(request_for("wf-before"))
 
@@ -467,14 +468,27 @@ async def test_publisher_fails_fast_while_the_broker_is_down_and_recovers_when_i
 
         broker = EmbeddedKafka(port, tmp_path / "kafka.log", die_with_parent=True)
         await asyncio.to_thread(broker.start)
-        await ensure_topics(own, [own.requests_topic])
         await _eventually(lambda: publisher.publish(request_for("wf-after")), "a publish after the restart")
         await publisher.ping()
+        partitions = await _partition_counts(own.kafka_bootstrap, publisher.topics)
     finally:
         await publisher.stop()
         await asyncio.to_thread(broker.stop)
 
     assert elapsed_down < own.kafka_request_timeout_ms / 1000 + 1
+    assert own.requests_topic in partitions
+    assert partitions[own.events_topic] == own.kafka_partitions
+
+
+async def _partition_counts(bootstrap: str, topics: tuple[str, ...]) -> dict[str, int]:
+    """Partitions per existing topic among `topics`."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    return {topic["topic"]: len(topic["partitions"]) for topic in described if topic["error_code"] == 0}
 
 
 async def test_lifecycle_event_to_an_unreachable_broker_is_dropped_without_raising(settings: Settings) -> None:

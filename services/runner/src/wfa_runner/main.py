@@ -51,7 +51,9 @@ def consumer_group(settings: Settings) -> str:
 def create_app(settings: Settings) -> Starlette:
     store = MongoStore.from_url(settings.mongo_url, timeout_ms=settings.mongo_timeout_ms)
     client_id = f"{settings.kafka_client_id}-runner"
-    publisher = KafkaPublisher(settings, client_id=client_id)
+    publisher = KafkaPublisher(
+        settings, client_id=client_id, topics=[settings.requests_topic, settings.events_topic, settings.dlq_topic]
+    )
     consumer = GroupConsumer(
         settings, topic=settings.requests_topic, group_id=consumer_group(settings), client_id=client_id
     )
@@ -83,7 +85,7 @@ def create_app(settings: Settings) -> Starlette:
 
     async def prepare() -> None:
         await store.ensure_indexes()
-        await ensure_topics(settings, [settings.requests_topic, settings.events_topic, settings.dlq_topic])
+        await ensure_topics(settings, publisher.topics)
 
     service = RunnerService(prepare=prepare, consumer=consumer, worker=worker, grace=settings.shutdown_grace_seconds)
 

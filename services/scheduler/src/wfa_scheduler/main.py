@@ -38,7 +38,9 @@ log = structlog.get_logger(__name__)
 
 def create_app(settings: Settings) -> Starlette:
     store = MongoStore.from_url(settings.mongo_url, timeout_ms=settings.mongo_timeout_ms)
-    publisher = KafkaPublisher(settings, client_id=f"{settings.kafka_client_id}-scheduler")
+    publisher = KafkaPublisher(
+        settings, client_id=f"{settings.kafka_client_id}-scheduler", topics=[settings.requests_topic]
+    )
     deps = Triggering(
         workflows=store.workflows,
         executions=store.executions,
@@ -62,7 +64,7 @@ def create_app(settings: Settings) -> Starlette:
 
     async def prepare() -> None:
         await store.ensure_indexes()
-        await ensure_topics(settings, [settings.requests_topic])
+        await ensure_topics(settings, publisher.topics)
 
     scheduler = Scheduler(
         jobs,

@@ -43,7 +43,9 @@ def build_app(settings: Settings) -> FastAPI:
             detail="WFA_API_KEYS is empty: the API accepts every request without authentication",
         )
     store = MongoStore.from_url(settings.mongo_url, timeout_ms=settings.mongo_timeout_ms)
-    publisher = KafkaPublisher(settings, client_id=f"{settings.kafka_client_id}-workflows")
+    publisher = KafkaPublisher(
+        settings, client_id=f"{settings.kafka_client_id}-workflows", topics=[settings.requests_topic]
+    )
     use_cases = WorkflowUseCases(
         Triggering(
             workflows=store.workflows,
@@ -56,7 +58,7 @@ def build_app(settings: Settings) -> FastAPI:
 
     async def prepare() -> None:
         await store.ensure_indexes()
-        await ensure_topics(settings, [settings.requests_topic])
+        await ensure_topics(settings, publisher.topics)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -8,7 +8,7 @@ claimed once; an action that succeeded is never run again).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import structlog
 from aiokafka import AIOKafkaProducer
@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 from wfa.adapters.kafka.errors import KAFKA, kafka_call
 from wfa.adapters.kafka.headers import Headers, trace_headers
 from wfa.adapters.kafka.metrics import MESSAGES_PRODUCED
+from wfa.adapters.kafka.topics import ensure_topics
 from wfa.domain.errors import DependencyUnavailable
 from wfa.events import ExecutionRequest, LifecycleEvent
 from wfa.settings import Settings
@@ -37,11 +38,18 @@ class KafkaPublisher:
     The producer connects lazily: `start()` tries once and only logs when the broker is down, so that a service
     can start (and report itself not ready) without Kafka; each publish or ping connects if needed. Every
     publish is bounded by `kafka_request_timeout_ms`, so an API call never hangs on a dead broker.
+
+    `topics` are the topics this process publishes to. After the broker failed to answer (a publish or a ping),
+    the next publish first creates those that are missing: a broker that comes back without its topics (Tansu
+    keeps them in memory; a rebuilt cluster) gets them again with the configured partitions, instead of
+    whatever broker-side auto-creation picks, or, where that is off, never.
     """
 
-    def __init__(self, settings: Settings, *, client_id: str | None = None) -> None:
+    def __init__(self, settings: Settings, *, client_id: str | None = None, topics: Sequence[str] = ()) -> None:
         self._settings = settings
         self._client_id = client_id or settings.kafka_client_id
+        self.topics = tuple(topics)
+        self._recreate_topics = False
         self._timeout = settings.kafka_request_timeout_ms / 1000
         self._producer: AIOKafkaProducer | None = None
         self._connecting = asyncio.Lock()
@@ -68,9 +76,13 @@ class KafkaPublisher:
 
     async def ping(self) -> None:
         """Return when the cluster answers a metadata request; raise DependencyUnavailable otherwise."""
-        async with kafka_call("ping", self._settings.kafka_ping_timeout_ms / 1000):
-            producer = await self._connected()
-            await producer.client.fetch_all_metadata()
+        try:
+            async with kafka_call("ping", self._settings.kafka_ping_timeout_ms / 1000):
+                producer = await self._connected()
+                await producer.client.fetch_all_metadata()
+        except DependencyUnavailable:
+            self._recreate_topics = bool(self.topics)
+            raise
 
     async def publish(self, request: ExecutionRequest) -> None:
         """Send one request to the runner group, keyed by workflowId so that one workflow's requests stay in
@@ -133,9 +145,16 @@ class KafkaPublisher:
     async def _send(self, topic: str, *, key: bytes | None, value: bytes | None, headers: Headers) -> None:
         # On a timeout the message may still sit in aiokafka's buffer and go out later; that is a duplicate at
         # worst, which every consumer of these topics tolerates.
-        async with kafka_call(f"publishing to {topic}", self._timeout):
-            producer = await self._connected()
-            await producer.send_and_wait(topic, value=value, key=key, headers=headers)
+        try:
+            async with kafka_call(f"publishing to {topic}", self._timeout):
+                producer = await self._connected()
+                if self._recreate_topics:
+                    await ensure_topics(self._settings, self.topics)
+                    self._recreate_topics = False
+                await producer.send_and_wait(topic, value=value, key=key, headers=headers)
+        except DependencyUnavailable:
+            self._recreate_topics = bool(self.topics)
+            raise
         MESSAGES_PRODUCED.labels(topic=topic).inc()
 
     async def _connected(self) -> AIOKafkaProducer:
