@@ -13,12 +13,16 @@ from typing import Any
 
 import structlog
 
+from wfa.observability.redaction import Redactor
 from wfa.observability.tracing import add_trace_ids
 
 _QUIET_LOGGERS = ("aiokafka", "pymongo", "httpx", "httpcore", "uvicorn.access")
 
 
-def configure_logging(*, service: str, level: str = "info", fmt: str = "auto") -> None:
+def configure_logging(
+    *, service: str, level: str = "info", fmt: str = "auto", redactor: Redactor | None = None
+) -> None:
+    """`redactor` (the runner's: it knows the secret values) rewrites every event and every rendered line."""
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -29,8 +33,18 @@ def configure_logging(*, service: str, level: str = "info", fmt: str = "auto") -
         structlog.processors.StackInfoRenderer(),
         _add_service(service),
     ]
+    redacting: list[Any] = [redactor] if redactor is not None else []
     renderer: Any = (
-        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        structlog.processors.JSONRenderer()
+        if use_json
+        # Plain tracebacks when redacting: rich ones show local variables (a resolved secret among them) and wrap
+        # long lines, which could split a value where the pass over the rendered line would no longer find it.
+        else structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(),
+            exception_formatter=(
+                structlog.dev.plain_traceback if redacting else structlog.dev.default_exception_formatter
+            ),
+        )
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -45,7 +59,9 @@ def configure_logging(*, service: str, level: str = "info", fmt: str = "auto") -
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 *([structlog.processors.format_exc_info] if use_json else []),
+                *redacting,
                 renderer,
+                *redacting,
             ],
         )
     )

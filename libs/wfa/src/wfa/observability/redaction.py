@@ -1,0 +1,95 @@
+"""Redaction: secret values never reach a log line, a stored execution record, an event or a span.
+
+A `Redactor` knows secret values and replaces every occurrence of them, in text and in JSON-like values, with
+MASK. It knows each value in the forms it takes on the way out as well: percent-encoded (a secret in a URL, as
+httpx sends it and error messages quote it) and JSON-escaped (a secret in a JSON body echoed back, or in a JSON
+log line). The runner tells it every secret value it reads, as it reads it, so a secret rotated while the
+process runs is covered from its first use.
+
+The same object is a structlog processor (`configure_logging(redactor=...)`): it rewrites every field of an
+event, and the rendered line after it, so neither a field nor a traceback can carry a secret to the log.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterable
+from typing import Any, Final, TypeVar
+from urllib.parse import quote, quote_plus
+
+MASK: Final = "[redacted]"
+# The characters httpx leaves unencoded in a query or path: a secret holding them is sent (and quoted) this way.
+_URL_SAFE: Final = "!$&'()*+,;=:@/?~"
+
+T = TypeVar("T")
+
+
+def _forms(value: str) -> set[str]:
+    return {
+        value,
+        quote(value, safe=""),
+        quote(value, safe=_URL_SAFE),
+        quote_plus(value),
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+    }
+
+
+class Redactor:
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        self._forms: frozenset[str] = frozenset()
+        self._pattern: re.Pattern[str] | None = None
+        self._lock = threading.Lock()  # log lines may come from threads; rebuilds must not interleave
+        self.remember(values)
+
+    def remember(self, values: Iterable[str]) -> None:
+        """Redact `values` (and their encoded forms) from now on. The empty string is ignored."""
+        added = {form for value in values if value for form in _forms(value)} - self._forms
+        if not added:
+            return
+        with self._lock:
+            self._set(self._forms | added)
+
+    def with_values(self, values: Iterable[str]) -> Redactor:
+        """A redactor knowing these values besides this one's (for one action: its sensitive header values)."""
+        extended = Redactor()
+        extended._set(self._forms | {form for value in values if value for form in _forms(value)})
+        return extended
+
+    def _set(self, forms: frozenset[str]) -> None:
+        # Longest first: of two overlapping values, the longer one is masked whole.
+        alternatives = sorted(forms, key=len, reverse=True)
+        pattern = re.compile("|".join(re.escape(form) for form in alternatives)) if alternatives else None
+        self._forms, self._pattern = forms, pattern
+
+    def text(self, text: str) -> str:
+        pattern = self._pattern
+        return pattern.sub(MASK, text) if pattern is not None else text
+
+    def value(self, value: T) -> T:
+        """`value` with every string in it redacted, dictionary keys included (dicts, lists and tuples are
+        copied; anything else is returned as it is)."""
+        if self._pattern is None:
+            return value
+        return self._walk(value)  # type: ignore[no-any-return]
+
+    def _walk(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {self._walk(key): self._walk(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self._walk(item) for item in value]
+        if type(value) is tuple:
+            return tuple(self._walk(item) for item in value)
+        return value
+
+    def __call__(self, _: Any, __: str, event: Any) -> Any:
+        """structlog processor: an event dict before rendering, or the rendered line after it."""
+        if self._pattern is None:
+            return event
+        if isinstance(event, str | dict):
+            return self._walk(event)
+        return event
