@@ -38,6 +38,7 @@ class Route:
     body: Any = field(default_factory=lambda: {"ok": True})
     released: threading.Event = field(default_factory=threading.Event)
     upcoming: list[int] = field(default_factory=list)  # statuses for the next requests, before `status`
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every answer
 
     def next_status(self) -> int:
         return self.upcoming.pop(0) if self.upcoming else self.status
@@ -77,18 +78,21 @@ class TargetServer:
     def url(self, path: str) -> str:
         return f"http://{self.host}:{self.port}{path}"
 
-    def respond(self, path: str, status: int = 200, body: Any = None) -> None:
-        """Answer `path` with `status` and `body` (JSON; default `{"ok": true}`) from now on."""
+    def respond(self, path: str, status: int = 200, body: Any = None, *, headers: dict[str, str] | None = None) -> None:
+        """Answer `path` with `status`, `body` (JSON; default `{"ok": true}`) and `headers` from now on."""
         with self._lock:
             route = self._routes.setdefault(path, Route())
             route.status = status
             route.body = {"ok": True} if body is None else body
+            route.headers = dict(headers or {})
 
-    def respond_in_turn(self, path: str, *statuses: int) -> None:
-        """Answer the next requests to `path` with `statuses`, one each, then the last one from then on."""
+    def respond_in_turn(self, path: str, *statuses: int, headers: dict[str, str] | None = None) -> None:
+        """Answer the next requests to `path` with `statuses`, one each, then the last one from then on; every
+        answer carries `headers`."""
         with self._lock:
             route = self._routes.setdefault(path, Route())
             *route.upcoming, route.status = statuses
+            route.headers = dict(headers or {})
 
     def hold(self, path: str) -> None:
         """Requests to `path` wait, unanswered, until `release(path)`."""
@@ -126,6 +130,8 @@ class TargetServer:
             handler.send_response(status)
             handler.send_header("content-type", "application/json")
             handler.send_header("content-length", str(len(payload)))
+            for name, value in route.headers.items():
+                handler.send_header(name, value)
             handler.end_headers()
             if handler.command != "HEAD":
                 handler.wfile.write(payload)

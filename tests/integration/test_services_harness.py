@@ -216,3 +216,14 @@ def test_stack_with_two_schedulers_runs_a_second_scheduler_process_of_its_own(tm
     assert len({process.port for process in stack}) == 4
     assert stack.schedulers[1].log_path == tmp_path / f"{SCHEDULER}-2.log"
     assert stack.schedulers[1].env == stack.scheduler.env
+
+
+def test_stack_with_two_runners_runs_a_second_runner_process_of_its_own(tmp_path: Path) -> None:
+    stack = service_stack("mongodb://127.0.0.1:1/db", "127.0.0.1:2", "p.", log_dir=tmp_path, runners=2)
+
+    assert list(stack.processes) == [WORKFLOWS, SCHEDULER, RUNNER, f"{RUNNER}-2"]
+    assert [process.script for process in stack.runners] == [RUNNER, RUNNER]
+    assert stack.runners[0] is stack.runner
+    assert len({process.port for process in stack}) == 4
+    assert stack.runners[1].log_path == tmp_path / f"{RUNNER}-2.log"
+    assert stack.runners[1].env == stack.runner.env

@@ -9,7 +9,8 @@ when each `/readyz` answers 200. Errors carry the tail of the log of the process
         stack.runner.kill()
         stack.runner.restart()
 
-`service_stack(..., schedulers=2)` runs more than one scheduler process side by side, as a deployment may.
+`service_stack(..., schedulers=2, runners=2)` runs more than one scheduler (or runner) process side by side, as
+a deployment may.
 """
 
 from __future__ import annotations
@@ -258,6 +259,11 @@ class ServiceStack:
         return self.processes[RUNNER]
 
     @property
+    def runners(self) -> list[ServiceProcess]:
+        """Every runner process, the first one (`runner`) first."""
+        return [process for process in self if process.script == RUNNER]
+
+    @property
     def api_url(self) -> str:
         """The REST API's base URL (the workflows service)."""
         return self.workflows.url
@@ -347,15 +353,17 @@ def service_stack(
     host: str = LOCALHOST,
     die_with_parent: bool = True,
     schedulers: int = 1,
+    runners: int = 1,
 ) -> ServiceStack:
     """The three services configured for one MongoDB database, one Kafka and one topic prefix, not started.
 
     Ports default to free ones; `extra_env` adds or overrides `WFA_` variables for all three; logs go to
     `log_dir/<name>.log` (default: a new temporary directory). `schedulers` > 1 adds scheduler processes, named
-    `scheduler-svc-2`, `scheduler-svc-3` ... in `processes`, each on a free port.
+    `scheduler-svc-2`, `scheduler-svc-3` ... in `processes`, each on a free port; `runners` > 1 likewise
+    (`runner-svc-2` ...), all in the one consumer group.
     """
-    if schedulers < 1:
-        raise ValueError(f"at least one scheduler, not {schedulers}")
+    if schedulers < 1 or runners < 1:
+        raise ValueError(f"at least one scheduler and one runner, not {schedulers} and {runners}")
     if log_dir is None:
         log_dir = Path(tempfile.mkdtemp(prefix="wfa-services-"))
     env = {
@@ -370,6 +378,7 @@ def service_stack(
         (SCHEDULER, SCHEDULER, scheduler_port),
         *((f"{SCHEDULER}-{n}", SCHEDULER, None) for n in range(2, schedulers + 1)),
         (RUNNER, RUNNER, runner_port),
+        *((f"{RUNNER}-{n}", RUNNER, None) for n in range(2, runners + 1)),
     ]
     return ServiceStack(
         {
@@ -399,6 +408,7 @@ def start_services(
     host: str = LOCALHOST,
     die_with_parent: bool = True,
     schedulers: int = 1,
+    runners: int = 1,
     timeout: float = 90.0,
 ) -> ServiceStack:
     """`service_stack(...)` started and ready; use it as a context manager to stop it."""
@@ -414,4 +424,5 @@ def start_services(
         host=host,
         die_with_parent=die_with_parent,
         schedulers=schedulers,
+        runners=runners,
     ).start(timeout)
