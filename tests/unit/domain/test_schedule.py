@@ -136,6 +136,41 @@ def test_cron_wildcard_hour_keeps_to_elapsed_time_through_the_repeated_hour() ->
     assert fires == [_utc("2026-11-01T05:30"), _utc("2026-11-01T06:30"), _utc("2026-11-01T07:30")]
 
 
+def test_cron_wildcard_minute_keeps_to_elapsed_time_through_the_skipped_spring_hour() -> None:
+    fires = _fires(_cron("*/30 * * * *", "America/New_York"), _utc("2026-03-08T06:00"), 3)
+    assert fires == [
+        _utc("2026-03-08T06:30"),  # 01:30 EST
+        _utc("2026-03-08T07:00"),  # 03:00 EDT: half an hour later, the clocks having jumped
+        _utc("2026-03-08T07:30"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("after", "expected"),
+    [
+        # 2026-10-04: 02:00 AEST jumps to 03:00 AEDT, so 02:30 that day is 03:00.
+        ("2026-10-03T00:00", ["2026-10-03T16:00", "2026-10-04T15:30", "2026-10-05T15:30"]),
+        # 2026-04-05: 03:00 AEDT falls back to 02:00 AEST, so 02:30 comes twice; the first pass fires.
+        ("2026-04-04T00:00", ["2026-04-04T15:30", "2026-04-05T16:30", "2026-04-06T16:30"]),
+    ],
+    ids=["spring-october", "autumn-april"],
+)
+def test_cron_fixed_time_across_southern_hemisphere_changes(after: str, expected: list[str]) -> None:
+    fires = _fires(_cron("30 2 * * *", "Australia/Sydney"), _utc(after), 3)
+    assert fires == [_utc(moment) for moment in expected]
+
+
+def test_cron_fixed_time_in_a_half_hour_daylight_saving_gap() -> None:
+    # Lord Howe Island moves its clocks by 30 minutes: on 2026-10-04, 02:00 (+10:30) jumps to 02:30 (+11:00).
+    fires = _fires(_cron("15 2 * * *", "Australia/Lord_Howe"), _utc("2026-10-03T00:00"), 2)
+    assert fires == [_utc("2026-10-03T15:30"), _utc("2026-10-04T15:15")]
+
+
+def test_cron_weekly_job_keeps_local_midnight_when_the_offset_changes() -> None:
+    fires = _fires(_cron("0 0 * * 0", "Europe/London"), _utc("2026-03-28T00:00"), 3)
+    assert fires == [_utc("2026-03-29T00:00"), _utc("2026-04-04T23:00"), _utc("2026-04-11T23:00")]
+
+
 def test_cron_day_31_skips_months_of_30_days() -> None:
     fires = _fires(_cron("0 0 31 * *"), _utc("2026-03-31T12:00"), 3)
     assert fires == [_utc("2026-05-31T00:00"), _utc("2026-07-31T00:00"), _utc("2026-08-31T00:00")]
