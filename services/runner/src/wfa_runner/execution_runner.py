@@ -12,6 +12,11 @@ The order of writes, and why:
   client that reads a finished status can trigger again at once (contract, "Settled details").
 
 This module knows neither Kafka nor MongoDB: it works on the ports, and the worker calls `run` per request.
+
+Observability: every line logged during an attempt carries workflow_id, execution_id and attempt (structlog
+context) and the active span's ids. An attempt is a span (`execution attempt`, linked to the first attempt's
+trace when it runs in another one: a retry, a redelivery), each action run a span beneath it (`action <type>`,
+an HTTP call's client span beneath that), and the outcomes feed the runner's Prometheus metrics.
 """
 
 from __future__ import annotations
@@ -24,15 +29,19 @@ from enum import StrEnum
 from typing import TypeVar
 
 import structlog
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode, Tracer
 
 from wfa.domain.clock import Clock
 from wfa.domain.errors import ActionFailed, DependencyUnavailable
 from wfa.domain.execution import Execution, ExecutionPlan, ExecutionStatus
 from wfa.events import ExecutionRequest, LifecycleEvent, LifecycleEventType
+from wfa.observability.tracing import Attributes, default_tracer, link_to_trace_of
 from wfa.ports.repositories import ExecutionRepository, WorkflowRepository
 from wfa_runner.actions.base import ActionRunner, ActionSpec, Output, output_of
 from wfa_runner.lease import LeaseLost, run_under_lease
 from wfa_runner.lifecycle_events import LifecycleEvents
+from wfa_runner.metrics import RunnerMetrics
 
 T = TypeVar("T")
 
@@ -57,6 +66,15 @@ _OUTCOMES = {
     ExecutionStatus.FAILED: (RunOutcome.FAILED, LifecycleEventType.EXECUTION_FAILED),
     ExecutionStatus.PENDING: (RunOutcome.PENDING, LifecycleEventType.EXECUTION_PENDING),
 }
+
+
+_FAILED_OUTCOMES = frozenset({RunOutcome.FAILED, RunOutcome.PENDING})
+
+
+class _ActionResult(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    STOPPED = "stopped"
 
 
 _FAILURE_EVENTS = frozenset(
@@ -84,6 +102,8 @@ class ExecutionRunner:
         lease: timedelta,
         renew_every: float | None = None,
         write_retry_delays: Sequence[float] = WRITE_RETRY_DELAYS,
+        metrics: RunnerMetrics | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self._workflows = workflows
         self._executions = executions
@@ -94,6 +114,8 @@ class ExecutionRunner:
         self._lease = lease
         self._renew_every = renew_every if renew_every is not None else lease.total_seconds() * RENEW_FRACTION
         self._write_retry_delays = tuple(write_retry_delays) or (1.0,)
+        self._metrics = metrics or RunnerMetrics.private()
+        self._tracer = tracer or default_tracer()
 
     async def run(self, request: ExecutionRequest) -> RunOutcome:
         """Run the attempt `request` names, if it is ours to run.
@@ -102,10 +124,27 @@ class ExecutionRunner:
         cannot once the lease has lapsed: the caller retries the request later (the claim then resumes the
         execution where its record says). Nothing else escapes: an action's failure is recorded, not raised.
         """
-        with structlog.contextvars.bound_contextvars(
-            workflow_id=request.workflow_id, execution_id=request.execution_id, attempt=request.attempt
+        with (
+            structlog.contextvars.bound_contextvars(
+                workflow_id=request.workflow_id, execution_id=request.execution_id, attempt=request.attempt
+            ),
+            self._tracer.start_as_current_span(
+                "execution attempt",
+                attributes={
+                    Attributes.WORKFLOW_ID: request.workflow_id,
+                    Attributes.EXECUTION_ID: request.execution_id,
+                    Attributes.ATTEMPT: request.attempt,
+                    Attributes.REASON: request.reason.value,
+                },
+            ) as span,
         ):
-            return await self._run(request)
+            outcome = await self._run(request)
+            span.set_attribute(Attributes.OUTCOME, outcome.value)
+            if outcome in _FAILED_OUTCOMES:
+                span.set_status(Status(StatusCode.ERROR, f"the attempt ended {outcome.value}"))
+            if outcome is not RunOutcome.NOT_CLAIMED:
+                self._metrics.attempts.labels(outcome=outcome.value).inc()
+            return outcome
 
     async def _run(self, request: ExecutionRequest) -> RunOutcome:
         now = self._clock.now()
@@ -117,6 +156,7 @@ class ExecutionRunner:
             return RunOutcome.NOT_CLAIMED
         run = _Run(claimed.execution, claimed.plan, lease_until=now + self._lease)
         execution = run.execution
+        link_to_trace_of(trace.get_current_span(), execution.traceparent)
         execution.start_attempt(now)
         index = execution.next_action_index()
         log.info("execution.started", resume_at=index)
@@ -129,27 +169,11 @@ class ExecutionRunner:
             action = run.plan.actions[index]
             if not begun:
                 execution.begin_action(index, self._clock.now())
-            try:
-                output = await self._perform(run, action)
-            except LeaseLost:
-                log.info("execution.stopped", why="cancelled or taken over while an action ran", action=action.name)
+            result = await self._run_action(run, index, action)
+            if result is _ActionResult.STOPPED:
                 return RunOutcome.STOPPED
-            except ActionFailed as failure:
-                execution.fail_action(
-                    index, failure, run.plan.policy_for(index), self._clock.now(), output=output_of(failure)
-                )
-                self._emit(execution, LifecycleEventType.ACTION_FAILED, index)
-                log.info(
-                    "action.failed",
-                    action=action.name,
-                    kind=failure.kind,
-                    retryable=failure.retryable,
-                    error=str(failure),
-                )
+            if result is _ActionResult.FAILED:
                 return await self._conclude(run)
-            execution.complete_action(index, output, self._clock.now())
-            self._emit(execution, LifecycleEventType.ACTION_SUCCEEDED, index)
-            log.debug("action.succeeded", action=action.name, duration_ms=execution.actions[index].duration_ms)
             index = execution.next_action_index()
             if index is None:
                 break
@@ -159,6 +183,51 @@ class ExecutionRunner:
                 return RunOutcome.STOPPED
         execution.succeed(self._clock.now())
         return await self._conclude(run)
+
+    async def _run_action(self, run: _Run, index: int, action: ActionSpec) -> _ActionResult:
+        """Perform one (already begun) action and record its completion or failure on the execution."""
+        execution = run.execution
+        with self._tracer.start_as_current_span(
+            f"action {action.type}",
+            attributes={
+                Attributes.ACTION_NAME: action.name or "",
+                Attributes.ACTION_TYPE: action.type,
+                Attributes.ACTION_INDEX: index,
+                Attributes.ACTION_ATTEMPT: execution.actions[index].attempts,
+            },
+        ) as span:
+            try:
+                output = await self._perform(run, action)
+            except LeaseLost:
+                span.set_attribute(Attributes.OUTCOME, _ActionResult.STOPPED.value)
+                log.info("execution.stopped", why="cancelled or taken over while an action ran", action=action.name)
+                return _ActionResult.STOPPED
+            except ActionFailed as failure:
+                execution.fail_action(
+                    index, failure, run.plan.policy_for(index), self._clock.now(), output=output_of(failure)
+                )
+                span.set_attribute(Attributes.OUTCOME, _ActionResult.FAILED.value)
+                span.set_attribute(Attributes.ERROR_TYPE, failure.kind)
+                span.set_status(Status(StatusCode.ERROR, str(failure)))
+                self._metrics.observe_action(
+                    action.type, _ActionResult.FAILED.value, execution.actions[index].duration_ms
+                )
+                self._emit(execution, LifecycleEventType.ACTION_FAILED, index)
+                log.info(
+                    "action.failed",
+                    action=action.name,
+                    kind=failure.kind,
+                    retryable=failure.retryable,
+                    error=str(failure),
+                )
+                return _ActionResult.FAILED
+            execution.complete_action(index, output, self._clock.now())
+            span.set_attribute(Attributes.OUTCOME, _ActionResult.SUCCEEDED.value)
+            duration_ms = execution.actions[index].duration_ms
+            self._metrics.observe_action(action.type, _ActionResult.SUCCEEDED.value, duration_ms)
+            self._emit(execution, LifecycleEventType.ACTION_SUCCEEDED, index)
+            log.debug("action.succeeded", action=action.name, duration_ms=duration_ms)
+            return _ActionResult.SUCCEEDED
 
     def _begin_visibly(self, run: _Run, index: int) -> bool:
         """Begin the action now if users should see it running (it is about to be saved); False for a log."""
@@ -209,6 +278,8 @@ class ExecutionRunner:
             )
         if not await self._save(run):
             return RunOutcome.STOPPED
+        if execution.status.is_final:
+            self._metrics.observe_final(execution.status.value, execution.reason.value, execution.duration_ms)
         self._emit(execution, event_type)
         log.info(
             f"execution.{outcome.value}",

@@ -7,6 +7,9 @@
 - When every slot is busy the partitions are paused, but polling goes on: a member that stops polling for
   `max_poll_interval_ms` is thrown out of the group, and long HTTP actions could make it do just that.
 - `stop()`: no new records; what runs gets `grace` seconds to finish; what finished is committed.
+- Each request is processed in a CONSUMER span (`process <topic>`) whose parent is the context the producer put
+  in the record's headers, so the trigger's trace continues here (hand-made: the aiokafka instrumentation's
+  consumer spans end inside getmany, before any processing).
 """
 
 from __future__ import annotations
@@ -18,18 +21,19 @@ from typing import Protocol
 
 import structlog
 from aiokafka import TopicPartition
-from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry.util.types import AttributeValue
 from pydantic import ValidationError
 
 from wfa.adapters.kafka import context_from_headers
 from wfa.domain.errors import DependencyUnavailable
 from wfa.events import ExecutionRequest
+from wfa.observability.tracing import Attributes, default_tracer
 from wfa.outage_backoff import Backoff
+from wfa_runner.metrics import RunnerMetrics
 from wfa_runner.offsets import OffsetTracker
 
 log = structlog.get_logger(__name__)
-tracer = trace.get_tracer(__name__)
 
 Handler = Callable[[ExecutionRequest], Awaitable[object]]
 """Runs one request; raises DependencyUnavailable when it should be retried later."""
@@ -102,6 +106,9 @@ class Worker:
         poll_timeout_ms: int = 200,
         retry_initial: float = 0.5,
         retry_cap: float = 10.0,
+        consumer_group: str | None = None,
+        metrics: RunnerMetrics | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency is at least 1")
@@ -113,6 +120,9 @@ class Worker:
         self._poll_timeout_ms = poll_timeout_ms
         self._retry_initial = retry_initial
         self._retry_cap = retry_cap
+        self._consumer_group = consumer_group
+        self._metrics = metrics or RunnerMetrics.private()
+        self._tracer = tracer or default_tracer()
         self._offsets: OffsetTracker[TopicPartition] = OffsetTracker()
         self._tasks: set[asyncio.Task[None]] = set()
         self._slot_freed = asyncio.Event()
@@ -183,14 +193,40 @@ class Worker:
         except InvalidRecord as exc:
             done = await self._dead_letter(record, str(exc), bound)
         else:
-            token = otel_context.attach(context_from_headers(record.headers))
-            try:
-                with tracer.start_as_current_span("run execution", kind=trace.SpanKind.CONSUMER):
-                    done = await self._run(request, bound)
-            finally:
-                otel_context.detach(token)
+            # Bound here too (the execution runner binds them for its own lines): the worker's lines about this
+            # request (deferred, crashed) then carry them as well.
+            with (
+                structlog.contextvars.bound_contextvars(
+                    workflow_id=request.workflow_id, execution_id=request.execution_id, attempt=request.attempt
+                ),
+                self._tracer.start_as_current_span(
+                    f"process {record.topic}",
+                    context=context_from_headers(record.headers),
+                    kind=SpanKind.CONSUMER,
+                    attributes=self._span_attributes(record, request),
+                ),
+                self._metrics.in_flight.track_inprogress(),
+            ):
+                done = await self._run(request, bound)
         if done:
             self._offsets.finished(partition, record.offset)
+
+    def _span_attributes(self, record: Record, request: ExecutionRequest) -> dict[str, AttributeValue]:
+        attributes: dict[str, AttributeValue] = {
+            Attributes.MESSAGING_SYSTEM: "kafka",
+            Attributes.MESSAGING_OPERATION_NAME: "process",
+            Attributes.MESSAGING_OPERATION_TYPE: "process",
+            Attributes.MESSAGING_DESTINATION: record.topic,
+            Attributes.MESSAGING_PARTITION: str(record.partition),
+            Attributes.MESSAGING_KAFKA_OFFSET: record.offset,
+            Attributes.MESSAGING_KAFKA_KEY: request.workflow_id,
+            Attributes.WORKFLOW_ID: request.workflow_id,
+            Attributes.EXECUTION_ID: request.execution_id,
+            Attributes.ATTEMPT: request.attempt,
+        }
+        if self._consumer_group is not None:
+            attributes[Attributes.MESSAGING_CONSUMER_GROUP] = self._consumer_group
+        return attributes
 
     async def _run(self, request: ExecutionRequest, bound: structlog.stdlib.BoundLogger) -> bool:
         """Run the request, retrying while a dependency is down. False when stopped before it could run."""

@@ -49,6 +49,8 @@ from wfa.settings import Settings
 
 log = structlog.get_logger(__name__)
 
+_POSITION_WAIT_SECONDS = 0.1
+
 
 class _AssignmentTracker(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, owner: GroupConsumer) -> None:
@@ -147,6 +149,24 @@ class GroupConsumer:
         if records:
             MESSAGES_CONSUMED.labels(topic=self.topic).inc(len(records))
         return records
+
+    async def lag(self) -> dict[TopicPartition, int]:
+        """Per partition held now, the records on the broker this member has not fetched yet (highwater minus
+        position); only partitions whose highwater is known, i.e. that a fetch has answered for."""
+        consumer = self._running()
+        lags: dict[TopicPartition, int] = {}
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            try:
+                # position() waits while the partition's offset is being reset, as during a rebalance.
+                async with asyncio.timeout(_POSITION_WAIT_SECONDS):
+                    position = await consumer.position(tp)
+            except (TimeoutError, IllegalStateError):
+                continue
+            lags[tp] = max(highwater - position, 0)
+        return lags
 
     def pause(self) -> None:
         """Stop fetching from every partition held now (a busy member keeps polling without taking more work).

@@ -1,0 +1,35 @@
+"""Metric families more than one process exports: defined once, so that their help, labels and buckets agree.
+
+`wfa_executions_total` and `wfa_execution_duration_seconds` count executions as they reach a final status: the
+runner those that succeed or fail, the workflows service those it cancels. Summed over the processes (as
+Prometheus queries do), they cover every final status. Each service's metrics module creates them on its
+registry (services/*/metrics.py).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+# From a log action (milliseconds) to long HTTP calls and executions that waited out retries (an hour).
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+
+
+def executions_counter(registry: CollectorRegistry) -> Counter:
+    return Counter(
+        "wfa_executions",
+        "Executions that reached a final status, by status (succeeded | failed: the runner; cancelled: the "
+        "workflows service) and reason (manual | schedule)",
+        ["status", "reason"],
+        registry=registry,
+    )
+
+
+def execution_duration_histogram(registry: CollectorRegistry) -> Histogram:
+    return Histogram(
+        "wfa_execution_duration_seconds",
+        "Duration of executions that reached a final status (durationMs: first start to finish, waits between "
+        "attempts included; none for one cancelled before it started), by status",
+        ["status"],
+        buckets=DURATION_BUCKETS,
+        registry=registry,
+    )
