@@ -3,15 +3,21 @@
 Delivery is acks=all without idempotence or transactions: Tansu (the embedded broker) rejects InitProducerId,
 and the design does not need them, since the runner tolerates a duplicated request (an execution record is
 claimed once; an action that succeeded is never run again).
+
+Each request and event is sent inside a PRODUCER span (`send <topic>`, OpenTelemetry's messaging conventions),
+whose context travels in the record's `traceparent` header: the runner's spans become its children.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 
 import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.structs import RecordMetadata
+from opentelemetry.trace import Span, SpanKind, Tracer
 
 from wfa.adapters.kafka.errors import KAFKA, kafka_call
 from wfa.adapters.kafka.headers import Headers, trace_headers
@@ -19,6 +25,7 @@ from wfa.adapters.kafka.metrics import MESSAGES_PRODUCED
 from wfa.adapters.kafka.topics import ensure_topics
 from wfa.domain.errors import DependencyUnavailable
 from wfa.events import ExecutionRequest, LifecycleEvent
+from wfa.observability.tracing import Attributes, default_tracer
 from wfa.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -45,9 +52,17 @@ class KafkaPublisher:
     whatever broker-side auto-creation picks, or, where that is off, never.
     """
 
-    def __init__(self, settings: Settings, *, client_id: str | None = None, topics: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        client_id: str | None = None,
+        topics: Sequence[str] = (),
+        tracer: Tracer | None = None,
+    ) -> None:
         self._settings = settings
         self._client_id = client_id or settings.kafka_client_id
+        self._tracer = tracer or default_tracer()
         self.topics = tuple(topics)
         self._recreate_topics = False
         self._timeout = settings.kafka_request_timeout_ms / 1000
@@ -87,22 +102,27 @@ class KafkaPublisher:
     async def publish(self, request: ExecutionRequest) -> None:
         """Send one request to the runner group, keyed by workflowId so that one workflow's requests stay in
         order on one partition. Raises DependencyUnavailable when Kafka does not acknowledge it in time."""
-        await self._send(
-            self._settings.requests_topic,
-            key=request.workflow_id.encode(),
-            value=request.to_json(),
-            headers=trace_headers(),
-        )
+        topic = self._settings.requests_topic
+        with self._producing(topic, request.workflow_id) as span:
+            span.set_attribute(Attributes.EXECUTION_ID, request.execution_id)
+            span.set_attribute(Attributes.ATTEMPT, request.attempt)
+            sent = await self._send(
+                topic, key=request.workflow_id.encode(), value=request.to_json(), headers=trace_headers()
+            )
+            _record_position(span, sent)
 
     async def publish_event(self, event: LifecycleEvent) -> None:
         """Best effort: a lifecycle event that cannot be delivered is logged and dropped, never raised."""
+        topic = self._settings.events_topic
         try:
-            await self._send(
-                self._settings.events_topic,
-                key=event.workflow_id.encode(),
-                value=event.to_json(),
-                headers=trace_headers(),
-            )
+            with self._producing(topic, event.workflow_id) as span:
+                span.set_attribute(Attributes.EXECUTION_ID, event.execution_id)
+                span.set_attribute(Attributes.ATTEMPT, event.attempt)
+                span.set_attribute(Attributes.EVENT_TYPE, str(event.type))
+                sent = await self._send(
+                    topic, key=event.workflow_id.encode(), value=event.to_json(), headers=trace_headers()
+                )
+                _record_position(span, sent)
         except DependencyUnavailable as exc:
             log.warning(
                 "lifecycle event dropped",
@@ -142,7 +162,22 @@ class KafkaPublisher:
             headers.append((DLQ_SOURCE_OFFSET, str(source_offset).encode()))
         await self._send(self._settings.dlq_topic, key=raw_key, value=raw_value, headers=headers)
 
-    async def _send(self, topic: str, *, key: bytes | None, value: bytes | None, headers: Headers) -> None:
+    def _producing(self, topic: str, workflow_id: str) -> AbstractContextManager[Span]:
+        return self._tracer.start_as_current_span(
+            f"send {topic}",
+            kind=SpanKind.PRODUCER,
+            attributes={
+                Attributes.MESSAGING_SYSTEM: "kafka",
+                Attributes.MESSAGING_OPERATION_NAME: "send",
+                Attributes.MESSAGING_OPERATION_TYPE: "send",
+                Attributes.MESSAGING_DESTINATION: topic,
+                Attributes.MESSAGING_CLIENT_ID: self._client_id,
+                Attributes.MESSAGING_KAFKA_KEY: workflow_id,
+                Attributes.WORKFLOW_ID: workflow_id,
+            },
+        )
+
+    async def _send(self, topic: str, *, key: bytes | None, value: bytes | None, headers: Headers) -> RecordMetadata:
         # On a timeout the message may still sit in aiokafka's buffer and go out later; that is a duplicate at
         # worst, which every consumer of these topics tolerates.
         try:
@@ -151,11 +186,12 @@ class KafkaPublisher:
                 if self._recreate_topics:
                     await ensure_topics(self._settings, self.topics)
                     self._recreate_topics = False
-                await producer.send_and_wait(topic, value=value, key=key, headers=headers)
+                sent = await producer.send_and_wait(topic, value=value, key=key, headers=headers)
         except DependencyUnavailable:
             self._recreate_topics = bool(self.topics)
             raise
         MESSAGES_PRODUCED.labels(topic=topic).inc()
+        return sent
 
     async def _connected(self) -> AIOKafkaProducer:
         if self._producer is not None:
@@ -182,3 +218,8 @@ class KafkaPublisher:
                     raise
                 self._producer = producer
             return self._producer
+
+
+def _record_position(span: Span, sent: RecordMetadata) -> None:
+    span.set_attribute(Attributes.MESSAGING_PARTITION, str(sent.partition))
+    span.set_attribute(Attributes.MESSAGING_KAFKA_OFFSET, sent.offset)
