@@ -5,6 +5,7 @@ Every variable is prefixed `WFA_`; a `.env` file in the working directory may ad
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, field_validator
@@ -48,6 +49,11 @@ class Settings(BaseSettings):
     http_response_excerpt_bytes: int = 2_048
     http_max_response_bytes: int = 10 * 1024 * 1024
     http_max_redirects: int = 5
+    # Secrets (`{{ secrets.NAME }}`): WFA_SECRET_<NAME> variables, or files <NAME> in this directory.
+    secrets_dir: Path | None = None
+    # Header names whose values are redacted, besides Authorization, Cookie, Set-Cookie, X-Api-Key and
+    # Proxy-Authorization (comma-separated).
+    sensitive_headers: Annotated[list[str], NoDecode] = Field(default_factory=list)
     shutdown_grace_seconds: float = 25.0
 
     # Scheduler
@@ -61,7 +67,7 @@ class Settings(BaseSettings):
     # step of a trigger. Never set it in production.
     test_crash_at: TriggerStep | None = None
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "sensitive_headers", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):

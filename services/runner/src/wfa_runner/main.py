@@ -8,11 +8,12 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import structlog
+from dotenv import dotenv_values
 from starlette.applications import Starlette
 
 from wfa.adapters.kafka import GroupConsumer, KafkaPublisher, ensure_topics
@@ -21,11 +22,14 @@ from wfa.domain.clock import SystemClock
 from wfa.entrypoints.ops_http import ops_app
 from wfa.entrypoints.serve import serve
 from wfa.observability.logging import configure_logging
+from wfa.observability.redaction import Redactor
 from wfa.settings import Settings, settings_for
 from wfa_runner.actions import HttpRequestRunner, LogActionRunner, http_client
 from wfa_runner.execution_runner import ExecutionRunner
 from wfa_runner.lifecycle_events import LifecycleEvents
+from wfa_runner.secret_sources import DirectorySecrets, EnvironmentSecrets, FirstOf, ListedSecrets
 from wfa_runner.service import RunnerService
+from wfa_runner.templating import SecretSource
 from wfa_runner.worker import Worker
 
 DEFAULT_PORT = 8082
@@ -48,7 +52,20 @@ def consumer_group(settings: Settings) -> str:
     return f"{stem}-runner"
 
 
-def create_app(settings: Settings) -> Starlette:
+def build_secret_source(settings: Settings, environ: Mapping[str, str]) -> FirstOf:
+    """WFA_SECRET_* from the environment, then from .env (as for every WFA_ setting), then WFA_SECRETS_DIR."""
+    env_file = settings.model_config.get("env_file")
+    dotenv = {k: v for k, v in dotenv_values(env_file).items() if v is not None} if isinstance(env_file, str) else {}
+    sources: list[ListedSecrets] = [EnvironmentSecrets({**dotenv, **environ})]
+    if settings.secrets_dir is not None:
+        sources.append(DirectorySecrets(settings.secrets_dir))
+    return FirstOf(sources)
+
+
+def create_app(
+    settings: Settings, *, secret_source: SecretSource | None = None, redactor: Redactor | None = None
+) -> Starlette:
+    """Without `secret_source` no secret resolves; `run` passes the real one, and the redactor its logs use."""
     store = MongoStore.from_url(settings.mongo_url, timeout_ms=settings.mongo_timeout_ms)
     client_id = f"{settings.kafka_client_id}-runner"
     publisher = KafkaPublisher(
@@ -74,6 +91,9 @@ def create_app(settings: Settings) -> Starlette:
                 clock=clock,
                 excerpt_bytes=settings.http_response_excerpt_bytes,
                 max_response_bytes=settings.http_max_response_bytes,
+                secrets=secret_source,
+                redactor=redactor,
+                sensitive_headers=settings.sensitive_headers,
             ),
         },
         events=events,
@@ -118,5 +138,8 @@ def create_app(settings: Settings) -> Starlette:
 
 def run() -> None:
     settings = settings_for(DEFAULT_PORT)
-    configure_logging(service="runner", level=settings.log_level, fmt=settings.log_format)
-    serve(create_app(settings), settings)
+    secret_source = build_secret_source(settings, os.environ)
+    # Every secret known at start-up is redacted from the first log line on; one added later, when first used.
+    redactor = Redactor(secret_source.values())
+    configure_logging(service="runner", level=settings.log_level, fmt=settings.log_format, redactor=redactor)
+    serve(create_app(settings, secret_source=secret_source, redactor=redactor), settings)

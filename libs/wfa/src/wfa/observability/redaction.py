@@ -64,6 +64,11 @@ class Redactor:
         pattern = re.compile("|".join(re.escape(form) for form in alternatives)) if alternatives else None
         self._forms, self._pattern = forms, pattern
 
+    @property
+    def active(self) -> bool:
+        """Whether there is anything to redact."""
+        return self._pattern is not None
+
     def text(self, text: str) -> str:
         pattern = self._pattern
         return pattern.sub(MASK, text) if pattern is not None else text

@@ -3,6 +3,12 @@
 Retry decisions follow the contract: HTTP 4xx other than 408 and 429 is not retryable; timeouts, connection
 errors, 5xx, 408 and 429 are. A 429 or 503 passes its `Retry-After` on, so the retry waits as long as the
 server asked (capped by the workflow's maxInterval in the domain's backoff).
+
+Secrets: the action's `{{ secrets.NAME }}` references are filled in just before the request (templating.py).
+What the action returns or raises is redacted here, before anyone records, logs or publishes it: the secret
+values it used, and the values of its sensitive request headers (Authorization and the like, even when written
+literally), wherever they show up (a URL in an error message, a body echoing the request); sensitive response
+headers are masked by name.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import email.utils
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 
@@ -18,8 +25,10 @@ import httpx
 from wfa.domain.clock import Clock
 from wfa.domain.errors import ActionFailed
 from wfa.domain.workflow import HttpRequestAction
-from wfa_runner.actions.base import ActionFailedWithOutput, Output
+from wfa.observability.redaction import MASK, Redactor
+from wfa_runner.actions.base import ActionFailedWithOutput, Output, output_of
 from wfa_runner.network_guard import ForbiddenAddress, Policy, guarded_transport
+from wfa_runner.templating import SecretSource, resolve_secrets
 
 USER_AGENT = "wfa-runner/1"
 RECORDED_HEADERS = (
@@ -33,6 +42,8 @@ RECORDED_HEADERS = (
     "cache-control",
     "x-request-id",
 )
+SENSITIVE_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "x-api-key", "proxy-authorization"})
+"""Always treated as sensitive; WFA_SENSITIVE_HEADERS adds to them."""
 _RETRYABLE_STATUSES = frozenset({408, 429})
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
 
@@ -64,16 +75,51 @@ def http_client(
     )
 
 
+class _NoSecrets:
+    def get(self, name: str) -> None:
+        return None
+
+
 class HttpRequestRunner:
-    def __init__(self, client: httpx.AsyncClient, *, clock: Clock, excerpt_bytes: int, max_response_bytes: int) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        clock: Clock,
+        excerpt_bytes: int,
+        max_response_bytes: int,
+        secrets: SecretSource | None = None,
+        redactor: Redactor | None = None,
+        sensitive_headers: Iterable[str] = (),
+    ) -> None:
+        """`redactor` is the process's (the one its logs go through): it learns every secret value used here."""
         self._client = client
         self._clock = clock
         self._excerpt_bytes = excerpt_bytes
         self._max_response_bytes = max_response_bytes
+        self._secrets = secrets if secrets is not None else _NoSecrets()
+        self._redactor = redactor if redactor is not None else Redactor()
+        self._sensitive = SENSITIVE_HEADERS | {name.strip().lower() for name in sensitive_headers if name.strip()}
 
     async def run(self, action: HttpRequestAction) -> Output:
-        """Output: `status`, the `headers` of RECORDED_HEADERS present, `body` (the first `excerpt_bytes` of the
-        body, decoded) and `bodyTruncated`. Raises ActionFailed; with the output when a response came back."""
+        """Output: `status`, the `headers` of RECORDED_HEADERS present (sensitive ones masked), `body` (the first
+        `excerpt_bytes` of the body, decoded) and `bodyTruncated`, all redacted. Raises ActionFailed (redacted
+        too); with the output when a response came back."""
+        resolved = resolve_secrets(action, self._secrets)
+        self._redactor.remember(resolved.secret_values)
+        sensitive_values = [value for name, value in resolved.action.headers.items() if name.lower() in self._sensitive]
+        redactor = self._redactor.with_values(sensitive_values) if sensitive_values else self._redactor
+        try:
+            output = await self._run(resolved.action)
+        except ActionFailed as failure:
+            if not redactor.active:
+                raise
+            # Without the cause: its message (an httpx error quoting the URL) may hold a secret, and a traceback
+            # of this exception, in a log or on a span, would show it.
+            raise _redacted(failure, redactor) from None
+        return redactor.value(output)
+
+    async def _run(self, action: HttpRequestAction) -> Output:
         seconds = action.timeout.total_seconds()
         try:
             # httpx's timeout bounds each network operation; this bounds the whole exchange, redirects and a
@@ -154,11 +200,31 @@ class HttpRequestRunner:
                     break
         output: Output = {
             "status": response.status_code,
-            "headers": {name: response.headers[name] for name in RECORDED_HEADERS if name in response.headers},
+            "headers": {
+                name: MASK if name in self._sensitive else response.headers[name]
+                for name in RECORDED_HEADERS
+                if name in response.headers
+            },
             "body": _decode(bytes(excerpt), response.charset_encoding),
             "bodyTruncated": too_large or size > len(excerpt),
         }
         return output, too_large
+
+
+def _redacted(failure: ActionFailed, redactor: Redactor) -> ActionFailed:
+    message = redactor.text(str(failure))
+    output = output_of(failure)
+    if output is not None:
+        return ActionFailedWithOutput(
+            message,
+            kind=failure.kind,
+            retryable=failure.retryable,
+            retry_after_seconds=failure.retry_after_seconds,
+            output=redactor.value(output),
+        )
+    return ActionFailed(
+        message, kind=failure.kind, retryable=failure.retryable, retry_after_seconds=failure.retry_after_seconds
+    )
 
 
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:

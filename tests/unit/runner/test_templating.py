@@ -1,0 +1,162 @@
+"""Secret templating of http-request actions, and where the runner finds secret values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wfa.domain.errors import ActionFailed
+from wfa.domain.workflow import HttpRequestAction
+from wfa.settings import Settings
+from wfa_runner.main import build_secret_source
+from wfa_runner.secret_sources import DirectorySecrets, EnvironmentSecrets, FirstOf
+from wfa_runner.templating import UnknownSecret, resolve_secrets
+
+SECRETS = {"TOKEN": "t0ken-value", "KEY": "k3y-value", "PASSWORD": "pa55-value"}
+
+
+class Secrets:
+    """A secret source over a dict, counting lookups."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
+        self.asked: list[str] = []
+
+    def get(self, name: str) -> str | None:
+        self.asked.append(name)
+        return self.values.get(name)
+
+
+def http_action(**fields: Any) -> HttpRequestAction:
+    return HttpRequestAction.model_validate(
+        {"type": "http-request", "name": "call", "url": "https://api.example.com/hook", **fields}
+    )
+
+
+def test_references_in_url_headers_and_body_are_filled_in() -> None:
+    action = http_action(
+        url="https://api.example.com/hook?key={{ secrets.KEY }}",
+        headers={"Authorization": "Bearer {{secrets.TOKEN}}", "X-Plain": "as written"},
+        body={"login": "me", "password": "{{ secrets.PASSWORD }}", "list": ["{{ secrets.KEY }}", 1, None]},
+    )
+
+    resolved = resolve_secrets(action, Secrets(SECRETS))
+
+    assert resolved.action.url == "https://api.example.com/hook?key=k3y-value"
+    assert resolved.action.headers == {"Authorization": "Bearer t0ken-value", "X-Plain": "as written"}
+    assert resolved.action.body == {"login": "me", "password": "pa55-value", "list": ["k3y-value", 1, None]}
+    assert sorted(resolved.secret_values) == sorted(SECRETS.values())
+
+
+def test_the_action_itself_keeps_its_references() -> None:
+    action = http_action(headers={"Authorization": "Bearer {{ secrets.TOKEN }}"})
+
+    resolve_secrets(action, Secrets(SECRETS))
+
+    assert action.headers["Authorization"] == "Bearer {{ secrets.TOKEN }}"
+
+
+def test_an_action_without_references_is_returned_as_it_is_and_no_secret_is_read() -> None:
+    action = http_action(headers={"X-Template": "{{ not.a.secret }}"}, body={"text": "{{ input.x }}"})
+    source = Secrets(SECRETS)
+
+    resolved = resolve_secrets(action, source)
+
+    assert (resolved.action, resolved.secret_values, source.asked) == (action, (), [])
+
+
+def test_each_secret_is_read_once_per_action() -> None:
+    source = Secrets(SECRETS)
+
+    resolve_secrets(http_action(url="https://x.example/{{ secrets.KEY }}", body=["{{ secrets.KEY }}"] * 3), source)
+
+    assert source.asked == ["KEY"]
+
+
+def test_a_value_that_looks_like_a_reference_is_not_filled_in_again() -> None:
+    source = Secrets({"A": "{{ secrets.B }}", "B": "never"})
+
+    resolved = resolve_secrets(http_action(body="{{ secrets.A }}"), source)
+
+    assert resolved.action.body == "{{ secrets.B }}"
+
+
+def test_unknown_secrets_fail_for_good_naming_every_missing_one_and_no_value() -> None:
+    action = http_action(
+        url="https://x.example/{{ secrets.MISSING_ONE }}",
+        headers={"Authorization": "Bearer {{ secrets.TOKEN }}"},
+        body={"b": "{{ secrets.MISSING_TWO }}"},
+    )
+
+    with pytest.raises(UnknownSecret) as caught:
+        resolve_secrets(action, Secrets(SECRETS))
+
+    failure = caught.value
+    assert (failure.kind, failure.retryable, failure.names) == ("unknown_secret", False, ["MISSING_ONE", "MISSING_TWO"])
+    assert str(failure).startswith("secrets 'MISSING_ONE', 'MISSING_TWO' not defined: give the runner WFA_SECRET_")
+    assert "t0ken-value" not in str(failure)
+
+
+def test_a_secret_holding_a_line_break_cannot_go_in_a_header() -> None:
+    source = Secrets({"EVIL": "x\r\nX-Injected: yes"})
+
+    with pytest.raises(ActionFailed) as caught:
+        resolve_secrets(http_action(headers={"X-Token": "{{ secrets.EVIL }}"}), source)
+
+    assert (caught.value.kind, caught.value.retryable) == ("invalid_secret", False)
+    assert "'EVIL'" in str(caught.value) and "Injected" not in str(caught.value)
+    # In a body, where it is JSON-encoded, it is harmless.
+    assert resolve_secrets(http_action(body="{{ secrets.EVIL }}"), source).action.body == "x\r\nX-Injected: yes"
+
+
+# --- sources -------------------------------------------------------------------------------------------------
+
+
+def test_environment_secrets_are_prefixed_variables() -> None:
+    source = EnvironmentSecrets({"WFA_SECRET_TOKEN": "t", "WFA_API_KEYS": "not a secret", "TOKEN": "nor this"})
+
+    assert (source.get("TOKEN"), source.get("API_KEYS"), source.get("token")) == ("t", None, None)
+    assert list(source.values()) == ["t"]
+
+
+def test_directory_secrets_are_files_read_when_used(tmp_path: Path) -> None:
+    (tmp_path / "TOKEN").write_text("first\n")
+    (tmp_path / "..data").mkdir()  # as in a Kubernetes secret volume
+    source = DirectorySecrets(tmp_path)
+
+    assert source.get("TOKEN") == "first"  # the trailing line break `echo` adds is not part of it
+    (tmp_path / "TOKEN").write_text("rotated")
+    assert source.get("TOKEN") == "rotated"
+    assert (source.get("MISSING"), source.get("..data"), source.get("../etc/passwd")) == (None, None, None)
+    assert list(source.values()) == ["rotated"]
+
+
+def test_directory_secrets_of_a_missing_directory_are_none(tmp_path: Path) -> None:
+    source = DirectorySecrets(tmp_path / "absent")
+
+    assert (source.get("TOKEN"), list(source.values())) == (None, [])
+
+
+def test_the_first_source_that_has_a_secret_wins(tmp_path: Path) -> None:
+    (tmp_path / "TOKEN").write_text("from-file")
+    (tmp_path / "ONLY_FILE").write_text("file-only")
+    source = FirstOf([EnvironmentSecrets({"WFA_SECRET_TOKEN": "from-env"}), DirectorySecrets(tmp_path)])
+
+    assert (source.get("TOKEN"), source.get("ONLY_FILE"), source.get("NONE")) == ("from-env", "file-only", None)
+    assert sorted(source.values()) == ["file-only", "from-env", "from-file"]
+
+
+def test_the_runner_reads_the_environment_then_dot_env_then_the_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("WFA_SECRET_A=from-dotenv\nWFA_SECRET_B=from-dotenv\n")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "C").write_text("from-dir")
+    settings = Settings(secrets_dir=tmp_path / "dir")
+
+    source = build_secret_source(settings, {"WFA_SECRET_A": "from-env"})
+
+    assert [source.get(name) for name in "ABCD"] == ["from-env", "from-dotenv", "from-dir", None]
