@@ -9,9 +9,13 @@ from urllib.parse import quote
 
 import pytest
 import structlog
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Status, StatusCode
 
 from wfa.observability.logging import configure_logging
-from wfa.observability.redaction import MASK, Redactor
+from wfa.observability.redaction import MASK, RedactingSpanExporter, Redactor
 
 SECRET = 's3cr3t/v@lue with spaces&"quotes"'
 
@@ -115,3 +119,34 @@ def test_no_log_line_carries_a_known_secret(fmt: str, capsys: pytest.CaptureFixt
     assert quote(SECRET, safe="") not in output
     assert json.dumps(SECRET)[1:-1] not in output
     assert output.count(MASK) >= 4
+
+
+# --- spans ---------------------------------------------------------------------------------------------------
+
+
+def test_exported_spans_carry_no_known_secret() -> None:
+    exported = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(RedactingSpanExporter(exported, Redactor([SECRET]))))
+    tracer = provider.get_tracer("test")
+
+    with tracer.start_as_current_span("POST", attributes={"url.full": f"https://x.example/?k={quote(SECRET)}"}) as span:
+        span.add_link(span.get_span_context(), {"why": SECRET})
+        span.record_exception(RuntimeError(f"failed with {SECRET}"))
+        span.set_status(Status(StatusCode.ERROR, f"failed with {SECRET}"))
+
+    (finished,) = exported.get_finished_spans()
+    shown = json.dumps(
+        {
+            "attributes": dict(finished.attributes or {}),
+            "events": [dict(event.attributes or {}) for event in finished.events],
+            "links": [dict(link.attributes or {}) for link in finished.links],
+            "status": finished.status.description,
+        }
+    )
+    assert SECRET not in shown and quote(SECRET) not in shown and json.dumps(SECRET)[1:-1] not in shown
+    assert finished.attributes is not None and finished.attributes["url.full"] == f"https://x.example/?k={MASK}"
+    assert finished.status.description == f"failed with {MASK}"
+    assert finished.events[0].attributes is not None and MASK in str(
+        finished.events[0].attributes["exception.stacktrace"]
+    )

@@ -7,7 +7,9 @@ log line). The runner tells it every secret value it reads, as it reads it, so a
 process runs is covered from its first use.
 
 The same object is a structlog processor (`configure_logging(redactor=...)`): it rewrites every field of an
-event, and the rendered line after it, so neither a field nor a traceback can carry a secret to the log.
+event, and the rendered line after it, so neither a field nor a traceback can carry a secret to the log. And
+`RedactingSpanExporter` (`configure_tracing(redactor=...)`) does the same to every span on its way out: attributes
+(an HTTP client span's `url.full`), events (a recorded exception's message and stack trace), status, links.
 """
 
 from __future__ import annotations
@@ -15,9 +17,14 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Final, TypeVar
 from urllib.parse import quote, quote_plus
+
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import Link, Status
+from opentelemetry.util.types import Attributes
 
 MASK: Final = "[redacted]"
 # The characters httpx leaves unencoded in a query or path: a secret holding them is sent (and quoted) this way.
@@ -30,6 +37,7 @@ def _forms(value: str) -> set[str]:
     return {
         value,
         quote(value, safe=""),
+        quote(value),
         quote(value, safe=_URL_SAFE),
         quote_plus(value),
         json.dumps(value)[1:-1],
@@ -98,3 +106,44 @@ class Redactor:
         if isinstance(event, str | dict):
             return self._walk(event)
         return event
+
+
+class RedactingSpanExporter(SpanExporter):
+    """Hands `inner` copies of the spans with every string redacted; spans themselves are immutable once ended."""
+
+    def __init__(self, inner: SpanExporter, redactor: Redactor) -> None:
+        self._inner = inner
+        self._redactor = redactor
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if not self._redactor.active:
+            return self._inner.export(spans)
+        return self._inner.export([self._redacted(span) for span in spans])
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+    def _redacted(self, span: ReadableSpan) -> ReadableSpan:
+        status = span.status
+        return ReadableSpan(
+            name=self._redactor.text(span.name),
+            context=span.context,
+            parent=span.parent,
+            resource=span.resource,
+            attributes=self._attributes(span.attributes),
+            events=[Event(event.name, self._attributes(event.attributes), event.timestamp) for event in span.events],
+            links=[Link(link.context, self._attributes(link.attributes)) for link in span.links],
+            kind=span.kind,
+            status=Status(status.status_code, self._redactor.text(status.description))
+            if status.description
+            else status,
+            start_time=span.start_time,
+            end_time=span.end_time,
+            instrumentation_scope=span.instrumentation_scope,
+        )
+
+    def _attributes(self, attributes: Attributes) -> Attributes:
+        return None if attributes is None else self._redactor.value(dict(attributes))

@@ -31,6 +31,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from opentelemetry.trace import Span, SpanContext, Tracer, format_span_id, format_trace_id
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from wfa.observability.redaction import RedactingSpanExporter, Redactor
+
 log = structlog.get_logger(__name__)
 
 TRACER_NAME: Final = "wfa"
@@ -66,8 +68,9 @@ class Attributes:
     SCHEDULE_SLOT: Final = "wfa.schedule.slot"
 
 
-def configure_tracing(service: str, environ: Mapping[str, str]) -> TracerProvider:
-    """The process's TracerProvider, exporting as `environ` says, installed as the global one.
+def configure_tracing(service: str, environ: Mapping[str, str], *, redactor: Redactor | None = None) -> TracerProvider:
+    """The process's TracerProvider, exporting as `environ` says, installed as the global one. With `redactor`
+    (the runner's, which knows the secret values) every span is redacted before it is exported.
 
     Call once per process, from its composition root, and `shutdown()` the provider on the way out (it flushes
     the spans still queued). Raises ValueError for an exporter or OTLP protocol this installation lacks: a
@@ -80,7 +83,9 @@ def configure_tracing(service: str, environ: Mapping[str, str]) -> TracerProvide
     provider = TracerProvider(resource=Resource.create(attributes))
     exporters = span_exporters(environ)
     for exporter in exporters:
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+        provider.add_span_processor(
+            BatchSpanProcessor(RedactingSpanExporter(exporter, redactor) if redactor is not None else exporter)
+        )
     trace.set_tracer_provider(provider)
     log.info("tracing.configured", exporters=[type(exporter).__name__ for exporter in exporters] or "none")
     return provider
