@@ -15,7 +15,7 @@ from wfa.domain.clock import FakeClock
 from wfa.domain.errors import ActionFailed
 from wfa.domain.workflow import HttpRequestAction
 from wfa_runner.actions import HttpRequestRunner, http_client
-from wfa_runner.network_guard import IPAddress, Policy, forbidden_reason
+from wfa_runner.network_guard import IPAddress, Policy, Resolver, forbidden_reason, resolve_host
 
 
 @pytest.mark.parametrize(
@@ -177,3 +177,93 @@ async def test_a_redirect_to_loopback_is_followed_when_private_networks_are_allo
     output = await open_runner.run(action(f"{base_url}/redirect-to?url=http://localhost:{port}/status/200"))
 
     assert output["status"] == 200
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://10.0.0.1/",
+        "http://192.168.1.1/",
+        "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+        "http://[fd00:ec2::254]/latest/meta-data/",
+        "http://100.64.0.1/",
+        "http://[::ffff:127.0.0.1]:8080/",  # IPv4-mapped
+        "http://[64:ff9b::a9fe:a9fe]/",  # NAT64 of the metadata address
+        "http://2130706433:8080/",  # 127.0.0.1 spelt as one decimal number
+        "http://0x7f.1:8080/",  # and in hex, short form
+        "http://0/",
+    ],
+)
+async def test_internal_targets_are_refused_before_connecting(guarded: HttpRequestRunner, url: str) -> None:
+    failure = await refusal(guarded, url)
+
+    assert (failure.kind, failure.retryable) == ("forbidden_address", False)
+    assert "http-request actions may only reach public addresses" in str(failure)
+
+
+def _resolving(names: dict[str, list[str]]) -> Resolver:
+    """A resolver with fixed answers (for names no real DNS has); everything else through the system's."""
+
+    async def resolve(host: str, port: int, within: float | None) -> list[IPAddress]:
+        if host in names:
+            return [ipaddress.ip_address(address) for address in names[host]]
+        return await resolve_host(host, port, within)
+
+    return resolve
+
+
+async def test_a_name_with_one_internal_address_among_public_ones_is_refused(base_url: str) -> None:
+    # The usual shape of DNS rebinding: answer a public address to whoever checks, an internal one to whoever
+    # connects. Here both come in one answer; the guard refuses the name rather than pick the public one.
+    port = base_url.rsplit(":", 1)[1]
+    client = http_client(
+        allow_private_networks=False,
+        max_redirects=3,
+        resolve=_resolving({"rebind.test": ["93.184.215.14", "127.0.0.1"]}),
+    )
+    try:
+        failure = await refusal(_runner(client), f"http://rebind.test:{port}/status/200")
+    finally:
+        await client.aclose()
+
+    assert (failure.kind, failure.retryable) == ("forbidden_address", False)
+    assert str(failure).startswith("rebind.test (127.0.0.1) is a loopback address")
+
+
+async def test_the_connection_goes_to_the_address_that_was_checked(base_url: str) -> None:
+    # One resolution per connection, and the connection is made to the vetted IP itself: a resolver that changes
+    # its answer between a check and a connect (DNS rebinding) has no second answer to give.
+    port = base_url.rsplit(":", 1)[1]
+    answers: list[str] = []
+
+    async def resolve(host: str, port_: int, within: float | None) -> list[IPAddress]:
+        answers.append(host)
+        return [ipaddress.ip_address("127.0.0.1")]
+
+    client = http_client(allow_private_networks=False, max_redirects=3, policy=_only("127.0.0.1"), resolve=resolve)
+    try:
+        output = await _runner(client).run(action(f"http://service.test:{port}/echo"))
+    finally:
+        await client.aclose()
+
+    assert output["status"] == 200
+    assert answers == ["service.test"]
+    assert isinstance(output["body"], str)
+    assert json.loads(output["body"])["headers"]["Host"] == f"service.test:{port}"
+
+
+async def test_a_redirect_to_an_internal_name_is_refused(base_url: str) -> None:
+    port = base_url.rsplit(":", 1)[1]
+    client = http_client(
+        allow_private_networks=False,
+        max_redirects=3,
+        policy=_only("127.0.0.1"),
+        resolve=_resolving({"metadata.test": ["169.254.169.254"]}),
+    )
+    try:
+        failure = await refusal(_runner(client), f"{base_url}/redirect-to?url=http://metadata.test:{port}/")
+    finally:
+        await client.aclose()
+
+    assert (failure.kind, failure.retryable) == ("forbidden_address", False)
+    assert "metadata.test (169.254.169.254) is a cloud metadata address" in str(failure)

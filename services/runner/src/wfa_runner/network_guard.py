@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import httpcore
@@ -85,6 +85,9 @@ class ForbiddenAddress(Exception):
 Policy = Callable[[IPAddress], str | None]
 """Why an address is refused (None: it may be reached)."""
 
+Resolver = Callable[[str, int, float | None], Awaitable[list[IPAddress]]]
+"""host, port, timeout -> its addresses (the system resolver's by default; tests pass their own)."""
+
 
 def allow_all(_: IPAddress) -> None:
     return None
@@ -94,9 +97,15 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
     """Resolves, vets each address with `policy`, and connects to a vetted IP; everything after the TCP
     connection is the inner backend's."""
 
-    def __init__(self, policy: Policy = forbidden_reason, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+    def __init__(
+        self,
+        policy: Policy = forbidden_reason,
+        inner: httpcore.AsyncNetworkBackend | None = None,
+        resolve: Resolver | None = None,
+    ) -> None:
         self._policy = policy
         self._inner = inner if inner is not None else httpcore.AnyIOBackend()
+        self._resolve = resolve if resolve is not None else resolve_host
 
     # The signatures are httpcore's AsyncNetworkBackend's, timeout parameters included.
     async def connect_tcp(
@@ -109,7 +118,7 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
     ) -> httpcore.AsyncNetworkStream:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        addresses = await _resolve(host, port, timeout)
+        addresses = await self._resolve(host, port, timeout)
         for address in addresses:
             reason = self._policy(address)
             if reason is not None:
@@ -140,7 +149,8 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
-async def _resolve(host: str, port: int, within: float | None) -> list[IPAddress]:
+async def resolve_host(host: str, port: int, within: float | None) -> list[IPAddress]:
+    """The addresses `host` resolves to (an IP literal: itself), within `within` seconds."""
     try:
         async with asyncio.timeout(within):
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -156,7 +166,11 @@ async def _resolve(host: str, port: int, within: float | None) -> list[IPAddress
 
 
 def guarded_transport(
-    *, allow_private_networks: bool, limits: httpx.Limits | None = None, policy: Policy | None = None
+    *,
+    allow_private_networks: bool,
+    limits: httpx.Limits | None = None,
+    policy: Policy | None = None,
+    resolve: Resolver | None = None,
 ) -> httpx.AsyncHTTPTransport:
     """An httpx transport whose every connection goes through the guard. With `allow_private_networks` the
     guard lets everything through (the same code path, so local tests exercise it); `policy` overrides both."""
@@ -170,6 +184,6 @@ def guarded_transport(
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry,
-        network_backend=GuardedNetworkBackend(chosen),
+        network_backend=GuardedNetworkBackend(chosen, resolve=resolve),
     )
     return transport

@@ -27,7 +27,7 @@ from wfa.domain.errors import ActionFailed
 from wfa.domain.workflow import HttpRequestAction
 from wfa.observability.redaction import MASK, Redactor
 from wfa_runner.actions.base import ActionFailedWithOutput, Output, output_of
-from wfa_runner.network_guard import ForbiddenAddress, Policy, guarded_transport
+from wfa_runner.network_guard import ForbiddenAddress, Policy, Resolver, guarded_transport
 from wfa_runner.templating import SecretSource, resolve_secrets
 
 USER_AGENT = "wfa-runner/1"
@@ -54,18 +54,21 @@ def http_client(
     max_redirects: int,
     max_connections: int = 100,
     policy: Policy | None = None,
+    resolve: Resolver | None = None,
 ) -> httpx.AsyncClient:
     """The one client every http-request action of a process shares (its connection pool).
 
     It keeps no cookies: the client is shared by every workflow, and one workflow's session must never travel
     with another's requests. Nothing comes from the environment (proxies, netrc, SSL overrides). `policy`
-    replaces the guard's choice of what may be reached (see network_guard.guarded_transport).
+    replaces the guard's choice of what may be reached, `resolve` the system's resolver (see
+    network_guard.guarded_transport).
     """
     return httpx.AsyncClient(
         transport=guarded_transport(
             allow_private_networks=allow_private_networks,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             policy=policy,
+            resolve=resolve,
         ),
         follow_redirects=True,
         max_redirects=max_redirects,
