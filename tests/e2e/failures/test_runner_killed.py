@@ -1,18 +1,16 @@
-"""A runner killed in the middle of an execution: its work is taken over once its lease lapses, the execution
-resumes at the action that was in flight, and the actions that had succeeded are not run again.
-
-This module runs a stack of its own with short leases and sweeps, so that the takeover happens in seconds."""
+"""A runner killed (SIGKILL) in the middle of an execution: its work is taken over once its lease lapses, the
+execution resumes at the action that was in flight, the actions that had succeeded are not run again, and the
+trigger still has exactly one execution record."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from tests.e2e.conftest import E2E_ENV, STACK_START_TIMEOUT, sibling_database
+from tests.e2e.conftest import STACK_START_TIMEOUT
+from tests.e2e.failures.conftest import RECOVERY_TIMEOUT, Rig
 from tests.e2e.helpers import (
     create_workflow,
     get_json,
@@ -26,56 +24,26 @@ from tests.e2e.helpers import (
 )
 from tests.e2e.target import TargetServer
 
-from wfa_devstack import ServiceStack, start_services
-
 pytestmark = pytest.mark.e2e
-
-SHORT_LEASES = {
-    "WFA_LEASE_SECONDS": "3",
-    "WFA_REPAIR_AFTER_SECONDS": "3",
-    "WFA_REDISPATCH_AFTER_SECONDS": "3",
-    "WFA_SWEEP_INTERVAL_SECONDS": "1",
-}
-TAKEOVER_TIMEOUT = 60.0
-
-
-@pytest.fixture(scope="module")
-def crash_stack(
-    mongo_url: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceStack]:
-    stack = start_services(
-        sibling_database(mongo_url, "_crash"),
-        kafka_bootstrap,
-        f"e2e-crash.{uuid.uuid4().hex[:12]}.",
-        extra_env=E2E_ENV | SHORT_LEASES,
-        log_dir=tmp_path_factory.mktemp("crash-services"),
-        timeout=STACK_START_TIMEOUT,
-    )
-    with stack:
-        yield stack
-
-
-@pytest.fixture(scope="module")
-async def crash_api(crash_stack: ServiceStack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=crash_stack.api_url, timeout=15.0) as client:
-        yield client
 
 
 @dataclass(frozen=True)
 class CrashedRun:
     execution: dict[str, Any]
     workflow_after: dict[str, Any]
+    records: list[dict[str, Any]]
+    runner_exit: int | None
     done_before_requests: int
     in_flight_requests: int
 
 
 @pytest.fixture(scope="module")
-async def crashed_run(crash_stack: ServiceStack, crash_api: httpx.AsyncClient, target: TargetServer) -> CrashedRun:
+async def crashed_run(rig: Rig, rig_api: httpx.AsyncClient, target: TargetServer) -> CrashedRun:
     done_before, in_flight = target.path("done-before"), target.path("in-flight")
     target.hold(in_flight)
     workflow_id = unique_id("crash")
     await create_workflow(
-        crash_api,
+        rig_api,
         manual_workflow(
             workflow_id,
             http_action(target.url(done_before)),
@@ -83,21 +51,32 @@ async def crashed_run(crash_stack: ServiceStack, crash_api: httpx.AsyncClient, t
             log_action("after the crash"),
         ),
     )
-    execution_id = await trigger(crash_api, workflow_id)
+    execution_id = await trigger(rig_api, workflow_id)
     await wait_for_requests(target, in_flight, 1)
 
-    crash_stack.runner.kill()
+    runner_exit = rig.stack.runner.kill()
     target.release(in_flight)
-    crash_stack.runner.start().wait_ready(STACK_START_TIMEOUT)
-    execution = await wait_for_execution(crash_api, execution_id, within=TAKEOVER_TIMEOUT)
+    rig.stack.runner.start().wait_ready(STACK_START_TIMEOUT)
+    execution = await wait_for_execution(rig_api, execution_id, within=RECOVERY_TIMEOUT)
 
-    workflow_after = await get_json(crash_api, f"/workflows/{workflow_id}")
-    return CrashedRun(execution, workflow_after, target.count(done_before), target.count(in_flight))
+    workflow_after = await get_json(rig_api, f"/workflows/{workflow_id}")
+    records = (await get_json(rig_api, f"/workflows/{workflow_id}/executions"))["items"]
+    return CrashedRun(
+        execution, workflow_after, records, runner_exit, target.count(done_before), target.count(in_flight)
+    )
+
+
+def test_the_runner_really_died_of_sigkill(crashed_run: CrashedRun) -> None:
+    assert crashed_run.runner_exit == -9
 
 
 def test_execution_of_a_killed_runner_is_taken_over_and_succeeds(crashed_run: CrashedRun) -> None:
     assert crashed_run.execution["status"] == "succeeded", crashed_run.execution
     assert crashed_run.execution["attempt"] == 1
+
+
+def test_the_trigger_has_exactly_one_execution_record(crashed_run: CrashedRun) -> None:
+    assert [record["executionId"] for record in crashed_run.records] == [crashed_run.execution["executionId"]]
 
 
 def test_action_that_succeeded_before_the_crash_is_not_run_again(crashed_run: CrashedRun) -> None:
