@@ -208,6 +208,8 @@ def test_openapi_documents_every_endpoint_of_the_contract(openapi: dict) -> None
         ("GET", "/workflows/{workflow_id}/executions"),
         ("GET", "/executions/{execution_id}"),
         ("POST", "/executions/{execution_id}/cancel"),
+        ("GET", "/workflows/{workflow_id}/stats"),  # added to the contract's endpoints: statistics
+        ("GET", "/stats"),
     }
 
 

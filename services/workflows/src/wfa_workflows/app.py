@@ -12,10 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.trace import TracerProvider
 
 from wfa.entrypoints.ops_http import ReadinessCheck, ops_routes
-from wfa_workflows.api import executions, workflows
+from wfa_workflows.api import executions, statistics, workflows
 from wfa_workflows.api.auth import ApiKey, ApiKeyAuth
+from wfa_workflows.api.http_metrics import HttpMetrics
 from wfa_workflows.api.limits import BodySizeLimit
 from wfa_workflows.api.problems import PROBLEM_JSON, documented, install_problem_handlers
 from wfa_workflows.use_cases import WorkflowUseCases
@@ -36,6 +39,7 @@ class ApiDependencies:
     api_keys: Sequence[ApiKey] = ()
     readiness: Mapping[str, ReadinessCheck] = field(default_factory=dict)
     lifespan: Lifespan | None = None  # production only: connect, ensure indexes and topics, close
+    tracer_provider: TracerProvider | None = None  # a server span per request; none without one
 
 
 class WorkflowsApi(FastAPI):
@@ -65,9 +69,19 @@ def create_app(deps: ApiDependencies) -> FastAPI:
     )
     app.state.use_cases = deps.use_cases
     guard = [Depends(ApiKeyAuth(deps.api_keys))]
-    for router in (workflows.router, executions.router):
+    for router in (workflows.router, executions.router, statistics.router):
         app.include_router(router, dependencies=guard, responses=documented(401, 403, 422, 503))
     app.router.routes.extend(ops_routes(deps.readiness))
     install_problem_handlers(app)
-    app.add_middleware(BodySizeLimit)  # outermost: an oversized body is refused before anything reads it
+    app.add_middleware(BodySizeLimit)  # an oversized body is refused before anything reads it
+    app.add_middleware(HttpMetrics, metrics=deps.use_cases.metrics)  # outermost: counts every answer, 413s too
+    if deps.tracer_provider is not None:
+        # Probes and scrapes would make a trace every few seconds, of nothing; ASGI send/receive spans, one per
+        # message, would bury the ones that matter.
+        FastAPIInstrumentor.instrument_app(
+            app,
+            tracer_provider=deps.tracer_provider,
+            excluded_urls="/healthz$,/readyz$,/metrics$",
+            exclude_spans=["receive", "send"],
+        )
     return app

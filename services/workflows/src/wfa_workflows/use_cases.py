@@ -5,7 +5,8 @@ Starting an execution goes through `wfa.service_layer.triggering`, the one path 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -13,9 +14,13 @@ import structlog
 from wfa.domain.errors import Conflict, VersionMismatch, WorkflowNotFound
 from wfa.domain.execution import Execution, ExecutionStatus
 from wfa.domain.schedule import first_fire, next_fire_after
+from wfa.domain.statistics import ExecutionStatistics
 from wfa.domain.workflow import Workflow, WorkflowDefinition
+from wfa.events import LifecycleEvent, LifecycleEventType
+from wfa.ports.publisher import LifecycleEventPublisher
 from wfa.ports.repositories import ExecutionPage, ExecutionRepository, WorkflowPage, WorkflowRepository
 from wfa.service_layer.triggering import Triggering, TriggerResult, trigger_manually
+from wfa_workflows.metrics import ApiMetrics
 
 log = structlog.get_logger(__name__)
 
@@ -23,6 +28,9 @@ log = structlog.get_logger(__name__)
 @dataclass(frozen=True)
 class WorkflowUseCases:
     triggering: Triggering
+    # execution.cancelled goes to the lifecycle events topic (the runner publishes the others); none in tests.
+    events: LifecycleEventPublisher | None = None
+    metrics: ApiMetrics = field(default_factory=ApiMetrics.private)
 
     @property
     def workflows(self) -> WorkflowRepository:
@@ -146,5 +154,28 @@ class WorkflowUseCases:
         execution holds it; a runner working on it notices at its next save and stops."""
         cancelled = await self.executions.cancel(execution_id, now=self.triggering.clock.now())
         await self.workflows.release_trigger_lock(cancelled.workflow_id, execution_id=execution_id)
+        self.metrics.observe_cancelled(cancelled)
         log.info("execution.cancelled", execution_id=execution_id, workflow_id=cancelled.workflow_id)
+        if self.events is not None:
+            # Best effort (the port never raises), and after the writes: the cancel stands whatever Kafka does.
+            await self.events.publish_event(
+                LifecycleEvent(
+                    type=LifecycleEventType.EXECUTION_CANCELLED,
+                    execution_id=cancelled.execution_id,
+                    workflow_id=cancelled.workflow_id,
+                    attempt=cancelled.attempt,
+                    status=cancelled.status.value,
+                    occurred_at=cancelled.finished_at or self.triggering.clock.now(),
+                )
+            )
         return cancelled
+
+    # -- statistics ---------------------------------------------------------------------------------------
+
+    async def statistics(self, workflow_id: str | None, *, window: timedelta) -> ExecutionStatistics:
+        """Of the executions created within `window` before now, of one workflow (also a deleted one, whose
+        executions stay readable) or of all. Raises WorkflowNotFound for an id that never existed."""
+        if workflow_id is not None and not await self.workflows.ever_existed(workflow_id):
+            raise WorkflowNotFound(workflow_id)
+        now = self.triggering.clock.now()
+        return await self.executions.statistics(workflow_id=workflow_id, since=now - window, until=now)

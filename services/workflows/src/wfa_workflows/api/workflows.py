@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Path, Query, Response
+from opentelemetry import trace
 from pydantic import BeforeValidator
 
 from wfa.domain.errors import ValidationFailed
 from wfa.domain.workflow import Workflow, WorkflowDefinition, strip_server_managed
+from wfa.observability.tracing import Attributes
 from wfa_workflows.api.context import UseCases
 from wfa_workflows.api.json_bodies import JsonRoute
 from wfa_workflows.api.problems import documented
@@ -171,6 +173,10 @@ async def trigger_workflow(
         workflow_id, input=body.input if body is not None else None, idempotency_key=idempotency_key
     )
     execution = result.execution
+    # The request's server span (the root of the execution's trace) says which execution it started.
+    span = trace.get_current_span()
+    span.set_attribute(Attributes.WORKFLOW_ID, execution.workflow_id)
+    span.set_attribute(Attributes.EXECUTION_ID, execution.execution_id)
     if not result.created:
         response.status_code = 200
     response.headers["Location"] = f"/executions/{execution.execution_id}"
