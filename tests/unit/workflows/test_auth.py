@@ -6,10 +6,14 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import structlog
+from fastapi import FastAPI
 from tests.unit.workflows.conftest import ClientFactory, assert_problem
 from tests.unit.workflows.fakes import manual_workflow
 
+from wfa.settings import Settings
 from wfa_workflows.api.auth import ApiKeyAuth, parse_api_keys
+from wfa_workflows.main import build_app
 
 KEYS = ["admin:admin-secret", "reader:reader-secret:ro", "bare-secret", "writer:writer-secret:rw"]
 
@@ -119,3 +123,47 @@ def test_a_key_never_shows_in_its_repr() -> None:
     (key,) = parse_api_keys(["ci:very-secret-value"])
 
     assert "very-secret-value" not in repr(key)
+
+
+# --- the production composition root: WFA_API_KEYS as the service reads it ----------------------------------
+
+UNREACHABLE_MONGO = "mongodb://127.0.0.1:9/wfa"  # the discard port: nothing answers, so reads get a quick 503
+
+
+def production_app(api_keys: str) -> FastAPI:
+    return build_app(Settings(api_keys=api_keys, mongo_url=UNREACHABLE_MONGO, mongo_timeout_ms=200))
+
+
+async def test_the_service_enforces_the_keys_of_wfa_api_keys() -> None:
+    app = production_app("ci:ci-secret-key, dash:dash-secret-key:ro")
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://api.test") as api:
+        no_key = await api.get("/workflows")
+        wrong_key = await api.get("/workflows", headers=bearer("nope"))
+        read_only_write = await api.post("/workflows", json=manual_workflow("w"), headers=bearer("dash-secret-key"))
+        read_only_read = await api.get("/workflows", headers=bearer("dash-secret-key"))  # past auth: MongoDB is down
+        read_write = await api.post("/workflows", json=manual_workflow("w"), headers=bearer("ci-secret-key"))
+        exempt = [(await api.get(path)).status_code for path in ("/healthz", "/metrics", "/openapi.json", "/docs")]
+
+    assert [no_key.status_code, wrong_key.status_code, read_only_write.status_code] == [401, 401, 403]
+    assert no_key.headers["www-authenticate"] == "Bearer"
+    assert (read_only_read.status_code, read_write.status_code) == (503, 503)
+    assert exempt == [200, 200, 200, 200]
+
+
+def test_start_up_names_the_keys_and_never_logs_one() -> None:
+    with structlog.testing.capture_logs() as logs:
+        production_app("ci:ci-secret-key,dash:dash-secret-key:ro,bare-secret-key")
+
+    (loaded,) = [line for line in logs if line["event"] == "workflows.api_keys_loaded"]
+    assert (loaded["names"], loaded["read_only"]) == (["ci", "dash", "key-3"], ["dash"])
+    assert "secret-key" not in repr(logs)
+
+
+def test_start_up_without_keys_warns_that_the_api_is_open() -> None:
+    with structlog.testing.capture_logs() as logs:
+        production_app("")
+
+    (warning,) = [line for line in logs if line["event"] == "workflows.api_open"]
+    assert warning["log_level"] == "warning"
+    assert "WFA_API_KEYS is empty" in warning["detail"]
