@@ -4,6 +4,9 @@ Per execution: `claim_retry` (pending → queued with attempt + 1, once among an
 workflow's lock pending → busy, then the request is published. A crash between the steps is repaired: a queued
 execution whose request never left is sent again by the stall sweep, and a lock left pending while its
 execution is queued again is set back to busy by the lock sweep (see repair.py).
+
+Each retry is dispatched in a span of its own (`retry dispatch`), the root of the new attempt's trace, linked to
+the trace of the execution's first attempt (the context the execution keeps).
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ from datetime import datetime
 from enum import StrEnum
 
 import structlog
+from opentelemetry import trace
+from opentelemetry.trace import Tracer
 
 from wfa.domain.execution import Execution
+from wfa.observability.tracing import Attributes, default_tracer, link_to_trace_of
 from wfa.service_layer.triggering import Triggering, dispatch
 from wfa_scheduler.concurrency import run_bounded
 from wfa_scheduler.metrics import SchedulerMetrics
@@ -48,9 +54,11 @@ class Retries:
         metrics: SchedulerMetrics,
         batch: int,
         concurrency: int = DEFAULT_CONCURRENCY,
+        tracer: Tracer | None = None,
     ) -> None:
         self._deps = deps
         self._metrics = metrics
+        self._tracer = tracer or default_tracer()
         self._batch = batch
         self._concurrency = concurrency
         self._expected: datetime | None = None
@@ -79,12 +87,23 @@ class Retries:
         return 0.0 if done.due else _NOTHING_DUE_PAUSE
 
     async def _retry(self, pending: Execution, now: datetime) -> RetryOutcome:
+        with self._tracer.start_as_current_span(
+            "retry dispatch",
+            attributes={Attributes.WORKFLOW_ID: pending.workflow_id, Attributes.EXECUTION_ID: pending.execution_id},
+        ) as span:
+            link_to_trace_of(span, pending.traceparent)
+            outcome = await self._claim_and_dispatch(pending, now)
+            span.set_attribute(Attributes.OUTCOME, outcome.value)
+            return outcome
+
+    async def _claim_and_dispatch(self, pending: Execution, now: datetime) -> RetryOutcome:
         claimed = await self._deps.executions.claim_retry(pending.execution_id, now=now)
         if claimed is None:
             self._metrics.retries.labels(outcome=RetryOutcome.LOST.value).inc()
             return RetryOutcome.LOST
         if pending.next_retry_at is not None:
             self._metrics.observe_retry_lateness(now - pending.next_retry_at)
+        trace.get_current_span().set_attribute(Attributes.ATTEMPT, claimed.attempt)
         bound = log.bind(execution_id=claimed.execution_id, workflow_id=claimed.workflow_id, attempt=claimed.attempt)
         relocked = await self._deps.workflows.mark_trigger_busy(claimed.workflow_id, execution_id=claimed.execution_id)
         if not relocked:
