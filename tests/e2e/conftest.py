@@ -19,8 +19,12 @@ from wfa_devstack import ServiceStack, start_services
 STACK_START_TIMEOUT = 120.0
 LOG_LINES_ON_FAILURE = 60
 
+# A secret the runner holds, for `{{ secrets.E2E_TOKEN }}` in the e2e workflows (tests/e2e/test_security.py).
+E2E_SECRET_VALUE = "e2e-Sup3r/s3cret value"
+
 E2E_ENV = {
     "WFA_ALLOW_PRIVATE_NETWORKS": "true",
+    "WFA_SECRET_E2E_TOKEN": E2E_SECRET_VALUE,
     "WFA_LOG_FORMAT": "console",
     "WFA_LOG_LEVEL": "info",
     # Teardown should not wait for the default 25 s drain; nothing the tests leave running needs it.
