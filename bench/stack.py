@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +39,12 @@ def _progress(message: str) -> None:
 
 
 @contextmanager
-def running_stack(log_dir: Path, *, start_timeout: float) -> Iterator[Stack]:
+def running_stack(
+    log_dir: Path, *, start_timeout: float, extra_env: Mapping[str, str] | None = None, runners: int = 1
+) -> Iterator[Stack]:
     """Start everything, yield it, stop everything (also on error). Must run on the main thread: the servers
-    and services die with the thread that started them, so an interrupted run leaves nothing behind."""
+    and services die with the thread that started them, so an interrupted run leaves nothing behind.
+    `extra_env` adds WFA_ variables for every service; `runners` > 1 starts more runner processes."""
     tag = uuid.uuid4().hex[:8]
     with ExitStack() as stack:
         _progress(f"starting embedded MongoDB and Kafka (logs in {log_dir})")
@@ -60,6 +63,8 @@ def running_stack(log_dir: Path, *, start_timeout: float) -> Iterator[Stack]:
             kafka.bootstrap,
             topic_prefix,
             log_dir=log_dir,
+            extra_env=extra_env,
+            runners=runners,
             timeout=start_timeout,
         )
         stack.enter_context(services)
