@@ -5,15 +5,18 @@ Nothing else in the package creates a client or reads the environment.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import socket
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 
 import structlog
 from dotenv import dotenv_values
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
 from starlette.applications import Starlette
 
 from wfa.adapters.kafka import GroupConsumer, KafkaPublisher, ensure_topics
@@ -23,10 +26,12 @@ from wfa.entrypoints.ops_http import ops_app
 from wfa.entrypoints.serve import serve
 from wfa.observability.logging import configure_logging
 from wfa.observability.redaction import Redactor
+from wfa.observability.tracing import configure_tracing, tracer_of
 from wfa.settings import Settings, settings_for
 from wfa_runner.actions import HttpRequestRunner, LogActionRunner, http_client
 from wfa_runner.execution_runner import ExecutionRunner
 from wfa_runner.lifecycle_events import LifecycleEvents
+from wfa_runner.metrics import RunnerMetrics, report_consumer_lag
 from wfa_runner.secret_sources import DirectorySecrets, EnvironmentSecrets, FirstOf, ListedSecrets
 from wfa_runner.service import RunnerService
 from wfa_runner.templating import SecretSource
@@ -35,6 +40,8 @@ from wfa_runner.worker import Worker
 DEFAULT_PORT = 8082
 # Events still queued at shutdown get this long; the publisher's stop then flushes within its own bound.
 EVENT_DRAIN_SECONDS = 3.0
+# wfa_kafka_consumer_lag is refreshed this often: a scrape every 15 s or so sees a recent figure.
+LAG_REPORT_SECONDS = 5.0
 
 log = structlog.get_logger(__name__)
 
@@ -63,13 +70,23 @@ def build_secret_source(settings: Settings, environ: Mapping[str, str]) -> First
 
 
 def create_app(
-    settings: Settings, *, secret_source: SecretSource | None = None, redactor: Redactor | None = None
+    settings: Settings,
+    *,
+    secret_source: SecretSource | None = None,
+    redactor: Redactor | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> Starlette:
-    """Without `secret_source` no secret resolves; `run` passes the real one, and the redactor its logs use."""
+    """Without `secret_source` no secret resolves; `run` passes the real one, the redactor its logs use, and the
+    process's tracer provider (without one no spans are made)."""
     store = MongoStore.from_url(settings.mongo_url, timeout_ms=settings.mongo_timeout_ms)
     client_id = f"{settings.kafka_client_id}-runner"
+    tracer = tracer_of(tracer_provider) if tracer_provider is not None else None
+    metrics = RunnerMetrics.default()
     publisher = KafkaPublisher(
-        settings, client_id=client_id, topics=[settings.requests_topic, settings.events_topic, settings.dlq_topic]
+        settings,
+        client_id=client_id,
+        topics=[settings.requests_topic, settings.events_topic, settings.dlq_topic],
+        tracer=tracer,
     )
     consumer = GroupConsumer(
         settings, topic=settings.requests_topic, group_id=consumer_group(settings), client_id=client_id
@@ -80,6 +97,9 @@ def create_app(
         max_redirects=settings.http_max_redirects,
         max_connections=settings.runner_concurrency,
     )
+    if tracer_provider is not None:
+        # A client span per HTTP exchange, beneath its action's span (and the traceparent header on the request).
+        HTTPXClientInstrumentor.instrument_client(http, tracer_provider=tracer_provider)
     events = LifecycleEvents(publisher)
     runner = ExecutionRunner(
         workflows=store.workflows,
@@ -100,8 +120,18 @@ def create_app(
         clock=clock,
         owner=owner_id(),
         lease=timedelta(seconds=settings.lease_seconds),
+        metrics=metrics,
+        tracer=tracer,
     )
-    worker = Worker(consumer, publisher, runner.run, concurrency=settings.runner_concurrency)
+    worker = Worker(
+        consumer,
+        publisher,
+        runner.run,
+        concurrency=settings.runner_concurrency,
+        consumer_group=consumer.group_id,
+        metrics=metrics,
+        tracer=tracer,
+    )
 
     async def prepare() -> None:
         await store.ensure_indexes()
@@ -113,6 +143,9 @@ def create_app(
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await publisher.start()
         service.start()
+        lag_report = asyncio.create_task(
+            report_consumer_lag(consumer, metrics, every=LAG_REPORT_SECONDS), name="consumer-lag"
+        )
         log.info(
             "runner.started",
             port=settings.http_port,
@@ -124,6 +157,9 @@ def create_app(
         try:
             yield
         finally:
+            lag_report.cancel()
+            with suppress(asyncio.CancelledError):
+                await lag_report
             await service.stop()
             await events.drain(EVENT_DRAIN_SECONDS)
             await publisher.stop()
@@ -142,4 +178,11 @@ def run() -> None:
     # Every secret known at start-up is redacted from the first log line on; one added later, when first used.
     redactor = Redactor(secret_source.values())
     configure_logging(service="runner", level=settings.log_level, fmt=settings.log_format, redactor=redactor)
-    serve(create_app(settings, secret_source=secret_source, redactor=redactor), settings)
+    tracer_provider = configure_tracing("runner-svc", os.environ, redactor=redactor)
+    try:
+        serve(
+            create_app(settings, secret_source=secret_source, redactor=redactor, tracer_provider=tracer_provider),
+            settings,
+        )
+    finally:
+        tracer_provider.shutdown()  # exports the spans still queued

@@ -5,11 +5,13 @@ Nothing else in the package creates a client or reads the environment.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import structlog
+from opentelemetry.sdk.trace import TracerProvider
 from starlette.applications import Starlette
 
 from wfa.adapters.kafka import KafkaPublisher, ensure_topics
@@ -19,6 +21,7 @@ from wfa.entrypoints.fault_injection import crash_at
 from wfa.entrypoints.ops_http import ops_app
 from wfa.entrypoints.serve import serve
 from wfa.observability.logging import configure_logging
+from wfa.observability.tracing import configure_tracing, current_traceparent, tracer_of
 from wfa.service_layer.triggering import Triggering
 from wfa.settings import Settings, settings_for
 from wfa_scheduler.adapters.mongo_changes import MongoWorkflowChanges
@@ -36,10 +39,15 @@ STOP_GRACE_SECONDS = 5.0
 log = structlog.get_logger(__name__)
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = None) -> Starlette:
+    """`tracer_provider`: the process's (see `run`); without one no spans are made."""
     store = MongoStore.from_url(settings.mongo_url, timeout_ms=settings.mongo_timeout_ms)
+    tracer = tracer_of(tracer_provider) if tracer_provider is not None else None
     publisher = KafkaPublisher(
-        settings, client_id=f"{settings.kafka_client_id}-scheduler", topics=[settings.requests_topic]
+        settings,
+        client_id=f"{settings.kafka_client_id}-scheduler",
+        topics=[settings.requests_topic],
+        tracer=tracer,
     )
     deps = Triggering(
         workflows=store.workflows,
@@ -47,11 +55,12 @@ def create_app(settings: Settings) -> Starlette:
         publisher=publisher,
         clock=SystemClock(),
         checkpoint=crash_at(settings.test_crash_at),
+        trace_context=current_traceparent,
     )
     metrics = SchedulerMetrics.default()
     jobs = SchedulerJobs(
         firing=Firing(deps, metrics=metrics, batch=settings.scheduler_batch),
-        retries=Retries(deps, metrics=metrics, batch=settings.scheduler_batch),
+        retries=Retries(deps, metrics=metrics, batch=settings.scheduler_batch, tracer=tracer),
         repair=Repair(
             deps,
             metrics=metrics,
@@ -94,4 +103,8 @@ def create_app(settings: Settings) -> Starlette:
 def run() -> None:
     settings = settings_for(DEFAULT_PORT)
     configure_logging(service="scheduler", level=settings.log_level, fmt=settings.log_format)
-    serve(create_app(settings), settings)
+    tracer_provider = configure_tracing("scheduler-svc", os.environ)
+    try:
+        serve(create_app(settings, tracer_provider=tracer_provider), settings)
+    finally:
+        tracer_provider.shutdown()  # exports the spans still queued

@@ -5,11 +5,13 @@ Nothing else in the package reads the environment or creates a client.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
+from opentelemetry.sdk.trace import TracerProvider
 
 from wfa.adapters.kafka import KafkaPublisher, ensure_topics
 from wfa.adapters.mongo import MongoStore
@@ -17,10 +19,12 @@ from wfa.domain.clock import SystemClock
 from wfa.entrypoints.fault_injection import crash_at
 from wfa.entrypoints.serve import serve
 from wfa.observability.logging import configure_logging
+from wfa.observability.tracing import configure_tracing, current_traceparent, tracer_of
 from wfa.service_layer.triggering import Triggering
 from wfa.settings import Settings, settings_for
 from wfa_workflows.api.auth import parse_api_keys
 from wfa_workflows.app import ApiDependencies, create_app
+from wfa_workflows.metrics import ApiMetrics
 from wfa_workflows.startup import preparing
 from wfa_workflows.use_cases import WorkflowUseCases
 
@@ -29,7 +33,8 @@ DEFAULT_PORT = 8080
 log = structlog.get_logger(__name__)
 
 
-def build_app(settings: Settings) -> FastAPI:
+def build_app(settings: Settings, *, tracer_provider: TracerProvider | None = None) -> FastAPI:
+    """`tracer_provider`: the process's (see `run`); without one no spans are made."""
     api_keys = parse_api_keys(settings.api_keys)
     if api_keys:
         log.info(
@@ -44,7 +49,10 @@ def build_app(settings: Settings) -> FastAPI:
         )
     store = MongoStore.from_url(settings.mongo_url, timeout_ms=settings.mongo_timeout_ms)
     publisher = KafkaPublisher(
-        settings, client_id=f"{settings.kafka_client_id}-workflows", topics=[settings.requests_topic]
+        settings,
+        client_id=f"{settings.kafka_client_id}-workflows",
+        topics=[settings.requests_topic, settings.events_topic],
+        tracer=tracer_of(tracer_provider) if tracer_provider is not None else None,
     )
     use_cases = WorkflowUseCases(
         Triggering(
@@ -53,7 +61,10 @@ def build_app(settings: Settings) -> FastAPI:
             publisher=publisher,
             clock=SystemClock(),
             checkpoint=crash_at(settings.test_crash_at),
-        )
+            trace_context=current_traceparent,
+        ),
+        events=publisher,
+        metrics=ApiMetrics.default(),
     )
 
     async def prepare() -> None:
@@ -78,6 +89,7 @@ def build_app(settings: Settings) -> FastAPI:
             api_keys=api_keys,
             readiness={"mongodb": store.ping, "kafka": publisher.ping},
             lifespan=lifespan,
+            tracer_provider=tracer_provider,
         )
     )
 
@@ -85,4 +97,8 @@ def build_app(settings: Settings) -> FastAPI:
 def run() -> None:
     settings = settings_for(DEFAULT_PORT)
     configure_logging(service="workflows", level=settings.log_level, fmt=settings.log_format)
-    serve(build_app(settings), settings)
+    tracer_provider = configure_tracing("workflows-svc", os.environ)
+    try:
+        serve(build_app(settings, tracer_provider=tracer_provider), settings)
+    finally:
+        tracer_provider.shutdown()  # exports the spans still queued
