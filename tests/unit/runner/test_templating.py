@@ -160,3 +160,13 @@ def test_the_runner_reads_the_environment_then_dot_env_then_the_directory(
     source = build_secret_source(settings, {"WFA_SECRET_A": "from-env"})
 
     assert [source.get(name) for name in "ABCD"] == ["from-env", "from-dotenv", "from-dir", None]
+
+
+def test_an_empty_secrets_dir_setting_means_no_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Compose passes an unset variable as an empty one; that must not make the working directory a secret store.
+    monkeypatch.setenv("WFA_SECRETS_DIR", "")
+    monkeypatch.setenv("WFA_SENSITIVE_HEADERS", "X-Token, X-Signature")
+
+    settings = Settings()
+
+    assert (settings.secrets_dir, settings.sensitive_headers) == (None, ["X-Token", "X-Signature"])

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
             return [key.strip() for key in value.split(",") if key.strip()]
         return value
 
+    @field_validator("secrets_dir", mode="before")
+    @classmethod
+    def _unset_dir(cls, value: object) -> object:
+        # `WFA_SECRETS_DIR=` (as compose passes an unset variable) means none, not the working directory.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @property
     def requests_topic(self) -> str:
         return f"{self.topic_prefix}execution-requests"
