@@ -2,19 +2,39 @@
 
 `wfa_executions_total` and `wfa_execution_duration_seconds` count executions as they reach a final status: the
 runner those that succeed or fail, the workflows service those it cancels. Summed over the processes (as
-Prometheus queries do), they cover every final status. Each service's metrics module creates them on its
-registry (services/*/metrics.py).
+Prometheus queries do), they cover every final status. Each service's metrics module asks for them on its
+registry (services/*/metrics.py); asked twice on one registry (two services' metrics in one test process), they
+are the same collector, not a "Duplicated timeseries" error.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.registry import Collector
+
+C = TypeVar("C", bound=Collector)
 
 # From a log action (milliseconds) to long HTTP calls and executions that waited out retries (an hour).
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 
 
+def _once(registry: CollectorRegistry, name: str, kind: type[C], make: Callable[[], C]) -> C:
+    existing = registry._names_to_collectors.get(name)
+    return existing if isinstance(existing, kind) else make()
+
+
 def executions_counter(registry: CollectorRegistry) -> Counter:
+    return _once(registry, "wfa_executions_total", Counter, lambda: _executions_counter(registry))
+
+
+def execution_duration_histogram(registry: CollectorRegistry) -> Histogram:
+    return _once(registry, "wfa_execution_duration_seconds", Histogram, lambda: _execution_duration_histogram(registry))
+
+
+def _executions_counter(registry: CollectorRegistry) -> Counter:
     return Counter(
         "wfa_executions",
         "Executions that reached a final status, by status (succeeded | failed: the runner; cancelled: the "
@@ -24,7 +44,7 @@ def executions_counter(registry: CollectorRegistry) -> Counter:
     )
 
 
-def execution_duration_histogram(registry: CollectorRegistry) -> Histogram:
+def _execution_duration_histogram(registry: CollectorRegistry) -> Histogram:
     return Histogram(
         "wfa_execution_duration_seconds",
         "Duration of executions that reached a final status (durationMs: first start to finish, waits between "
