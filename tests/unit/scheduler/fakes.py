@@ -50,6 +50,21 @@ class Yielding:
         return call
 
 
+class CountingWorkflows:
+    """Wraps a workflow repository, counting the scheduler's looks (due_for_schedule calls)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.looks = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def due_for_schedule(self, **kwargs: Any) -> Any:
+        self.looks += 1
+        return await self._inner.due_for_schedule(**kwargs)
+
+
 async def add_workflow(deps: Triggering, trigger: dict[str, str], workflow_id: str = "w") -> Workflow:
     """Store a workflow created now, as the API would: its first slot computed from its creation time."""
     definition = WorkflowDefinition.model_validate(

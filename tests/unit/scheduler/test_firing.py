@@ -1,9 +1,17 @@
 import asyncio
-import math
 from datetime import timedelta
 
 import pytest
-from tests.unit.scheduler.fakes import START, RecordingPublisher, Yielding, add_workflow, histogram_sum, sample, seconds
+from tests.unit.scheduler.fakes import (
+    START,
+    CountingWorkflows,
+    RecordingPublisher,
+    Yielding,
+    add_workflow,
+    histogram_sum,
+    sample,
+    seconds,
+)
 
 from wfa.domain.clock import FakeClock
 from wfa.domain.errors import DependencyUnavailable
@@ -276,38 +284,160 @@ async def test_fires_are_counted_by_outcome_with_their_lateness(
     assert histogram_sum(metrics.fire_lateness) == pytest.approx(0.03)
 
 
-async def test_step_sleeps_until_the_next_slot_then_fires_it(
+async def test_step_arms_the_next_slot_then_fires_it_when_it_comes(
     deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
 ) -> None:
     await add_workflow(deps, TEN_S)
     firing = _firing(deps, metrics)
-    clock.set(START + timedelta(seconds=7, milliseconds=500))
+    clock.set(START + timedelta(seconds=9, milliseconds=500))
 
-    assert await firing.step() == pytest.approx(2.501)
+    assert await firing.step() == pytest.approx(0.501)  # found by the look ahead: sleep until its slot
     clock.set(START + seconds(10))
-    assert await firing.step() == 0.0  # fired; look again at once for the following slot
-    assert await firing.step() == pytest.approx(10.001)
+    assert await firing.step() == pytest.approx(0.501)  # fired; the next look is due before the horizon (10.6 s)
+    await firing.drain()
 
     assert [e for e, _ in await _executions(deps)] == ["e1"]
 
 
-async def test_step_looks_again_when_woken_before_the_expected_slot(
+async def test_step_beyond_the_lookahead_looks_again_a_second_later(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, TEN_S)
+    clock.set(START + seconds(5))
+
+    assert await _firing(deps, metrics).step() == pytest.approx(1.001)
+
+
+async def test_step_looks_again_when_woken_before_the_planned_moment(
     deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
 ) -> None:
     await add_workflow(deps, {"type": "periodic", "interval": "1h"})
     firing = _firing(deps, metrics)
-    assert await firing.step() == pytest.approx(3600.001)
+    assert await firing.step() == pytest.approx(1.001)
 
-    clock.set(START + seconds(1))
-    await add_workflow(deps, {"type": "periodic", "interval": "2s"}, workflow_id="fast")
+    clock.set(START + timedelta(milliseconds=200))
+    await add_workflow(deps, {"type": "periodic", "interval": "1s"}, workflow_id="fast")
 
-    assert await firing.step() == pytest.approx(2.001)
+    assert await firing.step() == pytest.approx(1.001)  # its first slot, at 1.2 s
 
 
-async def test_step_with_nothing_scheduled_waits_indefinitely(deps: Triggering, metrics: SchedulerMetrics) -> None:
-    await add_workflow(deps, {"type": "manual"})
+async def test_one_look_serves_every_slot_within_the_lookahead(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    for n in range(3):
+        clock.set(START + timedelta(milliseconds=100 * n))
+        await add_workflow(deps, TEN_S, workflow_id=f"w{n}")
+    counted = CountingWorkflows(deps.workflows)
+    firing = _firing(Triggering(counted, deps.executions, deps.publisher, clock, deps.new_id), metrics)  # type: ignore[arg-type]
+    clock.set(START + timedelta(seconds=9, milliseconds=950))
 
-    assert await _firing(deps, metrics).step() == math.inf
+    for n in range(3):
+        await firing.step()
+        clock.set(START + timedelta(seconds=10, milliseconds=100 * n))
+    await firing.step()
+    await firing.drain()
+
+    assert counted.looks == 1
+    assert [bool(await _executions(deps, f"w{n}")) for n in range(3)] == [True, True, True]
+
+
+async def test_a_slot_fires_while_an_earlier_fire_still_waits_on_the_broker(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    class StuckPublisher:
+        def __init__(self) -> None:
+            self.release = asyncio.Event()
+            self.sent: list[str] = []
+
+        async def publish(self, request: ExecutionRequest) -> None:
+            self.sent.append(request.workflow_id)
+            if request.workflow_id == "slow":
+                await self.release.wait()
+
+    stuck = StuckPublisher()
+    await add_workflow(deps, TEN_S, workflow_id="slow")
+    clock.set(START + timedelta(milliseconds=50))
+    await add_workflow(deps, TEN_S, workflow_id="next")
+    firing = _firing(Triggering(deps.workflows, deps.executions, stuck, clock, deps.new_id), metrics)
+    clock.set(START + seconds(10))
+    await firing.step()
+    await asyncio.sleep(0)  # the first fire is under way, and stays stuck
+
+    clock.set(START + timedelta(seconds=10, milliseconds=50))
+    await firing.step()
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+    assert stuck.sent == ["slow", "next"]
+    stuck.release.set()
+    await firing.drain()
+
+
+async def test_a_slot_in_flight_is_not_fired_again_by_the_next_look(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    # Every call yields, so the claim is still pending when the look repeats.
+    slow = CountingWorkflows(Yielding(deps.workflows))
+    firing = _firing(Triggering(slow, deps.executions, deps.publisher, clock, deps.new_id), metrics)  # type: ignore[arg-type]
+    await add_workflow(deps, TEN_S)
+    clock.set(START + seconds(10))
+
+    await firing.step()
+    await firing.step()  # before the planned moment (as when woken by a change): looks again
+    await firing.drain()
+
+    assert slow.looks == 2
+    assert len(await _executions(deps)) == 1
+
+
+async def test_a_workflow_paused_after_the_look_does_not_fire_at_its_slot(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    workflow = await add_workflow(deps, TEN_S)
+    firing = _firing(deps, metrics)
+    clock.set(START + timedelta(seconds=9, milliseconds=500))
+    await firing.step()
+    await deps.workflows.set_enabled("w", enabled=False, next_run_at=workflow.trigger.next_run_at, now=clock.now())
+
+    clock.set(START + seconds(10))
+    await firing.step()
+    await firing.drain()
+
+    assert await _executions(deps) == []
+    assert sample(metrics.fires, outcome="lost") == 1
+
+
+async def test_a_fire_failing_in_the_background_is_counted_and_tried_again_at_the_next_look(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    class DownOnce:
+        def __init__(self, inner: object) -> None:
+            self._inner = inner
+            self.failed = False
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._inner, name)
+
+        async def claim_schedule_slot(self, workflow_id: str, **kwargs: object) -> object:
+            if not self.failed:
+                self.failed = True
+                raise DependencyUnavailable("mongodb", "connection reset")
+            return await self._inner.claim_schedule_slot(workflow_id, **kwargs)  # type: ignore[attr-defined]
+
+    await add_workflow(deps, TEN_S)
+    flaky = Triggering(DownOnce(deps.workflows), deps.executions, deps.publisher, clock, deps.new_id)  # type: ignore[arg-type]
+    firing = _firing(flaky, metrics)
+    clock.set(START + seconds(10))
+    await firing.step()
+    await firing.drain()
+    assert await _executions(deps) == []
+
+    clock.set(START + timedelta(seconds=10, milliseconds=500))
+    await firing.step()  # woken before the planned look: looks again, the slot is still due
+    await firing.drain()
+
+    assert len(await _executions(deps)) == 1
+    assert sample(metrics.loop_failures, loop="firing") == 1
 
 
 async def test_fired_execution_is_queued_and_holds_the_lock(

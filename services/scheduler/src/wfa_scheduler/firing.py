@@ -1,23 +1,44 @@
 """Firing periodic and cron workflows when their slot is due.
 
-A pass costs what is due, not what exists: one indexed query for the due workflows (earliest first, a batch at
-a time), then one `fire_schedule` each, side by side. `fire_schedule` claims the slot atomically in the
-repository, so any number of schedulers may run passes at once and each slot still fires at most once.
+A look costs what is due soon, not what exists: one indexed query for the workflows whose slot falls within the
+next `lookahead` (earliest first, a batch at a time). Each one found is armed, and fired when its slot comes, in
+a task of its own: the query is not on any slot's path, and a fire that waits on a round trip (the claim, the
+execution record, the broker) never holds back the slots after it. The loop looks again shortly before the end
+of what it knows, and at once when woken by a change.
+
+`fire_schedule` claims the slot atomically in the repository, so any number of schedulers may fire at once and
+each slot still fires at most once. A workflow fetched ahead may have changed by its slot (paused, rescheduled,
+deleted, or fired by another scheduler): the claim then finds its precondition gone and loses, harmlessly.
 """
 
 from __future__ import annotations
 
-import math
+import asyncio
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
+import structlog
+
+from wfa.domain.errors import DependencyUnavailable
 from wfa.domain.workflow import Workflow
 from wfa.ports.repositories import SlotOutcome
 from wfa.service_layer.triggering import Triggering, fire_schedule
 from wfa_scheduler.concurrency import run_bounded
 from wfa_scheduler.metrics import SchedulerMetrics
 
+log = structlog.get_logger(__name__)
+
 DEFAULT_CONCURRENCY = 16
+# How far ahead a look fetches. The next look comes RELOOK_MARGIN before its horizon (so that its query is done
+# by then): a second after the last one, which is also when the loop's capped sleep (1 s) would wake it, so an
+# idle scheduler queries once a second.
+DEFAULT_LOOKAHEAD = timedelta(milliseconds=1100)
+RELOOK_MARGIN = timedelta(milliseconds=100)
+# With a batch of fires in flight the loop stops looking until some are done, so that a backlog (after downtime)
+# is taken a bounded part at a time; it checks again after this many seconds.
+_SATURATED_PAUSE = 0.01
+
+Slot = tuple[str, datetime]
 
 
 @dataclass(frozen=True)
@@ -37,16 +58,21 @@ class Firing:
         metrics: SchedulerMetrics,
         batch: int,
         concurrency: int = DEFAULT_CONCURRENCY,
+        lookahead: timedelta = DEFAULT_LOOKAHEAD,
     ) -> None:
         self._deps = deps
         self._metrics = metrics
         self._batch = batch
         self._concurrency = concurrency
-        # When the last look said the next slot is due: reaching it by sleeping needs no second look.
-        self._expected: datetime | None = None
+        self._lookahead = lookahead
+        self._gate = asyncio.Semaphore(concurrency)
+        self._armed: list[Workflow] = []  # fetched by the last look, not fired yet; earliest slot first
+        self._known_until: datetime | None = None  # every slot at or before this was fetched by the last look
+        self._planned: datetime | None = None  # when the last step asked to be called again
+        self._in_flight: dict[Slot, asyncio.Task[None]] = {}
 
     async def run_once(self, now: datetime) -> FiringPass:
-        """Fire every slot due at `now` (up to one batch)."""
+        """Fire every slot due at `now` (up to one batch), all done when it returns."""
         due = await self._deps.workflows.due_for_schedule(now=now, limit=self._batch)
         outcomes = await run_bounded(due, self._fire, limit=self._concurrency)
         counts: dict[SlotOutcome, int] = {}
@@ -55,20 +81,60 @@ class Firing:
         return FiringPass(due=len(due), outcomes=counts)
 
     async def step(self) -> float:
-        """One turn of the forever-loop: fire what is due, or say how long until something is."""
+        """One turn of the forever-loop: look ahead when needed, launch the fires whose slot has come, and say
+        how long until the next slot or look. The fires run on after it returns (see `drain`)."""
         now = self._deps.clock.now()
-        if self._expected is None or self._expected > now:
-            # Woken before the expected slot (a workflow changed), or nothing known yet: look again.
-            self._expected = await self._deps.workflows.earliest_next_run_at()
+        woken = self._planned is not None and now < self._planned
+        if woken or self._known_until is None or now >= self._known_until - RELOOK_MARGIN:
+            if len(self._in_flight) >= self._batch:
+                self._planned = None
+                return _SATURATED_PAUSE
+            await self._look(now)
             now = self._deps.clock.now()
-            if self._expected is None:
-                return math.inf
-            if self._expected > now:
-                return _seconds_until(self._expected, now)
-        self._expected = None
-        done = await self.run_once(now)
-        # Look again at once: more may be due (a full batch), and the time of the following slot is needed anyway.
-        return 0.0 if done.due else _NOTHING_DUE_PAUSE
+        assert self._known_until is not None
+        while self._armed and _slot(self._armed[0]) <= now:
+            self._launch(self._armed.pop(0))
+        self._planned = self._known_until - RELOOK_MARGIN
+        if self._armed:
+            self._planned = min(self._planned, _slot(self._armed[0]))
+        return _seconds_until(self._planned, now)
+
+    async def drain(self) -> None:
+        """Forget what is armed and wait for the fires in flight: at shutdown, so that none is cut off between
+        its claim and its execution record."""
+        self._armed.clear()
+        self._known_until = None
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+
+    async def _look(self, now: datetime) -> None:
+        horizon = now + self._lookahead
+        # Fires in flight may not have claimed their slot yet, so the query finds them again: fetch that many more.
+        limit = self._batch + len(self._in_flight)
+        fetched = await self._deps.workflows.due_for_schedule(now=horizon, limit=limit)
+        self._armed = [workflow for workflow in fetched if _key(workflow) not in self._in_flight]
+        # A full batch may have left out later slots: only up to its last one is known.
+        self._known_until = horizon if len(fetched) < limit else _slot(fetched[-1])
+
+    def _launch(self, workflow: Workflow) -> None:
+        key = _key(workflow)
+        task = asyncio.create_task(self._fire_in_background(workflow), name=f"fire {key[0]} {key[1].isoformat()}")
+        self._in_flight[key] = task
+        task.add_done_callback(lambda _: self._in_flight.pop(key, None))
+
+    async def _fire_in_background(self, workflow: Workflow) -> None:
+        # Nobody awaits this task: its failure is reported here. The slot stays due (its claim did not happen, or
+        # its execution record was not stored and the lock is released by the repair sweep), so the next look
+        # finds it again once the dependency is back.
+        async with self._gate:
+            try:
+                await self._fire(workflow)
+            except DependencyUnavailable as exc:
+                self._metrics.loop_failures.labels(loop="firing").inc()
+                log.warning("schedule.fire_failed", workflow_id=workflow.workflow_id, error=str(exc))
+            except Exception as exc:
+                self._metrics.loop_failures.labels(loop="firing").inc()
+                log.error("schedule.fire_failed", workflow_id=workflow.workflow_id, exc_info=exc)
 
     async def _fire(self, workflow: Workflow) -> SlotOutcome:
         slot = workflow.trigger.next_run_at
@@ -82,11 +148,16 @@ class Firing:
         return outcome
 
 
-# The earliest slot said "due" but the due query found nothing (the workflow changed in between): pause briefly
-# rather than spin should the two queries ever disagree for longer.
-_NOTHING_DUE_PAUSE = 0.05
+def _slot(workflow: Workflow) -> datetime:
+    slot = workflow.trigger.next_run_at
+    assert slot is not None  # due_for_schedule returns only workflows with a slot
+    return slot
+
+
+def _key(workflow: Workflow) -> Slot:
+    return workflow.workflow_id, _slot(workflow)
 
 
 def _seconds_until(moment: datetime, now: datetime) -> float:
     # A millisecond more: the clock truncates to whole milliseconds, and waking a hair early finds nothing due.
-    return (moment - now).total_seconds() + 0.001
+    return (moment - now).total_seconds() + 0.001 if moment > now else 0.0

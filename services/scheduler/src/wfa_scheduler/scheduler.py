@@ -47,6 +47,7 @@ class Scheduler:
     ) -> None:
         self._prepare = prepare
         self._changes = changes
+        self._firing = jobs.firing
         self._wakeup = Wakeup()
         wake = self._wakeup.subscribe
         self.loops = [
@@ -86,6 +87,7 @@ class Scheduler:
             self._feed = asyncio.create_task(follow_changes(self._changes, self._wakeup), name="workflow-changes")
         try:
             await asyncio.gather(*(loop.run() for loop in self.loops))
+            await self._firing.drain()
         finally:
             if self._feed is not None:
                 self._feed.cancel()
