@@ -25,10 +25,12 @@ def serve(app: Any, settings: Settings) -> None:
         lifespan="on",
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
     )
-    # uvicorn handles SIGTERM (the lifespan shutdown drains the work in flight), then restores the handler it
-    # found and raises the signal again, so the process would end "killed by SIGTERM" (exit 143) after a clean
-    # drain. With this as the handler it found, a drained process exits 0, as an orchestrator expects.
-    signal.signal(signal.SIGTERM, _exit_cleanly)
+    # uvicorn handles SIGINT and SIGTERM (the lifespan shutdown drains the work in flight), then restores the
+    # handlers it found and raises the signal again, so the process would end "killed by SIGTERM" (exit 143), or
+    # with a KeyboardInterrupt traceback for the Ctrl-C of `make up`, after a clean drain. With these as the
+    # handlers it found, a drained process exits 0, as an orchestrator (and a person at a terminal) expects.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, _exit_cleanly)
     uvicorn.Server(config).run()
 
 
