@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 Execution = dict[str, Any]
+Workflow = dict[str, Any]
 
 #: Statuses an execution never leaves.
 FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
@@ -24,6 +25,15 @@ def log_workflow(workflow_id: str) -> dict[str, Any]:
     return {
         "workflowId": workflow_id,
         "trigger": {"type": "manual"},
+        "actions": [{"type": "log", "message": "bench"}],
+    }
+
+
+def periodic_log_workflow(workflow_id: str, interval_seconds: int) -> dict[str, Any]:
+    """A periodic workflow with one `log` action: what the scheduler fires costs the runner next to nothing."""
+    return {
+        "workflowId": workflow_id,
+        "trigger": {"type": "periodic", "interval": f"{interval_seconds}s"},
         "actions": [{"type": "log", "message": "bench"}],
     }
 
@@ -66,6 +76,31 @@ class WorkflowsApi:
     async def create_log_workflow(self, workflow_id: str) -> None:
         response = await self._client.post("/workflows", json=log_workflow(workflow_id))
         _expect(response, 201)
+
+    async def create_periodic_log_workflow(self, workflow_id: str, interval_seconds: int) -> Workflow:
+        response = await self._client.post("/workflows", json=periodic_log_workflow(workflow_id, interval_seconds))
+        _expect(response, 201)
+        created: Workflow = response.json()
+        return created
+
+    async def pause(self, workflow_id: str) -> Workflow:
+        response = await self._client.post(f"/workflows/{workflow_id}/pause")
+        _expect(response, 200)
+        paused: Workflow = response.json()
+        return paused
+
+    async def executions_of(self, workflow_id: str) -> list[Execution]:
+        """Every execution of the workflow, newest first (all pages)."""
+        executions: list[Execution] = []
+        params: dict[str, Any] = {"limit": 500}
+        while True:
+            response = await self._client.get(f"/workflows/{workflow_id}/executions", params=params)
+            _expect(response, 200)
+            page = response.json()
+            executions.extend(page["items"])
+            if page.get("nextCursor") is None:
+                return executions
+            params["cursor"] = page["nextCursor"]
 
     async def trigger(self, workflow_id: str) -> str:
         """Trigger `workflow_id`; return the new executionId."""

@@ -24,7 +24,10 @@ from bench.environment import environment
 from bench.events import FinalEventWatcher
 from bench.stack import Stack, running_stack
 
-SCENARIOS = ("latency", "throughput", "cost")
+SCENARIOS = ("latency", "throughput", "cost", "schedule")
+# `schedule` runs for a minute and more and fills the database with executions, so it runs only when asked for
+# (and last, so that what it leaves behind cannot slow the others down).
+DEFAULT_SCENARIOS = ("latency", "throughput", "cost")
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -35,7 +38,8 @@ def parser() -> argparse.ArgumentParser:
         dest="scenarios",
         action="append",
         choices=SCENARIOS,
-        help="run this scenario (repeatable; default: all, in the order latency, throughput, cost)",
+        help="run this scenario (repeatable; default: latency, throughput and cost, in that order; schedule only "
+        "when named, after the others)",
     )
     parser.add_argument("--latency-executions", type=_positive_int, default=100)
     parser.add_argument("--latency-warmup", type=_non_negative_int, default=3, help="executions run first, not counted")
@@ -44,6 +48,21 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--cost-executions", type=_positive_int, default=100)
     parser.add_argument("--concurrency", type=_positive_int, default=32, help="client requests in flight at most")
     parser.add_argument("--idle-seconds", type=_positive_float, default=5.0, help="cost: idle window measured first")
+    parser.add_argument("--schedule-workflows", type=_positive_int, default=1000, help="schedule: periodic workflows")
+    parser.add_argument("--schedule-seconds", type=_positive_float, default=60.0, help="schedule: window measured")
+    parser.add_argument(
+        "--schedule-intervals",
+        type=_interval_range,
+        default=(1, 10),
+        metavar="MIN-MAX",
+        help="schedule: intervals in whole seconds, spread evenly over this range (default 1-10)",
+    )
+    parser.add_argument(
+        "--schedule-idle-workflows",
+        type=_non_negative_int,
+        default=0,
+        help="schedule: periodic workflows also defined, none due in the window (every 365 days)",
+    )
     parser.add_argument("--timeout", type=_positive_float, default=600.0, help="seconds any one wait may take")
     parser.add_argument("--start-timeout", type=_positive_float, default=120.0, help="seconds to start each part")
     parser.add_argument("--results-dir", type=Path, default=REPO / "bench" / "results")
@@ -71,9 +90,20 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _interval_range(text: str) -> tuple[int, int]:
+    low, _, high = text.partition("-")
+    try:
+        bounds = (int(low), int(high or low))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN-MAX in seconds, such as 1-10, got {text!r}") from None
+    if not 1 <= bounds[0] <= bounds[1]:
+        raise argparse.ArgumentTypeError(f"expected 1 <= MIN <= MAX, got {text!r}")
+    return bounds
+
+
 def chosen(args: argparse.Namespace) -> list[str]:
     """The scenarios to run, in the canonical order, each once."""
-    wanted = set(args.scenarios or SCENARIOS)
+    wanted = set(args.scenarios or DEFAULT_SCENARIOS)
     return [name for name in SCENARIOS if name in wanted]
 
 
@@ -112,6 +142,17 @@ async def run_scenarios(stack: Stack, args: argparse.Namespace, figures: dict[st
                         executions=args.cost_executions,
                         concurrency=args.concurrency,
                         idle_seconds=args.idle_seconds,
+                    )
+                elif name == "schedule":
+                    low, high = args.schedule_intervals
+                    figures[name] = await scenarios.schedule(
+                        ctx,
+                        workflows=args.schedule_workflows,
+                        idle_workflows=args.schedule_idle_workflows,
+                        seconds=args.schedule_seconds,
+                        min_interval=low,
+                        max_interval=high,
+                        concurrency=args.concurrency,
                     )
                 stack.services.check_running()
     finally:

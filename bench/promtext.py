@@ -1,4 +1,5 @@
-"""Counters read from Prometheus text exposition (what each process serves on /metrics), and their deltas.
+"""Counters, gauges and histograms read from Prometheus text exposition (what each process serves on /metrics),
+and their deltas.
 
 A counter is identified by its sample name (`wfa_mongodb_commands_total`); its series by their label sets.
 """
@@ -60,3 +61,41 @@ def sum_by_label(series: Iterable[Mapping[Labels, float]], label: str) -> dict[s
             key = dict(labels).get(label, "")
             totals[key] = totals.get(key, 0.0) + value
     return dict(sorted(totals.items()))
+
+
+def gauge_value(text: str, sample_name: str) -> float | None:
+    """The value of an unlabelled gauge or counter sample (`process_cpu_seconds_total`), or None if absent."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == sample_name and not sample.labels:
+                return float(sample.value)
+    return None
+
+
+#: A histogram as (upper bound, cumulative count) pairs, ascending, ending with (inf, total).
+Buckets = list[tuple[float, float]]
+
+
+def histogram_buckets(text: str, name: str) -> Buckets:
+    """The cumulative buckets of the unlabelled histogram `name` (`wfa_schedule_fire_lateness_seconds`); empty if
+    it is not there."""
+    buckets: Buckets = []
+    for family in text_string_to_metric_families(text):
+        if family.type != "histogram" or family.name != name:
+            continue
+        for sample in family.samples:
+            if sample.name == f"{name}_bucket":
+                buckets.append((float(sample.labels["le"]), sample.value))
+    return sorted(buckets)
+
+
+def histogram_delta(before: Buckets, after: Buckets) -> Buckets:
+    """What was observed between two scrapes of one histogram (a bucket first seen in `after` counts from 0)."""
+    earlier = dict(before)
+    delta: Buckets = []
+    for bound, count in after:
+        change = count - earlier.get(bound, 0.0)
+        if change < 0:
+            raise CounterWentBackwards(f"bucket le={bound} went from {earlier[bound]} to {count}")
+        delta.append((bound, change))
+    return delta

@@ -1,4 +1,5 @@
-"""The three scenarios: latency (one at a time), throughput (many at once) and cost (counters per execution)."""
+"""The scenarios: latency (one at a time), throughput (many at once), cost (counters per execution) and schedule
+(many periodic workflows firing on their own)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,25 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
 
-from bench.api import BenchError, Execution, WorkflowsApi, finished_at, require_succeeded, server_latency_ms
-from bench.cost import KAFKA_PRODUCED, MONGODB_COMMANDS, Scrape, cost_figures, exporting
+from bench.api import (
+    BenchError,
+    Execution,
+    WorkflowsApi,
+    finished_at,
+    parse_timestamp,
+    require_succeeded,
+    server_latency_ms,
+)
+from bench.cost import KAFKA_PRODUCED, MONGODB_COMMANDS, Scrape, cost_figures, deltas, exporting
 from bench.events import FinalEventWatcher
-from bench.promtext import counter_series
-from bench.stats import distribution
+from bench.grid import slots_between
+from bench.promtext import counter_delta, counter_series, gauge_value, histogram_buckets, histogram_delta
+from bench.stats import distribution, histogram_quantile
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -201,4 +212,125 @@ async def cost(ctx: Context, *, executions: int, concurrency: int, idle_seconds:
             "per_second": cost_figures(before_idle, before, per=idle, topic_prefix=ctx.topic_prefix),
         },
         "counters_not_exported_by": {name: processes for name, processes in missing.items() if processes},
+    }
+
+
+SCHEDULER = "scheduler-svc"
+FIRE_LATENESS = "wfa_schedule_fire_lateness_seconds"
+SCHEDULE_FIRES = "wfa_schedule_fires_total"
+CPU_SECONDS = "process_cpu_seconds_total"
+RESIDENT_BYTES = "process_resident_memory_bytes"
+
+
+async def schedule(
+    ctx: Context,
+    *,
+    workflows: int,
+    idle_workflows: int,
+    seconds: float,
+    min_interval: int,
+    max_interval: int,
+    concurrency: int,
+) -> dict[str, Any]:
+    """`workflows` periodic workflows (intervals spread evenly over min..max seconds, one `log` action each) fire
+    on their own for `seconds`; how late the fires came, how many of the grid's slots fired, and what it cost the
+    scheduler.
+
+    `idle_workflows` more are defined first, every 365 days (none due in the window): a look's cost should not
+    grow with them. The window opens once every workflow exists. Lateness is measured twice: exactly, from each
+    execution (`createdAt - scheduledFor`, every execution whose slot falls in the window, read back after it),
+    and by the scheduler's own histogram (an estimate within its buckets).
+    """
+    intervals = [min_interval + i % (max_interval - min_interval + 1) for i in range(workflows)]
+    ids = [f"{ctx.run_tag}-schedule-{i:05d}" for i in range(workflows)]
+    if idle_workflows:
+        progress(f"schedule: creating {idle_workflows} idle workflows (every 365 days)")
+        idle = [f"{ctx.run_tag}-idle-{i:05d}" for i in range(idle_workflows)]
+        await bounded(
+            idle, concurrency, lambda workflow_id: ctx.api.create_periodic_log_workflow(workflow_id, 365 * 86400)
+        )
+    progress(f"schedule: creating {workflows} periodic workflows, every {min_interval}-{max_interval} s")
+    await bounded(
+        list(zip(ids, intervals, strict=True)), concurrency, lambda w: ctx.api.create_periodic_log_workflow(*w)
+    )
+    before = await scrape(ctx)
+    start = datetime.now(UTC)
+    progress(f"schedule: firing for {seconds:g} s")
+    await asyncio.sleep(seconds)
+    after = await scrape(ctx)
+    end = datetime.now(UTC)
+    progress("schedule: pausing every workflow, then reading the executions back")
+    paused = await bounded(ids, concurrency, ctx.api.pause)
+    executions = await bounded(ids, concurrency, ctx.api.executions_of)
+
+    expected = sum(
+        slots_between(parse_timestamp(w["createdAt"]), timedelta(seconds=interval), start, end)
+        for w, interval in zip(paused, intervals, strict=True)
+    )
+    in_window = [
+        e
+        for runs in executions
+        for e in runs
+        if e["scheduledFor"] is not None and start < parse_timestamp(e["scheduledFor"]) <= end
+    ]
+    lateness_ms = [
+        (parse_timestamp(e["createdAt"]) - parse_timestamp(e["scheduledFor"])).total_seconds() * 1000 for e in in_window
+    ]
+    outcomes = {
+        dict(labels).get("outcome", ""): value
+        for labels, value in counter_delta(
+            counter_series(before[SCHEDULER], SCHEDULE_FIRES), counter_series(after[SCHEDULER], SCHEDULE_FIRES)
+        ).items()
+    }
+    window = (end - start).total_seconds()
+    return {
+        "workflows": workflows,
+        "idle_workflows": idle_workflows,
+        "intervals_seconds": [min_interval, max_interval],
+        "window_seconds": round(window, 3),
+        "fires": {
+            "expected": expected,
+            "fired": len(in_window),
+            "skipped": int(outcomes.get("skipped", 0)),
+            "not_fired": expected - len(in_window) - int(outcomes.get("skipped", 0)),
+            "fired_per_second": round(len(in_window) / window, 1),
+            "scheduler_outcomes": {outcome: int(count) for outcome, count in sorted(outcomes.items())},
+        },
+        "lateness_ms": distribution(lateness_ms),
+        "lateness_histogram_ms": _histogram_figures(before[SCHEDULER], after[SCHEDULER]),
+        "scheduler": _process_cost(before, after, SCHEDULER, window=window, fires=len(in_window)),
+        "cpu_seconds_by_process": {
+            process: _delta(before[process], after[process], CPU_SECONDS) for process in sorted(after)
+        },
+    }
+
+
+def _histogram_figures(before: str, after: str) -> dict[str, Any]:
+    observed = histogram_delta(histogram_buckets(before, FIRE_LATENESS), histogram_buckets(after, FIRE_LATENESS))
+    figures: dict[str, Any] = {"count": int(observed[-1][1]) if observed else 0}
+    for q in (0.5, 0.99):
+        value = histogram_quantile(q, observed)
+        figures[f"p{round(q * 100)}"] = None if value is None else round(value * 1000, 1)
+    return figures
+
+
+def _delta(before: str, after: str, sample_name: str) -> float | None:
+    first, last = gauge_value(before, sample_name), gauge_value(after, sample_name)
+    return None if first is None or last is None else round(last - first, 2)
+
+
+def _process_cost(before: Scrape, after: Scrape, process: str, *, window: float, fires: int) -> dict[str, Any]:
+    cpu = _delta(before[process], after[process], CPU_SECONDS)
+    rss = [gauge_value(scrape[process], RESIDENT_BYTES) for scrape in (before, after)]
+    commands = {
+        dict(labels).get("command", ""): n for labels, n in deltas(before, after, MONGODB_COMMANDS)[process].items()
+    }
+    return {
+        "cpu_seconds": cpu,
+        "cpu_percent": None if cpu is None else round(100 * cpu / window, 1),
+        "rss_mb": [None if value is None else round(value / 2**20, 1) for value in rss],
+        "mongodb_commands_per_fire": {
+            "total": round(sum(commands.values()) / fires, 2) if fires else None,
+            "by_command": {name: round(n / fires, 2) for name, n in sorted(commands.items())} if fires else {},
+        },
     }

@@ -22,3 +22,19 @@ def test_default_sizes_are_those_documented() -> None:
 def test_sizes_must_be_positive(flag: str) -> None:
     with pytest.raises(SystemExit):
         parser().parse_args([flag])
+
+
+def test_schedule_runs_only_when_named_and_after_the_others() -> None:
+    args = parser().parse_args(["--scenario", "schedule", "--scenario", "latency"])
+
+    assert chosen(args) == ["latency", "schedule"]
+    assert "schedule" not in chosen(parser().parse_args([]))
+
+
+def test_schedule_intervals_are_a_range_of_whole_seconds() -> None:
+    assert parser().parse_args([]).schedule_intervals == (1, 10)
+    assert parser().parse_args(["--schedule-intervals", "2-5"]).schedule_intervals == (2, 5)
+    assert parser().parse_args(["--schedule-intervals", "3"]).schedule_intervals == (3, 3)
+    for wrong in ("0-5", "5-2", "a-b"):
+        with pytest.raises(SystemExit):
+            parser().parse_args(["--schedule-intervals", wrong])

@@ -1,5 +1,17 @@
+import math
+
 import pytest
-from bench.promtext import CounterWentBackwards, Labels, counter_delta, counter_series, declared_counters, sum_by_label
+from bench.promtext import (
+    CounterWentBackwards,
+    Labels,
+    counter_delta,
+    counter_series,
+    declared_counters,
+    gauge_value,
+    histogram_buckets,
+    histogram_delta,
+    sum_by_label,
+)
 
 EXPOSITION = """\
 # HELP wfa_mongodb_commands_total MongoDB commands sent
@@ -67,3 +79,42 @@ def test_sum_by_label_adds_up_several_processes() -> None:
     runner: dict[Labels, float] = {(("command", "find"),): 3.0, (): 7.0}
 
     assert sum_by_label([workflows, runner], "command") == {"": 7.0, "find": 5.0, "insert": 1.0}
+
+
+HISTOGRAM = """\
+# HELP wfa_schedule_fire_lateness_seconds Time from a slot's due moment to its fire
+# TYPE wfa_schedule_fire_lateness_seconds histogram
+wfa_schedule_fire_lateness_seconds_bucket{le="0.005"} 2.0
+wfa_schedule_fire_lateness_seconds_bucket{le="0.05"} 9.0
+wfa_schedule_fire_lateness_seconds_bucket{le="+Inf"} 10.0
+wfa_schedule_fire_lateness_seconds_count 10.0
+wfa_schedule_fire_lateness_seconds_sum 0.4
+# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.
+# TYPE process_cpu_seconds_total counter
+process_cpu_seconds_total 12.5
+# HELP process_resident_memory_bytes Resident memory size in bytes.
+# TYPE process_resident_memory_bytes gauge
+process_resident_memory_bytes 8.0e+07
+"""
+
+
+def test_histogram_buckets_are_cumulative_counts_by_upper_bound() -> None:
+    buckets = histogram_buckets(HISTOGRAM, "wfa_schedule_fire_lateness_seconds")
+
+    assert buckets == [(0.005, 2.0), (0.05, 9.0), (math.inf, 10.0)]
+    assert histogram_buckets(HISTOGRAM, "no_such_seconds") == []
+
+
+def test_histogram_delta_is_what_was_observed_between_two_scrapes() -> None:
+    before = [(0.005, 2.0), (0.05, 9.0), (math.inf, 10.0)]
+    after = [(0.005, 3.0), (0.05, 12.0), (math.inf, 15.0)]
+
+    assert histogram_delta(before, after) == [(0.005, 1.0), (0.05, 3.0), (math.inf, 5.0)]
+    with pytest.raises(CounterWentBackwards):
+        histogram_delta(after, before)
+
+
+def test_gauge_value_reads_an_unlabelled_sample() -> None:
+    assert gauge_value(HISTOGRAM, "process_cpu_seconds_total") == 12.5
+    assert gauge_value(HISTOGRAM, "process_resident_memory_bytes") == 8.0e7
+    assert gauge_value(HISTOGRAM, "process_open_fds") is None

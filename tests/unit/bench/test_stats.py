@@ -1,5 +1,7 @@
+import math
+
 import pytest
-from bench.stats import distribution, percentile
+from bench.stats import distribution, histogram_quantile, percentile
 
 
 def test_percentile_is_nearest_rank_so_always_an_observed_value() -> None:
@@ -40,3 +42,23 @@ def test_distribution_gives_count_percentiles_max_and_mean_rounded() -> None:
 
 def test_distribution_of_nothing_says_so() -> None:
     assert distribution([]) == {"count": 0}
+
+
+# -- histogram quantiles -----------------------------------------------------------------------------------------
+
+BUCKETS = [(0.01, 50.0), (0.05, 90.0), (0.1, 100.0), (math.inf, 100.0)]
+
+
+def test_histogram_quantile_interpolates_within_the_bucket() -> None:
+    assert histogram_quantile(0.5, BUCKETS) == pytest.approx(0.01)
+    assert histogram_quantile(0.7, BUCKETS) == pytest.approx(0.03)
+    assert histogram_quantile(0.25, BUCKETS) == pytest.approx(0.005)
+
+
+def test_histogram_quantile_in_the_infinite_bucket_is_the_highest_finite_bound() -> None:
+    assert histogram_quantile(0.99, [(0.01, 1.0), (0.1, 2.0), (math.inf, 10.0)]) == 0.1
+
+
+def test_histogram_quantile_of_an_empty_histogram_is_none() -> None:
+    assert histogram_quantile(0.5, [(0.01, 0.0), (math.inf, 0.0)]) is None
+    assert histogram_quantile(0.5, []) is None
