@@ -13,6 +13,13 @@ from urllib.parse import urlsplit
 from wfa_devstack import free_port
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A caller killed mid-request resets its connection: expected here, not worth a traceback."""
+
+
 class CountingTarget:
     def __init__(self, *, delay: float, host: str = "127.0.0.1") -> None:
         self.host = host
@@ -20,8 +27,7 @@ class CountingTarget:
         self.delay = delay
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, self.port), self._handler())
-        self._server.daemon_threads = True
+        self._server = _QuietServer((host, self.port), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, name="counting-target", daemon=True)
 
     def start(self) -> CountingTarget:
