@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -84,7 +85,7 @@ class WorkflowsApi:
         return created
 
     async def pause(self, workflow_id: str) -> Workflow:
-        response = await self._client.post(f"/workflows/{workflow_id}/pause")
+        response = await self._while_unavailable(lambda: self._client.post(f"/workflows/{workflow_id}/pause"))
         _expect(response, 200)
         paused: Workflow = response.json()
         return paused
@@ -94,13 +95,24 @@ class WorkflowsApi:
         executions: list[Execution] = []
         params: dict[str, Any] = {"limit": 500}
         while True:
-            response = await self._client.get(f"/workflows/{workflow_id}/executions", params=params)
+            response = await self._while_unavailable(
+                lambda: self._client.get(f"/workflows/{workflow_id}/executions", params=dict(params))
+            )
             _expect(response, 200)
             page = response.json()
             executions.extend(page["items"])
             if page.get("nextCursor") is None:
                 return executions
             params["cursor"] = page["nextCursor"]
+
+    async def _while_unavailable(self, send: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
+        """`send()` again after each 503, for up to UNAVAILABLE_FOR_SECONDS; for idempotent calls only."""
+        deadline = time.monotonic() + UNAVAILABLE_FOR_SECONDS
+        while True:
+            response = await send()
+            if response.status_code != 503 or time.monotonic() >= deadline:
+                return response
+            await asyncio.sleep(float(response.headers.get("retry-after", "1")))
 
     async def trigger(self, workflow_id: str) -> str:
         """Trigger `workflow_id`; return the new executionId."""
@@ -128,6 +140,11 @@ class WorkflowsApi:
             if time.monotonic() >= deadline:
                 raise BenchError(f"execution {execution_id} not finished within {timeout:.0f}s: {execution}")
             await asyncio.sleep(interval)
+
+
+#: How long an idempotent call is repeated while the API answers 503 (its MongoDB saturated, as the schedule
+#: scenario's load leaves the embedded server for a while).
+UNAVAILABLE_FOR_SECONDS = 300.0
 
 
 def _expect(response: httpx.Response, status: int) -> None:

@@ -1,7 +1,16 @@
 from datetime import UTC, datetime
 
+import httpx
 import pytest
-from bench.api import BenchError, finished_at, log_workflow, parse_timestamp, require_succeeded, server_latency_ms
+from bench.api import (
+    BenchError,
+    WorkflowsApi,
+    finished_at,
+    log_workflow,
+    parse_timestamp,
+    require_succeeded,
+    server_latency_ms,
+)
 
 
 def test_log_workflow_is_a_manual_workflow_with_one_log_action() -> None:
@@ -39,3 +48,31 @@ def test_require_succeeded_passes_a_succeeded_execution_and_refuses_others() -> 
     assert require_succeeded({"status": "succeeded"}) == {"status": "succeeded"}
     with pytest.raises(BenchError, match="failed"):
         require_succeeded({"executionId": "e", "status": "failed"})
+
+
+async def test_pause_is_repeated_while_the_api_answers_503() -> None:
+    answers = iter([503, 503, 200])
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        status = next(answers)
+        return httpx.Response(status, json={"workflowId": "w"}, headers={"retry-after": "0"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="http://api") as client:
+        paused = await WorkflowsApi(client).pause("w")
+
+    assert paused == {"workflowId": "w"}
+    assert calls == ["/workflows/w/pause"] * 3
+
+
+async def test_executions_of_follows_every_page() -> None:
+    pages = {None: {"items": [{"executionId": "b"}], "nextCursor": "c1"}, "c1": {"items": [{"executionId": "a"}]}}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"nextCursor": None} | pages[request.url.params.get("cursor")])
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="http://api") as client:
+        executions = await WorkflowsApi(client).executions_of("w")
+
+    assert [e["executionId"] for e in executions] == ["b", "a"]
