@@ -1,4 +1,5 @@
-"""The scheduler's spans: a retry is dispatched in a trace of its own, linked to its execution's first attempt."""
+"""The scheduler's spans: a fire is the root of its execution's trace; a retry is dispatched in a trace of its own,
+linked to its execution's first attempt."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from wfa.domain.clock import FakeClock
 from wfa.events import ExecutionRequest
 from wfa.observability.tracing import current_traceparent, span_context_of, tracer_of
 from wfa.service_layer.triggering import Triggering, trigger_manually
+from wfa_scheduler.firing import Firing
 from wfa_scheduler.metrics import SchedulerMetrics
 from wfa_scheduler.retries import Retries
 
@@ -69,3 +71,29 @@ async def test_a_retry_is_dispatched_in_a_span_linked_to_the_first_attempts_trac
     # The request is published within the dispatch span: the runner's spans will be its children.
     retried = span_context_of(publisher.traceparents[-1])
     assert retried is not None and retried.trace_id == dispatch.context.trace_id
+
+
+async def test_a_scheduled_fire_is_the_root_span_of_the_execution_it_creates(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics, spans: tuple[TracerProvider, InMemorySpanExporter]
+) -> None:
+    provider, exporter = spans
+    publisher = ContextRecordingPublisher()
+    traced = replace(deps, trace_context=current_traceparent, publisher=publisher)
+    workflow = await add_workflow(traced, {"type": "periodic", "interval": "10s"}, workflow_id="p")
+    clock.advance(seconds(10))
+
+    await Firing(traced, metrics=metrics, batch=10, tracer=tracer_of(provider)).run_once(clock.now())
+
+    (fire,) = [span for span in exporter.get_finished_spans() if span.name == "schedule fire"]
+    assert fire.parent is None
+    assert fire.attributes is not None
+    assert dict(fire.attributes) == {
+        "wfa.workflow_id": "p",
+        "wfa.schedule.slot": workflow.trigger.next_run_at.isoformat() if workflow.trigger.next_run_at else "",
+        "wfa.outcome": "fired",
+    }
+    (execution,) = (await traced.executions.list_for_workflow("p", status=None, limit=10, cursor=None)).items
+    stored = span_context_of(execution.traceparent)
+    published = span_context_of(publisher.traceparents[-1])
+    assert stored is not None and stored.span_id == fire.context.span_id
+    assert published is not None and published.trace_id == fire.context.trace_id

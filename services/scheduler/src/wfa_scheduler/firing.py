@@ -9,6 +9,8 @@ of what it knows, and at once when woken by a change.
 `fire_schedule` claims the slot atomically in the repository, so any number of schedulers may fire at once and
 each slot still fires at most once. A workflow fetched ahead may have changed by its slot (paused, rescheduled,
 deleted, or fired by another scheduler): the claim then finds its precondition gone and loses, harmlessly.
+
+Each slot is fired in a span of its own (`schedule fire`): the root of the fired execution's trace.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
+from opentelemetry.trace import Tracer
 
 from wfa.domain.errors import DependencyUnavailable
 from wfa.domain.workflow import Workflow
+from wfa.observability.tracing import Attributes, default_tracer
 from wfa.ports.repositories import SlotOutcome
 from wfa.service_layer.triggering import Triggering, fire_schedule
 from wfa_scheduler.concurrency import run_bounded
@@ -59,9 +63,11 @@ class Firing:
         batch: int,
         concurrency: int = DEFAULT_CONCURRENCY,
         lookahead: timedelta = DEFAULT_LOOKAHEAD,
+        tracer: Tracer | None = None,
     ) -> None:
         self._deps = deps
         self._metrics = metrics
+        self._tracer = tracer or default_tracer()
         self._batch = batch
         self._concurrency = concurrency
         self._lookahead = lookahead
@@ -141,7 +147,15 @@ class Firing:
         # fire_schedule reads the clock once more, for the execution's createdAt: the same moment, give or take
         # microseconds, so the histogram and the records agree.
         fired_at = self._deps.clock.now()
-        outcome = await fire_schedule(self._deps, workflow)
+        with self._tracer.start_as_current_span(
+            "schedule fire",
+            attributes={
+                Attributes.WORKFLOW_ID: workflow.workflow_id,
+                Attributes.SCHEDULE_SLOT: slot.isoformat() if slot is not None else "",
+            },
+        ) as span:
+            outcome = await fire_schedule(self._deps, workflow)
+            span.set_attribute(Attributes.OUTCOME, outcome.value)
         self._metrics.fires.labels(outcome=outcome.value).inc()
         if outcome is SlotOutcome.FIRED and slot is not None:
             self._metrics.observe_fire_lateness(fired_at - slot)

@@ -59,7 +59,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     )
     metrics = SchedulerMetrics.default()
     jobs = SchedulerJobs(
-        firing=Firing(deps, metrics=metrics, batch=settings.scheduler_batch),
+        firing=Firing(deps, metrics=metrics, batch=settings.scheduler_batch, tracer=tracer),
         retries=Retries(deps, metrics=metrics, batch=settings.scheduler_batch, tracer=tracer),
         repair=Repair(
             deps,
