@@ -101,6 +101,54 @@ def test_compose_service_is_built_from_its_own_dockerfile_and_checks_healthz(
     assert "/healthz" in " ".join(service["healthcheck"]["test"])
 
 
+# --- docker-compose.yaml: traces to Jaeger, metrics to Prometheus -----------------------------------------
+
+OTLP_HTTP_PORT = 4318
+
+
+def test_compose_runs_jaeger_with_its_ui_and_an_otlp_http_receiver(compose: dict[str, Any]) -> None:
+    jaeger = compose["services"]["jaeger"]
+
+    assert jaeger["image"].startswith("jaegertracing/jaeger:2.")  # v2: OTLP native
+    assert _published(jaeger).get(16686) == 16686
+    assert _published(jaeger).get(OTLP_HTTP_PORT) == OTLP_HTTP_PORT
+    assert f"--set=receivers.otlp.protocols.http.endpoint=0.0.0.0:{OTLP_HTTP_PORT}" in jaeger["command"]
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_compose_service_exports_its_spans_to_jaeger_over_otlp_http(compose: dict[str, Any], name: str) -> None:
+    service = compose["services"][name]
+    env = _environment(service)
+
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == f"http://jaeger:{OTLP_HTTP_PORT}"
+    assert re.fullmatch(r"(\$\{OTEL_TRACES_EXPORTER:-)?otlp\}?", env["OTEL_TRACES_EXPORTER"])
+    assert "jaeger" in service["depends_on"]
+
+
+def test_compose_runs_prometheus_with_the_scrape_configuration_of_the_repository(compose: dict[str, Any]) -> None:
+    prometheus = compose["services"]["prometheus"]
+    mounts = {volume.split(":")[0]: volume.split(":")[1] for volume in prometheus["volumes"]}
+    config_flag = next(arg for arg in prometheus["command"] if arg.startswith("--config.file="))
+
+    assert _published(prometheus).get(9090) == 9090
+    assert mounts["./deploy/prometheus.yml"] == config_flag.removeprefix("--config.file=")
+    assert (ROOT / "deploy" / "prometheus.yml").is_file()
+
+
+def test_prometheus_scrapes_every_service_on_its_contract_port(compose: dict[str, Any]) -> None:
+    config: dict[str, Any] = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
+    targets = {
+        target
+        for job in config["scrape_configs"]
+        if job.get("metrics_path", "/metrics") == "/metrics"
+        for static in job["static_configs"]
+        for target in static["targets"]
+    }
+
+    assert {f"{name}:{port}" for name, port in SERVICES.items()} <= targets
+    assert {target.split(":")[0] for target in targets} <= set(compose["services"])
+
+
 # --- Dockerfiles ---------------------------------------------------------------------------------------
 
 
