@@ -22,6 +22,7 @@ from bench import scenarios
 from bench.api import WorkflowsApi
 from bench.environment import environment
 from bench.events import FinalEventWatcher
+from bench.otlp_sink import OtlpSink
 from bench.stack import Stack, running_stack
 
 SCENARIOS = ("latency", "throughput", "cost", "schedule")
@@ -66,7 +67,28 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=_positive_float, default=600.0, help="seconds any one wait may take")
     parser.add_argument("--start-timeout", type=_positive_float, default=120.0, help="seconds to start each part")
     parser.add_argument("--results-dir", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument(
+        "--service-env",
+        type=_env_pair,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable for the three services (repeatable), such as OTEL_TRACES_EXPORTER=console",
+    )
+    parser.add_argument(
+        "--otlp-sink",
+        action="store_true",
+        help="the services export their spans over OTLP/HTTP to a stand-in receiver in this process "
+        "(OTEL_TRACES_EXPORTER=otlp); the report's otlp_sink counts what it received",
+    )
     return parser
+
+
+def _env_pair(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
 
 
 def _positive_int(text: str) -> int:
@@ -174,8 +196,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "logs": str(run_dir),
     }
     code = 0
+    service_env = dict(args.service_env)
+    sink = OtlpSink().start() if args.otlp_sink else None
+    if sink is not None:
+        service_env.update(OTEL_TRACES_EXPORTER="otlp", OTEL_EXPORTER_OTLP_ENDPOINT=sink.endpoint)
     try:
-        with running_stack(run_dir, start_timeout=args.start_timeout) as stack:
+        with running_stack(run_dir, start_timeout=args.start_timeout, extra_env=service_env) as stack:
             try:
                 asyncio.run(run_scenarios(stack, args, figures))
             except BaseException:
@@ -188,6 +214,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         traceback.print_exc()
         report["error"] = f"{type(exc).__name__}: {exc}"
         code = 1
+    if sink is not None:
+        sink.stop()  # after the services stopped, so their last spans, flushed on exit, are counted
+        report["otlp_sink"] = sink.stats()
     report["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     document = json.dumps(report, indent=2)
     (run_dir / "results.json").write_text(document + "\n")
