@@ -1,6 +1,7 @@
 """The retry policy through the real services, judged by the execution's own records (never by the test's clock):
 exponential backoff between attempts, the pending lock refusing a manual trigger, Retry-After honoured and capped,
-the retry resuming at the failed action, and a cancelled pending execution never re-dispatched."""
+an action's own policy overriding the workflow's, the exponent being the failing action's own attempt number, the
+retry resuming at the failed action, and a cancelled pending execution never re-dispatched."""
 
 from __future__ import annotations
 
@@ -224,3 +225,48 @@ def test_a_cancelled_pending_execution_is_never_dispatched_again(retry_after_run
     assert (retry_after_runs.capped_after["status"], retry_after_runs.capped_after["attempt"]) == ("cancelled", 1)
     assert retry_after_runs.capped_requests == 1
     assert retry_after_runs.honoured_requests == 2
+
+
+@dataclass(frozen=True)
+class OverrideRun:
+    pending: list[Pending]
+    execution: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+async def override_run(api: httpx.AsyncClient, target: TargetServer) -> OverrideRun:
+    first, second = target.path("override-first"), target.path("override-second")
+    target.respond_in_turn(first, 503, 200)
+    target.respond_in_turn(second, 503, 200)
+    own_policy = {"maxAttempts": 2, "initialInterval": "1s", "backoffRate": 4}
+    workflow_id = unique_id("override")
+    await create_workflow(
+        api,
+        manual_workflow(
+            workflow_id,
+            http_action(target.url(first), retry=own_policy),
+            http_action(target.url(second), retry=own_policy),
+            retry={"maxAttempts": 1},  # no retry at the workflow level: only the actions' own policies allow one
+        ),
+    )
+    execution_id = await trigger(api, workflow_id)
+    pending = await _follow_attempts(api, workflow_id, execution_id)
+    return OverrideRun(pending, await get_json(api, f"/executions/{execution_id}"))
+
+
+def test_an_actions_own_retry_policy_overrides_the_workflows(override_run: OverrideRun) -> None:
+    execution = override_run.execution
+
+    assert (execution["status"], execution["attempt"], execution["maxAttempts"]) == ("succeeded", 3, 1)
+    assert [(a["status"], a["attempts"]) for a in execution["actions"]] == [("succeeded", 2), ("succeeded", 2)]
+
+
+def test_the_backoff_exponent_is_the_failing_actions_own_attempt_number(override_run: OverrideRun) -> None:
+    first, second = override_run.pending
+    # The second action fails at the execution's attempt 2 but at its own attempt 1: initialInterval × 4^0.
+    assert (first.execution["attempt"], second.execution["attempt"]) == (1, 2)
+    assert second.execution["actions"][1]["attempts"] == 1
+    for pending, failed_action in ((first, 0), (second, 1)):
+        execution = pending.execution
+        wait = at(execution["nextRetryAt"]) - at(execution["actions"][failed_action]["finishedAt"])
+        assert abs(wait - timedelta(seconds=1)) <= PRECISION, wait
