@@ -1,5 +1,6 @@
-"""The checkpoints between a trigger's writes (the test-only crash points of WFA_TEST_CRASH_AT): where each one
-is reached, what is stored by then, and that the production checkpoint changes nothing."""
+"""A trigger cut short between its writes: at the checkpoints (the test-only crash points of WFA_TEST_CRASH_AT),
+where each one is reached and what is stored by then; and when storing the execution fails, whether the lock is
+kept for the repair sweep (an outage: the insert may have landed) or released (a refusal)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import pytest
 
 from wfa.adapters.memory import InMemoryExecutionRepository, InMemoryWorkflowRepository
 from wfa.domain.clock import FakeClock
-from wfa.domain.errors import ExecutionNotFound
-from wfa.domain.execution import ExecutionStatus
+from wfa.domain.errors import DependencyUnavailable, ExecutionNotFound
+from wfa.domain.execution import Execution, ExecutionPlan, ExecutionStatus
 from wfa.domain.schedule import first_fire
 from wfa.domain.workflow import TriggerStatus, Workflow, WorkflowDefinition
 from wfa.entrypoints.fault_injection import crash_at
@@ -110,3 +111,49 @@ def test_an_armed_crash_point_kills_the_process_only_at_its_step(monkeypatch: py
     assert kills == []
     checkpoint(TriggerStep.AFTER_STORE)
     assert kills == [(os.getpid(), signal.SIGKILL)]
+
+
+class FailingStore(InMemoryExecutionRepository):
+    """Stores the execution, then raises `error` as if the answer had been lost (or raises before storing)."""
+
+    def __init__(self, error: Exception, *, lands: bool) -> None:
+        super().__init__()
+        self.error = error
+        self.lands = lands
+
+    async def add(self, execution: Execution, plan: ExecutionPlan, *, idempotency_key: str | None) -> None:
+        if self.lands:
+            await super().add(execution, plan, idempotency_key=idempotency_key)
+        raise self.error
+
+
+async def _trigger_with_store(store: FailingStore) -> tuple[Triggering, RecordingPublisher]:
+    publisher = RecordingPublisher()
+    deps = Triggering(
+        workflows=InMemoryWorkflowRepository(),
+        executions=store,
+        publisher=publisher,
+        clock=FakeClock(START),
+        new_id=lambda: "e1",
+    )
+    await _add_manual(deps)
+    with pytest.raises(type(store.error)):
+        await trigger_manually(deps, "w")
+    return deps, publisher
+
+
+async def test_an_outage_while_storing_keeps_the_lock_for_the_repair_sweep() -> None:
+    # The insert landed but its answer was lost: the lock must stay with the execution the sweep will publish.
+    deps, publisher = await _trigger_with_store(FailingStore(DependencyUnavailable("mongodb", "timeout"), lands=True))
+
+    workflow = await deps.workflows.get("w")
+    assert (workflow.trigger.status, workflow.trigger.execution_id) == (TriggerStatus.BUSY, "e1")
+    assert (await deps.executions.get("e1")).status is ExecutionStatus.QUEUED
+    assert publisher.sent == []
+
+
+async def test_a_refused_store_releases_the_lock_at_once() -> None:
+    deps, _ = await _trigger_with_store(FailingStore(ValueError("stored twice"), lands=False))
+
+    workflow = await deps.workflows.get("w")
+    assert (workflow.trigger.status, workflow.trigger.execution_id) == (TriggerStatus.IDLE, None)

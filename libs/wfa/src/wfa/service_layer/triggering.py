@@ -185,6 +185,11 @@ async def _store_and_dispatch(
     )
     try:
         await deps.executions.add(execution, ExecutionPlan.of(workflow), idempotency_key=idempotency_key)
+    except DependencyUnavailable:
+        # The insert may have landed although its answer was lost: releasing the lock now would let a second
+        # execution start beside this one, which the stall sweep would then publish. Held, the lock is released
+        # by the repair sweep if the execution turns out to be missing, or by whoever finishes it.
+        raise
     except Exception:
         await deps.workflows.release_trigger_lock(workflow.workflow_id, execution_id=execution_id)
         raise
