@@ -65,6 +65,7 @@ class KafkaPublisher:
         self._tracer = tracer or default_tracer()
         self.topics = tuple(topics)
         self._recreate_topics = False
+        self._ensuring = asyncio.Lock()
         self._timeout = settings.kafka_request_timeout_ms / 1000
         self._producer: AIOKafkaProducer | None = None
         self._connecting = asyncio.Lock()
@@ -184,14 +185,20 @@ class KafkaPublisher:
             async with kafka_call(f"publishing to {topic}", self._timeout):
                 producer = await self._connected()
                 if self._recreate_topics:
-                    await ensure_topics(self._settings, self.topics)
-                    self._recreate_topics = False
+                    await self._ensure_topics()
                 sent = await producer.send_and_wait(topic, value=value, key=key, headers=headers)
         except DependencyUnavailable:
             self._recreate_topics = bool(self.topics)
             raise
         MESSAGES_PRODUCED.labels(topic=topic).inc()
         return sent
+
+    async def _ensure_topics(self) -> None:
+        # One at a time: after an outage, every publish waiting to go out would otherwise open an admin client.
+        async with self._ensuring:
+            if self._recreate_topics:
+                await ensure_topics(self._settings, self.topics)
+                self._recreate_topics = False
 
     async def _connected(self) -> AIOKafkaProducer:
         if self._producer is not None:
