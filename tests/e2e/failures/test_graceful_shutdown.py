@@ -1,5 +1,6 @@
 """SIGTERM to a runner with an action in flight: it stops taking work, lets the action finish within its grace
-period, records the execution, commits and exits 0; nothing runs twice. The next request waits for a runner."""
+period, records the execution, commits and exits 0; nothing runs twice. The next request waits for a runner.
+The workflows service and the scheduler exit 0 on SIGTERM too."""
 
 from __future__ import annotations
 
@@ -84,3 +85,14 @@ def test_a_draining_runner_takes_no_new_work(shutdown: Shutdown) -> None:
 def test_work_that_arrived_during_the_drain_runs_once_on_the_next_runner(shutdown: Shutdown) -> None:
     assert shutdown.arrived_meanwhile_after_restart["status"] == "succeeded"
     assert shutdown.later_requests == 1
+
+
+@pytest.mark.parametrize("script", ["workflows-svc", "scheduler-svc"])
+async def test_the_other_services_exit_0_on_sigterm(rig: Rig, script: str) -> None:
+    process = rig.stack.processes[script]
+
+    exit_code = await asyncio.to_thread(process.terminate, RECOVERY_TIMEOUT)
+    last_words = process.log_tail()
+    process.start().wait_ready(STACK_START_TIMEOUT)
+
+    assert exit_code == 0, last_words
