@@ -8,6 +8,7 @@ services log the trace id of each line, and the runner passes the context on in 
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from collections.abc import Iterable
@@ -33,17 +34,21 @@ from wfa_devstack import ServiceStack
 
 pytestmark = pytest.mark.e2e
 
-# A console log line: `<time> [<level>] <event>  key=value key='value with spaces' ...`
+# A console log line: `<time> [<level>] <event>  key=value key='value with spaces' ...`; or a JSON one.
 _FIELD = re.compile(r"(\w+)=('(?:[^'\\]|\\.)*'|\S+)")
 
 
 async def runner_lines(services: ServiceStack, execution_id: str) -> list[tuple[str, dict[str, str]]]:
     """Every line of the runner's log that names `execution_id`, with its fields."""
-    return [
-        (line, {key: value.strip("'") for key, value in _FIELD.findall(line)})
-        for line in services.runner.log_text().splitlines()
-        if f"execution_id={execution_id}" in line
-    ]
+    found = []
+    for line in services.runner.log_text().splitlines():
+        if line.startswith("{"):
+            fields = {key: str(value) for key, value in json.loads(line).items()}
+        else:
+            fields = {key: value.strip("'") for key, value in _FIELD.findall(line)}
+        if fields.get("execution_id") == execution_id:
+            found.append((line, fields))
+    return found
 
 
 def new_traceparent() -> tuple[str, str]:
