@@ -24,6 +24,7 @@ from wfa_workflows.metrics import ApiMetrics
 from wfa_workflows.use_cases import WorkflowUseCases
 
 OWNER = "runner-1"
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
 class RecordingEvents:
@@ -85,7 +86,13 @@ async def api() -> AsyncIterator[Api]:
     workflows, executions = InMemoryWorkflowRepository(), InMemoryExecutionRepository()
     registry = CollectorRegistry()
     events = RecordingEvents()
-    triggering = Triggering(workflows=workflows, executions=executions, publisher=RecordingPublisher(), clock=clock)
+    triggering = Triggering(
+        workflows=workflows,
+        executions=executions,
+        publisher=RecordingPublisher(),
+        clock=clock,
+        trace_context=lambda: TRACEPARENT,  # as if every request came in a span
+    )
     use_cases = WorkflowUseCases(triggering, events=events, metrics=ApiMetrics(registry))
     app = create_app(ApiDependencies(use_cases=use_cases))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE_URL) as client:
@@ -178,9 +185,7 @@ async def test_a_window_outside_the_duration_syntax_or_1s_to_365d_is_a_422_probl
 async def test_an_execution_never_shows_its_trace_context(api: Api) -> None:
     await api.create("wf")
     execution_id = await api.trigger("wf")
-    stored = await api.executions.get(execution_id)
-    stored_with_context = stored.model_copy(update={"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"})
-    api.executions._items[execution_id].execution = stored_with_context
+    assert (await api.executions.get(execution_id)).traceparent == TRACEPARENT
 
     shown = (await api.client.get(f"/executions/{execution_id}")).json()
     page = (await api.client.get("/workflows/wf/executions")).json()
