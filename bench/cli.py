@@ -145,6 +145,7 @@ async def run_scenarios(stack: Stack, args: argparse.Namespace, figures: dict[st
                 topic_prefix=stack.topic_prefix,
                 run_tag=f"bench-{uuid.uuid4().hex[:6]}",
                 timeout=args.timeout,
+                server_pids=stack.server_pids,
             )
             for name in chosen(args):
                 if name == "latency":

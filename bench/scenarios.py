@@ -7,7 +7,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -26,6 +26,7 @@ from bench.cost import KAFKA_PRODUCED, MONGODB_COMMANDS, Scrape, cost_figures, d
 from bench.events import FinalEventWatcher
 from bench.grid import slots_between
 from bench.promtext import counter_delta, counter_series, gauge_value, histogram_buckets, histogram_delta
+from bench.stack import cpu_seconds
 from bench.stats import distribution, histogram_quantile
 
 T = TypeVar("T")
@@ -41,6 +42,7 @@ class Context:
     topic_prefix: str
     run_tag: str
     timeout: float  # the longest any wait of a scenario may take, in seconds
+    server_pids: Mapping[str, int] = field(default_factory=dict)  # the embedded servers' processes, by name
 
 
 def progress(message: str) -> None:
@@ -249,15 +251,27 @@ async def schedule(
         await bounded(
             idle, concurrency, lambda workflow_id: ctx.api.create_periodic_log_workflow(workflow_id, 365 * 86400)
         )
-    progress(f"schedule: creating {workflows} periodic workflows, every {min_interval}-{max_interval} s")
-    await bounded(
-        list(zip(ids, intervals, strict=True)), concurrency, lambda w: ctx.api.create_periodic_log_workflow(*w)
+    progress(
+        f"schedule: creating {workflows} periodic workflows, every {min_interval}-{max_interval} s, "
+        f"over {max_interval} s"
     )
+    # Paced over the longest interval, so that the grids' phases spread as they would for workflows created at
+    # random times: created all at once, every workflow would be due within the same fraction of a second at
+    # each common multiple of the intervals, a burst no real schedule shows.
+    paced = time.monotonic()
+
+    async def create(index: int) -> None:
+        await asyncio.sleep(max(0.0, paced + index * max_interval / workflows - time.monotonic()))
+        await ctx.api.create_periodic_log_workflow(ids[index], intervals[index])
+
+    await bounded(range(workflows), concurrency, create)
     before = await scrape(ctx)
+    servers_before = {name: cpu_seconds(pid) for name, pid in ctx.server_pids.items()}
     start = datetime.now(UTC)
     progress(f"schedule: firing for {seconds:g} s")
     await asyncio.sleep(seconds)
     after = await scrape(ctx)
+    servers_after = {name: cpu_seconds(pid) for name, pid in ctx.server_pids.items()}
     end = datetime.now(UTC)
     progress("schedule: pausing every workflow, then reading the executions back")
     paused = await bounded(ids, concurrency, ctx.api.pause)
@@ -300,7 +314,9 @@ async def schedule(
         "lateness_histogram_ms": _histogram_figures(before[SCHEDULER], after[SCHEDULER]),
         "scheduler": _process_cost(before, after, SCHEDULER, window=window, fires=len(in_window)),
         "cpu_seconds_by_process": {
-            process: _delta(before[process], after[process], CPU_SECONDS) for process in sorted(after)
+            **{process: _delta(before[process], after[process], CPU_SECONDS) for process in sorted(after)},
+            # The embedded servers, read from /proc: SecantusDB near one core's worth (its ceiling) means saturated.
+            **{f"{name} server": _used(servers_before[name], servers_after[name]) for name in sorted(servers_after)},
         },
     }
 
@@ -315,7 +331,10 @@ def _histogram_figures(before: str, after: str) -> dict[str, Any]:
 
 
 def _delta(before: str, after: str, sample_name: str) -> float | None:
-    first, last = gauge_value(before, sample_name), gauge_value(after, sample_name)
+    return _used(gauge_value(before, sample_name), gauge_value(after, sample_name))
+
+
+def _used(first: float | None, last: float | None) -> float | None:
     return None if first is None or last is None else round(last - first, 2)
 
 

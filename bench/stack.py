@@ -3,11 +3,12 @@ harness) on free ports, with a topic prefix and a database of the run's own."""
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from wfa_devstack import EmbeddedKafka, EmbeddedMongo, ServiceStack, free_port, start_services
@@ -19,6 +20,7 @@ class Stack:
     kafka_bootstrap: str
     topic_prefix: str
     log_dir: Path
+    server_pids: Mapping[str, int] = field(default_factory=dict)  # {"mongo": pid, "kafka": pid}
 
     @property
     def api_url(self) -> str:
@@ -69,4 +71,23 @@ def running_stack(
         )
         stack.enter_context(services)
         _progress(f"ready: API on {services.api_url}")
-        yield Stack(services=services, kafka_bootstrap=kafka.bootstrap, topic_prefix=topic_prefix, log_dir=log_dir)
+        pids = {server.name: server.pid for server in (mongo, kafka) if server.pid is not None}
+        yield Stack(
+            services=services,
+            kafka_bootstrap=kafka.bootstrap,
+            topic_prefix=topic_prefix,
+            log_dir=log_dir,
+            server_pids=pids,
+        )
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time the process has used so far (Linux /proc), or None where it cannot be read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (2nd field) is in parentheses and may hold spaces: count fields after its closing one.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")

@@ -1,0 +1,20 @@
+import os
+import time
+
+from bench.stack import cpu_seconds
+
+
+def test_cpu_seconds_of_a_process_grow_as_it_works() -> None:
+    before = cpu_seconds(os.getpid())
+    deadline = time.process_time() + 0.05
+    while time.process_time() < deadline:
+        pass
+
+    after = cpu_seconds(os.getpid())
+
+    assert before is not None and after is not None
+    assert after > before
+
+
+def test_cpu_seconds_of_no_process_is_none() -> None:
+    assert cpu_seconds(2**22 + 1) is None
