@@ -390,6 +390,49 @@ async def test_a_slot_in_flight_is_not_fired_again_by_the_next_look(
     assert len(await _executions(deps)) == 1
 
 
+async def test_a_look_that_read_before_a_claim_does_not_fire_that_slot_again(
+    deps: Triggering, clock: FakeClock, publisher: RecordingPublisher, metrics: SchedulerMetrics
+) -> None:
+    class SlowStore:
+        """Claims wait until `claims` is set; a look answers with what the store held when it was asked, but
+        only once `looks` is set."""
+
+        def __init__(self, inner: object) -> None:
+            self._inner = inner
+            self.claims, self.looks = asyncio.Event(), asyncio.Event()
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._inner, name)
+
+        async def claim_schedule_slot(self, workflow_id: str, **kwargs: object) -> object:
+            await self.claims.wait()
+            return await self._inner.claim_schedule_slot(workflow_id, **kwargs)  # type: ignore[attr-defined]
+
+        async def due_for_schedule(self, **kwargs: object) -> object:
+            snapshot = await self._inner.due_for_schedule(**kwargs)  # type: ignore[attr-defined]
+            await self.looks.wait()
+            return snapshot
+
+    store = SlowStore(deps.workflows)
+    firing = _firing(Triggering(store, deps.executions, publisher, clock, deps.new_id), metrics)  # type: ignore[arg-type]
+    await add_workflow(deps, TEN_S)
+    clock.set(START + seconds(10))
+    store.looks.set()
+    await firing.step()  # arms the slot and launches its fire, which waits to claim
+    store.looks.clear()
+    second = asyncio.create_task(firing.step())  # woken early, looks again: reads the slot before its claim
+    await asyncio.sleep(0)
+
+    store.claims.set()
+    await firing.drain()  # the claim lands and the fire completes while the second look is on its way
+    store.looks.set()
+    await second
+    await firing.drain()
+
+    assert len(await _executions(deps)) == 1
+    assert (sample(metrics.fires, outcome="fired"), sample(metrics.fires, outcome="lost")) == (1, 0)
+
+
 async def test_a_workflow_paused_after_the_look_does_not_fire_at_its_slot(
     deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
 ) -> None:

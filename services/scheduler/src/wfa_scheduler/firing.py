@@ -76,6 +76,9 @@ class Firing:
         self._known_until: datetime | None = None  # every slot at or before this was fetched by the last look
         self._planned: datetime | None = None  # when the last step asked to be called again
         self._in_flight: dict[Slot, asyncio.Task[None]] = {}
+        # Slots this process claimed (whatever the outcome) since the current look's query was sent: that query
+        # may have read the database before the claim, and must not arm them again.
+        self._handled: set[Slot] = set()
 
     async def run_once(self, now: datetime) -> FiringPass:
         """Fire every slot due at `now` (up to one batch), all done when it returns."""
@@ -117,8 +120,14 @@ class Firing:
         horizon = now + self._lookahead
         # Fires in flight may not have claimed their slot yet, so the query finds them again: fetch that many more.
         limit = self._batch + len(self._in_flight)
+        settled = set(self._handled)  # claimed before this query: what it reads already shows them moved on
         fetched = await self._deps.workflows.due_for_schedule(now=horizon, limit=limit)
-        self._armed = [workflow for workflow in fetched if _key(workflow) not in self._in_flight]
+        self._armed = [
+            workflow
+            for workflow in fetched
+            if _key(workflow) not in self._in_flight and _key(workflow) not in self._handled
+        ]
+        self._handled -= settled
         # A full batch may have left out later slots: only up to its last one is known.
         self._known_until = horizon if len(fetched) < limit else _slot(fetched[-1])
 
@@ -135,6 +144,8 @@ class Firing:
         async with self._gate:
             try:
                 await self._fire(workflow)
+                # Before the task ends and leaves the in-flight set, so that the slot is always in one of them.
+                self._handled.add(_key(workflow))
             except DependencyUnavailable as exc:
                 self._metrics.loop_failures.labels(loop="firing").inc()
                 log.warning("schedule.fire_failed", workflow_id=workflow.workflow_id, error=str(exc))
