@@ -1,4 +1,5 @@
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -67,10 +68,13 @@ async def test_pause_is_repeated_while_the_api_answers_503() -> None:
 
 
 async def test_executions_of_follows_every_page() -> None:
-    pages = {None: {"items": [{"executionId": "b"}], "nextCursor": "c1"}, "c1": {"items": [{"executionId": "a"}]}}
+    pages: dict[str | None, dict[str, Any]] = {
+        None: {"items": [{"executionId": "b"}], "nextCursor": "c1"},
+        "c1": {"items": [{"executionId": "a"}], "nextCursor": None},
+    }
 
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json={"nextCursor": None} | pages[request.url.params.get("cursor")])
+        return httpx.Response(200, json=pages[request.url.params.get("cursor")])
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="http://api") as client:
         executions = await WorkflowsApi(client).executions_of("w")
