@@ -138,9 +138,9 @@ class Firing:
         task.add_done_callback(lambda _: self._in_flight.pop(key, None))
 
     async def _fire_in_background(self, workflow: Workflow) -> None:
-        # Nobody awaits this task: its failure is reported here. The slot stays due (its claim did not happen, or
-        # its execution record was not stored and the lock is released by the repair sweep), so the next look
-        # finds it again once the dependency is back.
+        # Nobody awaits this task: its failure is reported here. If the claim did not land, the slot is still due
+        # and the next look arms it again once the dependency is back; if it landed but the execution record was
+        # not stored, the slot is spent and the repair sweep sees to the lock (see wfa.service_layer.triggering).
         async with self._gate:
             try:
                 await self._fire(workflow)
