@@ -6,7 +6,8 @@ from itertools import count
 
 import pytest
 from prometheus_client import CollectorRegistry
-from tests.unit.scheduler.fakes import START, RecordingPublisher
+from tests.unit.fakes import RecordingPublisher
+from tests.unit.scheduler.fakes import START
 
 from wfa.adapters.memory import InMemoryExecutionRepository, InMemoryWorkflowRepository
 from wfa.domain.clock import FakeClock

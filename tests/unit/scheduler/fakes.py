@@ -1,53 +1,15 @@
-"""Fakes and helpers for the scheduler's unit tests: a recording publisher, a repository wrapper that yields
-like a network round trip, and a way to store a workflow as the API would."""
+"""Fakes and helpers for the scheduler's unit tests (the ones other suites share are in tests/unit/fakes.py)."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from wfa.domain.errors import ActionFailed, DependencyUnavailable
+from wfa.domain.errors import ActionFailed
 from wfa.domain.execution import Execution
-from wfa.domain.schedule import first_fire
-from wfa.domain.workflow import Workflow, WorkflowDefinition
-from wfa.events import ExecutionRequest
 from wfa.service_layer.triggering import Triggering
 
 START = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
-
-
-class RecordingPublisher:
-    """Keeps what was published; `down` makes it fail as a broker outage would."""
-
-    def __init__(self) -> None:
-        self.sent: list[ExecutionRequest] = []
-        self.down = False
-
-    async def publish(self, request: ExecutionRequest) -> None:
-        if self.down:
-            raise DependencyUnavailable("kafka", "test broker is down")
-        self.sent.append(request)
-
-
-class Yielding:
-    """Wraps a repository so that every call first yields to the event loop, as a network round trip does.
-
-    The in-memory repositories never suspend, so without this two concurrent passes would simply run one after
-    the other and a race between schedulers could not happen in a test.
-    """
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._inner, name)
-
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            await asyncio.sleep(0)
-            return await method(*args, **kwargs)
-
-        return call
 
 
 class CountingWorkflows:
@@ -63,17 +25,6 @@ class CountingWorkflows:
     async def due_for_schedule(self, **kwargs: Any) -> Any:
         self.looks += 1
         return await self._inner.due_for_schedule(**kwargs)
-
-
-async def add_workflow(deps: Triggering, trigger: dict[str, str], workflow_id: str = "w") -> Workflow:
-    """Store a workflow created now, as the API would: its first slot computed from its creation time."""
-    definition = WorkflowDefinition.model_validate(
-        {"workflowId": workflow_id, "trigger": trigger, "actions": [{"type": "log", "message": "hi"}]}
-    )
-    now = deps.clock.now()
-    workflow = Workflow.create(definition, now=now, next_run_at=first_fire(definition.trigger, now))
-    await deps.workflows.add(workflow)
-    return workflow
 
 
 def sample(registry_metric: Any, **labels: str) -> float:

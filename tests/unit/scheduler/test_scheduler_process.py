@@ -6,7 +6,7 @@ from datetime import timedelta
 from itertools import count
 
 from prometheus_client import CollectorRegistry
-from tests.unit.scheduler.fakes import RecordingPublisher, add_workflow
+from tests.unit.fakes import RecordingPublisher, add_workflow
 
 from wfa.adapters.memory import InMemoryExecutionRepository, InMemoryWorkflowRepository
 from wfa.domain.clock import SystemClock

@@ -10,7 +10,8 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from tests.unit.scheduler.fakes import add_workflow, run_until_pending, seconds
+from tests.unit.fakes import add_workflow
+from tests.unit.scheduler.fakes import run_until_pending, seconds
 
 from wfa.domain.clock import FakeClock
 from wfa.events import ExecutionRequest

@@ -3,29 +3,17 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 
 import pytest
+from tests.unit.fakes import RecordingPublisher, add_workflow
 
 from wfa.adapters.memory import InMemoryExecutionRepository, InMemoryWorkflowRepository
 from wfa.domain.clock import FakeClock
-from wfa.domain.errors import DependencyUnavailable, TriggerLocked, WorkflowNotFound
+from wfa.domain.errors import TriggerLocked, WorkflowNotFound
 from wfa.domain.execution import ExecutionStatus, Reason
-from wfa.domain.schedule import first_fire
-from wfa.domain.workflow import TriggerStatus, Workflow, WorkflowDefinition
-from wfa.events import ExecutionRequest
+from wfa.domain.workflow import TriggerStatus
 from wfa.ports.repositories import SlotOutcome
 from wfa.service_layer.triggering import Triggering, dispatch, fire_schedule, trigger_manually
 
 START = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
-
-
-class RecordingPublisher:
-    def __init__(self) -> None:
-        self.sent: list[ExecutionRequest] = []
-        self.down = False
-
-    async def publish(self, request: ExecutionRequest) -> None:
-        if self.down:
-            raise DependencyUnavailable("kafka", "test broker is down")
-        self.sent.append(request)
 
 
 @pytest.fixture
@@ -45,18 +33,8 @@ def _publisher(deps: Triggering) -> RecordingPublisher:
     return deps.publisher
 
 
-async def _add(deps: Triggering, trigger: dict[str, str], workflow_id: str = "w") -> Workflow:
-    definition = WorkflowDefinition.model_validate(
-        {"workflowId": workflow_id, "trigger": trigger, "actions": [{"type": "log", "message": "hi"}]}
-    )
-    now = deps.clock.now()
-    workflow = Workflow.create(definition, now=now, next_run_at=first_fire(definition.trigger, now))
-    await deps.workflows.add(workflow)
-    return workflow
-
-
 async def test_manual_trigger_locks_stores_and_publishes(deps: Triggering) -> None:
-    await _add(deps, {"type": "manual"})
+    await add_workflow(deps, {"type": "manual"})
     result = await trigger_manually(deps, "w", input={"k": 1})
     assert result.created
     assert result.execution.status is ExecutionStatus.QUEUED
@@ -72,7 +50,7 @@ async def test_trigger_of_unknown_workflow_is_not_found(deps: Triggering) -> Non
 
 
 async def test_concurrent_triggers_have_exactly_one_winner(deps: Triggering) -> None:
-    await _add(deps, {"type": "manual"})
+    await add_workflow(deps, {"type": "manual"})
     results = await asyncio.gather(*(trigger_manually(deps, "w") for _ in range(20)), return_exceptions=True)
     winners = [r for r in results if not isinstance(r, BaseException)]
     losers = [r for r in results if isinstance(r, TriggerLocked)]
@@ -82,7 +60,7 @@ async def test_concurrent_triggers_have_exactly_one_winner(deps: Triggering) -> 
 
 
 async def test_paused_workflow_refuses_triggers(deps: Triggering) -> None:
-    await _add(deps, {"type": "manual"})
+    await add_workflow(deps, {"type": "manual"})
     await deps.workflows.set_enabled("w", enabled=False, next_run_at=None, now=START)
     with pytest.raises(TriggerLocked) as caught:
         await trigger_manually(deps, "w")
@@ -90,7 +68,7 @@ async def test_paused_workflow_refuses_triggers(deps: Triggering) -> None:
 
 
 async def test_repeated_idempotency_key_returns_the_first_execution(deps: Triggering) -> None:
-    await _add(deps, {"type": "manual"})
+    await add_workflow(deps, {"type": "manual"})
     first = await trigger_manually(deps, "w", idempotency_key="k1")
     again = await trigger_manually(deps, "w", idempotency_key="k1")
     assert not again.created
@@ -99,7 +77,7 @@ async def test_repeated_idempotency_key_returns_the_first_execution(deps: Trigge
 
 
 async def test_idempotency_key_is_forgotten_after_24_hours(deps: Triggering) -> None:
-    await _add(deps, {"type": "manual"})
+    await add_workflow(deps, {"type": "manual"})
     first = await trigger_manually(deps, "w", idempotency_key="k1")
     await deps.workflows.release_trigger_lock("w", execution_id=first.execution.execution_id)
     assert isinstance(deps.clock, FakeClock)
@@ -110,7 +88,7 @@ async def test_idempotency_key_is_forgotten_after_24_hours(deps: Triggering) -> 
 
 
 async def test_broker_down_keeps_the_execution_queued_for_the_stall_sweep(deps: Triggering) -> None:
-    await _add(deps, {"type": "manual"})
+    await add_workflow(deps, {"type": "manual"})
     _publisher(deps).down = True
     result = await trigger_manually(deps, "w")
     stored = await deps.executions.get(result.execution.execution_id)
@@ -121,7 +99,7 @@ async def test_broker_down_keeps_the_execution_queued_for_the_stall_sweep(deps: 
 
 
 async def test_schedule_fire_claims_the_slot_and_moves_to_the_next_grid_slot(deps: Triggering) -> None:
-    workflow = await _add(deps, {"type": "periodic", "interval": "10s"})
+    workflow = await add_workflow(deps, {"type": "periodic", "interval": "10s"})
     assert isinstance(deps.clock, FakeClock)
     deps.clock.advance(timedelta(seconds=10, milliseconds=3))
     outcome = await fire_schedule(deps, workflow)
@@ -132,7 +110,7 @@ async def test_schedule_fire_claims_the_slot_and_moves_to_the_next_grid_slot(dep
 
 
 async def test_a_slot_fires_once_however_many_callers(deps: Triggering) -> None:
-    workflow = await _add(deps, {"type": "periodic", "interval": "10s"})
+    workflow = await add_workflow(deps, {"type": "periodic", "interval": "10s"})
     assert isinstance(deps.clock, FakeClock)
     deps.clock.advance(timedelta(seconds=10))
     outcomes = await asyncio.gather(*(fire_schedule(deps, workflow) for _ in range(5)))
@@ -140,7 +118,7 @@ async def test_a_slot_fires_once_however_many_callers(deps: Triggering) -> None:
 
 
 async def test_fire_due_while_busy_is_skipped_and_counted(deps: Triggering) -> None:
-    workflow = await _add(deps, {"type": "periodic", "interval": "10s"})
+    workflow = await add_workflow(deps, {"type": "periodic", "interval": "10s"})
     await trigger_manually(deps, "w")
     assert isinstance(deps.clock, FakeClock)
     deps.clock.advance(timedelta(seconds=10))
@@ -152,7 +130,7 @@ async def test_fire_due_while_busy_is_skipped_and_counted(deps: Triggering) -> N
 
 
 async def test_missed_fires_collapse_into_one(deps: Triggering) -> None:
-    workflow = await _add(deps, {"type": "periodic", "interval": "10s"})
+    workflow = await add_workflow(deps, {"type": "periodic", "interval": "10s"})
     assert isinstance(deps.clock, FakeClock)
     deps.clock.advance(timedelta(seconds=95))
     assert await fire_schedule(deps, workflow) is SlotOutcome.FIRED

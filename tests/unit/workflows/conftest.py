@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.unit.workflows.fakes import RecordingPublisher
+from tests.unit.fakes import RecordingPublisher
 
 from wfa.adapters.memory import InMemoryExecutionRepository, InMemoryWorkflowRepository
 from wfa.domain.clock import FakeClock

@@ -1,13 +1,10 @@
-"""Fakes for the API's unit tests: a recording publisher and repository wrappers that misbehave on purpose."""
+"""Fakes for the API's unit tests: repository wrappers that misbehave on purpose (the shared ones are in
+tests/unit/fakes.py)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
-
-from wfa.domain.errors import DependencyUnavailable
-from wfa.events import ExecutionRequest
 
 SEED = {
     "workflowId": "recurrent-workflow",
@@ -23,36 +20,6 @@ def manual_workflow(workflow_id: str, **extra: Any) -> dict[str, Any]:
         "actions": [{"type": "log", "message": "hello"}],
         **extra,
     }
-
-
-class RecordingPublisher:
-    """Keeps what was published; `down` makes it fail as a broker outage would."""
-
-    def __init__(self) -> None:
-        self.sent: list[ExecutionRequest] = []
-        self.down = False
-
-    async def publish(self, request: ExecutionRequest) -> None:
-        if self.down:
-            raise DependencyUnavailable("kafka", "test broker is down")
-        self.sent.append(request)
-
-
-class Yielding:
-    """Every call first yields to the event loop, as a network round trip does: without it the in-memory
-    repositories never suspend, and concurrent requests could not interleave."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._inner, name)
-
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            await asyncio.sleep(0)
-            return await method(*args, **kwargs)
-
-        return call
 
 
 class Failing:

@@ -6,8 +6,9 @@ import asyncio
 from datetime import timedelta
 
 import httpx
+from tests.unit.fakes import RecordingPublisher, Yielding
 from tests.unit.workflows.conftest import ClientFactory, assert_problem
-from tests.unit.workflows.fakes import SEED, RecordingPublisher, Yielding, manual_workflow
+from tests.unit.workflows.fakes import SEED, manual_workflow
 
 from wfa.adapters.memory import InMemoryExecutionRepository, InMemoryWorkflowRepository
 from wfa.domain.clock import FakeClock

@@ -1,0 +1,57 @@
+"""Fakes more than one unit suite needs: a recording publisher, a repository wrapper that yields like a network
+round trip, and a way to store a workflow as the API would."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from wfa.domain.errors import DependencyUnavailable
+from wfa.domain.schedule import first_fire
+from wfa.domain.workflow import Workflow, WorkflowDefinition
+from wfa.events import ExecutionRequest
+from wfa.service_layer.triggering import Triggering
+
+
+class RecordingPublisher:
+    """Keeps what was published; `down` makes it fail as a broker outage would."""
+
+    def __init__(self) -> None:
+        self.sent: list[ExecutionRequest] = []
+        self.down = False
+
+    async def publish(self, request: ExecutionRequest) -> None:
+        if self.down:
+            raise DependencyUnavailable("kafka", "test broker is down")
+        self.sent.append(request)
+
+
+class Yielding:
+    """Wraps a repository so that every call first yields to the event loop, as a network round trip does.
+
+    The in-memory repositories never suspend, so without this concurrent calls would simply run one after the
+    other: no race between schedulers, and no interleaving of concurrent requests, could happen in a test.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._inner, name)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            await asyncio.sleep(0)
+            return await method(*args, **kwargs)
+
+        return call
+
+
+async def add_workflow(deps: Triggering, trigger: dict[str, str], workflow_id: str = "w") -> Workflow:
+    """Store a workflow created now, as the API would: its first slot computed from its creation time."""
+    definition = WorkflowDefinition.model_validate(
+        {"workflowId": workflow_id, "trigger": trigger, "actions": [{"type": "log", "message": "hi"}]}
+    )
+    now = deps.clock.now()
+    workflow = Workflow.create(definition, now=now, next_run_at=first_fire(definition.trigger, now))
+    await deps.workflows.add(workflow)
+    return workflow
