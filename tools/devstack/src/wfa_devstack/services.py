@@ -29,7 +29,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Self, TypedDict, Unpack
 
 from wfa_devstack.net import LOCALHOST, free_port, port_open, wait_until
 from wfa_devstack.process import spawn_detached
@@ -395,34 +395,27 @@ def service_stack(
     )
 
 
+class StackOptions(TypedDict, total=False):
+    """The keyword arguments of `service_stack`, so that `start_services` takes the same ones."""
+
+    workflows_port: int | None
+    scheduler_port: int | None
+    runner_port: int | None
+    extra_env: Mapping[str, str] | None
+    log_dir: Path | None
+    host: str
+    die_with_parent: bool
+    schedulers: int
+    runners: int
+
+
 def start_services(
     mongo_url: str,
     kafka_bootstrap: str,
     topic_prefix: str,
     *,
-    workflows_port: int | None = None,
-    scheduler_port: int | None = None,
-    runner_port: int | None = None,
-    extra_env: Mapping[str, str] | None = None,
-    log_dir: Path | None = None,
-    host: str = LOCALHOST,
-    die_with_parent: bool = True,
-    schedulers: int = 1,
-    runners: int = 1,
     timeout: float = 90.0,
+    **options: Unpack[StackOptions],
 ) -> ServiceStack:
-    """`service_stack(...)` started and ready; use it as a context manager to stop it."""
-    return service_stack(
-        mongo_url,
-        kafka_bootstrap,
-        topic_prefix,
-        workflows_port=workflows_port,
-        scheduler_port=scheduler_port,
-        runner_port=runner_port,
-        extra_env=extra_env,
-        log_dir=log_dir,
-        host=host,
-        die_with_parent=die_with_parent,
-        schedulers=schedulers,
-        runners=runners,
-    ).start(timeout)
+    """`service_stack(...)` started and ready within `timeout` seconds; use it as a context manager to stop it."""
+    return service_stack(mongo_url, kafka_bootstrap, topic_prefix, **options).start(timeout)
