@@ -1,9 +1,10 @@
-"""Fakes more than one unit suite needs: a recording publisher, a repository wrapper that yields like a network
-round trip, and a way to store a workflow as the API would."""
+"""Fakes more than one unit suite needs: a start time for fake clocks, a recording publisher, a repository
+wrapper that yields like a network round trip, and a way to store a workflow as the API would."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 from wfa.domain.errors import DependencyUnavailable
@@ -11,6 +12,8 @@ from wfa.domain.schedule import first_fire
 from wfa.domain.workflow import Workflow, WorkflowDefinition
 from wfa.events import ExecutionRequest
 from wfa.service_layer.triggering import Triggering
+
+START = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 
 
 class RecordingPublisher:

@@ -7,22 +7,11 @@ from itertools import count
 import pytest
 from prometheus_client import CollectorRegistry
 from tests.unit.fakes import RecordingPublisher
-from tests.unit.scheduler.fakes import START
 
 from wfa.adapters.memory import InMemoryExecutionRepository, InMemoryWorkflowRepository
 from wfa.domain.clock import FakeClock
 from wfa.service_layer.triggering import Triggering
 from wfa_scheduler.metrics import SchedulerMetrics
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
-
-
-@pytest.fixture
-def publisher() -> RecordingPublisher:
-    return RecordingPublisher()
 
 
 @pytest.fixture

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from wfa.domain.errors import ActionFailed
 from wfa.domain.execution import Execution
 from wfa.service_layer.triggering import Triggering
-
-START = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 
 
 class CountingWorkflows:

@@ -2,8 +2,8 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from tests.unit.fakes import RecordingPublisher, Yielding, add_workflow
-from tests.unit.scheduler.fakes import START, CountingWorkflows, histogram_sum, sample, seconds
+from tests.unit.fakes import START, RecordingPublisher, Yielding, add_workflow
+from tests.unit.scheduler.fakes import CountingWorkflows, histogram_sum, sample, seconds
 
 from wfa.domain.clock import FakeClock
 from wfa.domain.errors import DependencyUnavailable

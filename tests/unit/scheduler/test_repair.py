@@ -1,7 +1,7 @@
 from datetime import timedelta
 
-from tests.unit.fakes import RecordingPublisher, add_workflow
-from tests.unit.scheduler.fakes import START, run_until_pending, sample, seconds
+from tests.unit.fakes import START, RecordingPublisher, add_workflow
+from tests.unit.scheduler.fakes import run_until_pending, sample, seconds
 
 from wfa.domain.clock import FakeClock
 from wfa.domain.execution import ExecutionStatus

@@ -3,8 +3,8 @@ import math
 from datetime import timedelta
 
 import pytest
-from tests.unit.fakes import RecordingPublisher, Yielding, add_workflow
-from tests.unit.scheduler.fakes import START, run_until_pending, sample, seconds
+from tests.unit.fakes import START, RecordingPublisher, Yielding, add_workflow
+from tests.unit.scheduler.fakes import run_until_pending, sample, seconds
 
 from wfa.domain.clock import FakeClock
 from wfa.domain.execution import ExecutionStatus

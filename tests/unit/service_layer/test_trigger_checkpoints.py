@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import os
 import signal
-from datetime import UTC, datetime
 from itertools import count
 
 import pytest
+from tests.unit.fakes import START
 
 from wfa.adapters.memory import InMemoryExecutionRepository, InMemoryWorkflowRepository
 from wfa.domain.clock import FakeClock
@@ -20,8 +20,6 @@ from wfa.domain.workflow import TriggerStatus, Workflow, WorkflowDefinition
 from wfa.entrypoints.fault_injection import crash_at
 from wfa.events import ExecutionRequest
 from wfa.service_layer.triggering import Triggering, TriggerStep, no_checkpoint, trigger_manually
-
-START = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 
 
 class Crashed(Exception):

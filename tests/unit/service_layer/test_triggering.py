@@ -1,9 +1,9 @@
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from itertools import count
 
 import pytest
-from tests.unit.fakes import RecordingPublisher, add_workflow
+from tests.unit.fakes import START, RecordingPublisher, add_workflow
 
 from wfa.adapters.memory import InMemoryExecutionRepository, InMemoryWorkflowRepository
 from wfa.domain.clock import FakeClock
@@ -12,8 +12,6 @@ from wfa.domain.execution import ExecutionStatus, Reason
 from wfa.domain.workflow import TriggerStatus
 from wfa.ports.repositories import SlotOutcome
 from wfa.service_layer.triggering import Triggering, dispatch, fire_schedule, trigger_manually
-
-START = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture

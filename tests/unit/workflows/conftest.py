@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import UTC, datetime
 from itertools import count
 from typing import Any
 
@@ -20,20 +19,9 @@ from wfa_workflows.api.auth import parse_api_keys
 from wfa_workflows.app import ApiDependencies, create_app
 from wfa_workflows.use_cases import WorkflowUseCases
 
-START = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 BASE_URL = "http://api.test"
 
 ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
-
-
-@pytest.fixture
-def publisher() -> RecordingPublisher:
-    return RecordingPublisher()
 
 
 @pytest.fixture

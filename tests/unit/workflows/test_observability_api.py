@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry
-from tests.unit.fakes import RecordingPublisher
-from tests.unit.workflows.conftest import BASE_URL, START, assert_problem
+from tests.unit.fakes import START, RecordingPublisher
+from tests.unit.workflows.conftest import BASE_URL, assert_problem
 from tests.unit.workflows.fakes import manual_workflow
 
 from wfa.adapters.memory import InMemoryExecutionRepository, InMemoryWorkflowRepository

@@ -6,7 +6,8 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from tests.unit.workflows.conftest import START, ClientFactory, assert_problem
+from tests.unit.fakes import START
+from tests.unit.workflows.conftest import ClientFactory, assert_problem
 from tests.unit.workflows.fakes import SEED, RacingUpdates, manual_workflow
 
 from wfa.adapters.memory import InMemoryWorkflowRepository
