@@ -55,6 +55,13 @@ async def create_workflow(api: httpx.AsyncClient, definition: dict[str, Any]) ->
     return created
 
 
+async def create_manual_workflow(api: httpx.AsyncClient, stem: str, *actions: dict[str, Any], **fields: Any) -> str:
+    """Create a manually triggered workflow with these actions under a fresh id made from `stem`; its id."""
+    workflow_id = unique_id(stem)
+    await create_workflow(api, manual_workflow(workflow_id, *actions, **fields))
+    return workflow_id
+
+
 async def trigger(api: httpx.AsyncClient, workflow_id: str, body: dict[str, Any] | None = None) -> str:
     """Trigger and return the new execution's id (asserting the 202)."""
     response = await api.post(f"/workflows/{workflow_id}/trigger", json=body)

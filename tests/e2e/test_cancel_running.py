@@ -9,13 +9,11 @@ from typing import Any
 import httpx
 import pytest
 from tests.e2e.helpers import (
-    create_workflow,
+    create_manual_workflow,
     get_json,
     http_action,
-    manual_workflow,
     poll,
     trigger,
-    unique_id,
     wait_for_execution,
     wait_for_requests,
 )
@@ -38,10 +36,8 @@ class CancelledRun:
 async def cancelled_run(api: httpx.AsyncClient, services: ServiceStack, target: TargetServer) -> CancelledRun:
     held, following = target.path("cancel-held"), target.path("cancel-next")
     target.hold(held)
-    workflow_id = unique_id("cancel-running")
-    await create_workflow(
-        api,
-        manual_workflow(workflow_id, http_action(target.url(held), timeout="30s"), http_action(target.url(following))),
+    workflow_id = await create_manual_workflow(
+        api, "cancel-running", http_action(target.url(held), timeout="30s"), http_action(target.url(following))
     )
     execution_id = await trigger(api, workflow_id)
     await wait_for_execution(api, execution_id, frozenset({"running"}))

@@ -11,7 +11,7 @@ import uuid
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
-from tests.e2e.helpers import create_workflow, log_action, manual_workflow, run_to_end, unique_id
+from tests.e2e.helpers import create_manual_workflow, log_action, run_to_end
 
 from wfa.adapters.kafka import DLQ_REASON, DLQ_SOURCE_TOPIC, GroupConsumer
 from wfa.settings import Settings
@@ -42,8 +42,7 @@ async def test_garbage_is_dead_lettered_and_the_runner_keeps_consuming(
     api: httpx.AsyncClient, services: ServiceStack, kafka_bootstrap: str
 ) -> None:
     settings = Settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=services.runner.env["WFA_TOPIC_PREFIX"])
-    workflow_id = unique_id("after-poison")
-    await create_workflow(api, manual_workflow(workflow_id, log_action("after the poison")))
+    workflow_id = await create_manual_workflow(api, "after-poison", log_action("after the poison"))
     not_json = f"{{not json {uuid.uuid4().hex}".encode()
     wrong_schema = json.dumps({"schemaVersion": 99, "marker": uuid.uuid4().hex}).encode()
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)

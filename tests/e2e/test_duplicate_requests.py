@@ -10,14 +10,12 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from tests.e2e.helpers import (
-    create_workflow,
+    create_manual_workflow,
     get_json,
     http_action,
     log_action,
-    manual_workflow,
     poll,
     trigger,
-    unique_id,
     wait_for_execution,
     wait_for_requests,
 )
@@ -37,9 +35,8 @@ async def test_duplicated_requests_run_nothing_twice_and_create_no_execution(
 ) -> None:
     held = target.path("duplicated")
     target.hold(held)
-    workflow_id = unique_id("duplicated")
-    await create_workflow(
-        api, manual_workflow(workflow_id, log_action("once"), http_action(target.url(held), timeout="30s"))
+    workflow_id = await create_manual_workflow(
+        api, "duplicated", log_action("once"), http_action(target.url(held), timeout="30s")
     )
     execution_id = await trigger(api, workflow_id)
     await wait_for_requests(target, held, 1)

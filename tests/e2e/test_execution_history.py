@@ -8,12 +8,10 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from tests.e2e.helpers import (
-    create_workflow,
+    create_manual_workflow,
     get_json,
     http_action,
-    manual_workflow,
     run_to_end,
-    unique_id,
 )
 from tests.e2e.target import TargetServer
 
@@ -30,8 +28,7 @@ class History:
 async def _history(api: httpx.AsyncClient, target: TargetServer, stem: str) -> History:
     """Three executions, one after the other: succeeded, failed (the target answers 500), succeeded."""
     path = target.path(stem)
-    workflow_id = unique_id(stem)
-    await create_workflow(api, manual_workflow(workflow_id, http_action(target.url(path)), retry={"maxAttempts": 1}))
+    workflow_id = await create_manual_workflow(api, stem, http_action(target.url(path)), retry={"maxAttempts": 1})
     oldest_first: list[str] = []
     statuses: dict[str, str] = {}
     for status in (200, 500, 200):

@@ -9,13 +9,11 @@ from typing import Any
 import httpx
 import pytest
 from tests.e2e.helpers import (
-    create_workflow,
+    create_manual_workflow,
     get_json,
     http_action,
     log_action,
-    manual_workflow,
     run_to_end,
-    unique_id,
 )
 from tests.e2e.target import TargetServer
 
@@ -33,16 +31,13 @@ class FailedRun:
 async def failed_run(api: httpx.AsyncClient, target: TargetServer) -> FailedRun:
     path = target.path("missing")
     target.respond(path, 404, {"error": "not here"})
-    workflow_id = unique_id("fails-404")
-    await create_workflow(
+    workflow_id = await create_manual_workflow(
         api,
-        manual_workflow(
-            workflow_id,
-            http_action(target.url(path)),
-            log_action("never logged"),
-            # Retries allowed, and fast: a 404 must still not be retried.
-            retry={"maxAttempts": 3, "initialInterval": "1s"},
-        ),
+        "fails-404",
+        http_action(target.url(path)),
+        log_action("never logged"),
+        # Retries allowed, and fast: a 404 must still not be retried.
+        retry={"maxAttempts": 3, "initialInterval": "1s"},
     )
 
     execution = await run_to_end(api, workflow_id)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from tests.e2e.helpers import create_workflow, get_json, log_action, manual_workflow, unique_id, wait_for_execution
+from tests.e2e.helpers import create_manual_workflow, get_json, log_action, wait_for_execution
 
 pytestmark = pytest.mark.e2e
 
 
 async def test_a_repeated_idempotency_key_returns_the_first_execution_with_200(api: httpx.AsyncClient) -> None:
-    workflow_id = unique_id("idempotent")
-    await create_workflow(api, manual_workflow(workflow_id, log_action("once")))
+    workflow_id = await create_manual_workflow(api, "idempotent", log_action("once"))
     headers = {"Idempotency-Key": f"deploy-{workflow_id}"}
     first = await api.post(f"/workflows/{workflow_id}/trigger", headers=headers)
     finished = await wait_for_execution(api, first.json()["executionId"])

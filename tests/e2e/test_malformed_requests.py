@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.e2e.helpers import assert_problem, create_workflow, log_action, manual_workflow, unique_id
+from tests.e2e.helpers import assert_problem, create_manual_workflow, log_action, manual_workflow
 
 pytestmark = pytest.mark.e2e
 
@@ -86,8 +86,7 @@ async def test_bad_limit_parameter_is_a_422_problem(api: httpx.AsyncClient, limi
 
 
 async def test_bad_execution_status_filter_is_a_422_problem(api: httpx.AsyncClient) -> None:
-    workflow_id = unique_id("status-filter")
-    await create_workflow(api, manual_workflow(workflow_id, log_action("m")))
+    workflow_id = await create_manual_workflow(api, "status-filter", log_action("m"))
 
     response = await api.get(f"/workflows/{workflow_id}/executions", params={"status": "exploded"})
 
@@ -105,8 +104,7 @@ async def test_bad_execution_status_filter_is_a_422_problem(api: httpx.AsyncClie
 async def test_malformed_trigger_body_is_a_422_problem_and_starts_nothing(
     api: httpx.AsyncClient, case: str, body: bytes
 ) -> None:
-    workflow_id = unique_id(f"bad-trigger-{case}")
-    await create_workflow(api, manual_workflow(workflow_id, log_action("m")))
+    workflow_id = await create_manual_workflow(api, f"bad-trigger-{case}", log_action("m"))
 
     response = await api.post(f"/workflows/{workflow_id}/trigger", content=body, headers=JSON)
 
@@ -115,8 +113,7 @@ async def test_malformed_trigger_body_is_a_422_problem_and_starts_nothing(
 
 
 async def test_put_with_another_workflow_id_is_a_422_problem(api: httpx.AsyncClient) -> None:
-    workflow_id = unique_id("put-mismatch")
-    await create_workflow(api, manual_workflow(workflow_id, log_action("m")))
+    workflow_id = await create_manual_workflow(api, "put-mismatch", log_action("m"))
 
     response = await api.put(f"/workflows/{workflow_id}", json=manual_workflow("someone-else", log_action("m")))
 

@@ -10,12 +10,10 @@ from typing import Any
 import httpx
 import pytest
 from tests.e2e.helpers import (
-    create_workflow,
+    create_manual_workflow,
     get_json,
     http_action,
     log_action,
-    manual_workflow,
-    unique_id,
     wait_for_execution,
 )
 from tests.e2e.target import Recorded, TargetServer
@@ -38,14 +36,8 @@ class ManualRun:
 async def manual_run(api: httpx.AsyncClient, target: TargetServer) -> ManualRun:
     path = target.path("manual")
     target.respond(path, 200, {"received": True})
-    workflow_id = unique_id("manual")
-    await create_workflow(
-        api,
-        manual_workflow(
-            workflow_id,
-            log_action("starting"),
-            http_action(target.url(path), "POST", body=REQUEST_BODY),
-        ),
+    workflow_id = await create_manual_workflow(
+        api, "manual", log_action("starting"), http_action(target.url(path), "POST", body=REQUEST_BODY)
     )
 
     accepted = await api.post(f"/workflows/{workflow_id}/trigger", json={"input": {"release": "42"}})

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tests.e2e.helpers import (
+    create_manual_workflow,
     create_workflow,
     get_json,
     http_action,
@@ -134,8 +135,7 @@ EXPECTED_FAMILIES = {
 async def test_every_service_serves_its_metrics_and_a_run_moves_them(
     api: httpx.AsyncClient, services: ServiceStack
 ) -> None:
-    workflow_id = unique_id("metered")
-    await create_workflow(api, manual_workflow(workflow_id, log_action("counted")))
+    workflow_id = await create_manual_workflow(api, "metered", log_action("counted"))
     before = await scrape(services)
 
     assert (await run_to_end(api, workflow_id))["status"] == "succeeded"

@@ -11,13 +11,11 @@ from typing import Any
 import httpx
 import pytest
 from tests.e2e.helpers import (
-    create_workflow,
+    create_manual_workflow,
     get_json,
     http_action,
-    manual_workflow,
     poll,
     trigger,
-    unique_id,
     wait_for_execution,
 )
 from tests.e2e.target import TargetServer
@@ -39,15 +37,12 @@ async def retried_run(api: httpx.AsyncClient, target: TargetServer) -> RetriedRu
     first, flaky = target.path("first"), target.path("flaky")
     target.respond(first, 200)
     target.respond_in_turn(flaky, 503, 200)
-    workflow_id = unique_id("retried")
-    await create_workflow(
+    workflow_id = await create_manual_workflow(
         api,
-        manual_workflow(
-            workflow_id,
-            http_action(target.url(first)),
-            http_action(target.url(flaky)),
-            retry={"maxAttempts": 3, "initialInterval": "2s"},
-        ),
+        "retried",
+        http_action(target.url(first)),
+        http_action(target.url(flaky)),
+        retry={"maxAttempts": 3, "initialInterval": "2s"},
     )
 
     execution_id = await trigger(api, workflow_id)

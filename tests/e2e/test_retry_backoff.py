@@ -14,6 +14,7 @@ import httpx
 import pytest
 from tests.e2e.helpers import (
     assert_problem,
+    create_manual_workflow,
     create_workflow,
     get_json,
     http_action,
@@ -75,16 +76,13 @@ async def backoff_run(api: httpx.AsyncClient, target: TargetServer) -> BackoffRu
     first, flaky = target.path("backoff-first"), target.path("backoff-flaky")
     target.respond(first, 200)
     target.respond_in_turn(flaky, 503, 500, 200)
-    workflow_id = unique_id("backoff")
-    await create_workflow(
+    workflow_id = await create_manual_workflow(
         api,
-        manual_workflow(
-            workflow_id,
-            log_action("before"),
-            http_action(target.url(first)),
-            http_action(target.url(flaky)),
-            retry={"maxAttempts": 3, "initialInterval": "1s", "backoffRate": 2},
-        ),
+        "backoff",
+        log_action("before"),
+        http_action(target.url(first)),
+        http_action(target.url(flaky)),
+        retry={"maxAttempts": 3, "initialInterval": "1s", "backoffRate": 2},
     )
     execution_id = await trigger(api, workflow_id)
     pending = await _follow_attempts(api, workflow_id, execution_id)
@@ -239,15 +237,12 @@ async def override_run(api: httpx.AsyncClient, target: TargetServer) -> Override
     target.respond_in_turn(first, 503, 200)
     target.respond_in_turn(second, 503, 200)
     own_policy = {"maxAttempts": 2, "initialInterval": "1s", "backoffRate": 4}
-    workflow_id = unique_id("override")
-    await create_workflow(
+    workflow_id = await create_manual_workflow(
         api,
-        manual_workflow(
-            workflow_id,
-            http_action(target.url(first), retry=own_policy),
-            http_action(target.url(second), retry=own_policy),
-            retry={"maxAttempts": 1},  # no retry at the workflow level: only the actions' own policies allow one
-        ),
+        "override",
+        http_action(target.url(first), retry=own_policy),
+        http_action(target.url(second), retry=own_policy),
+        retry={"maxAttempts": 1},  # no retry at the workflow level: only the actions' own policies allow one
     )
     execution_id = await trigger(api, workflow_id)
     pending = await _follow_attempts(api, workflow_id, execution_id)

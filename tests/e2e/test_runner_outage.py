@@ -8,12 +8,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from tests.e2e.helpers import (
-    create_workflow,
+    create_manual_workflow,
     get_json,
     http_action,
-    manual_workflow,
     trigger,
-    unique_id,
     wait_for_execution,
 )
 from tests.e2e.target import TargetServer
@@ -39,8 +37,7 @@ async def test_cancelling_a_queued_execution_releases_the_lock_and_it_never_runs
     api: httpx.AsyncClient, target: TargetServer, runner_stopped: ServiceStack
 ) -> None:
     path = target.path("queued")
-    workflow_id = unique_id("queued")
-    await create_workflow(api, manual_workflow(workflow_id, http_action(target.url(path))))
+    workflow_id = await create_manual_workflow(api, "queued", http_action(target.url(path)))
     queued = await trigger(api, workflow_id)
 
     cancelled = await api.post(f"/executions/{queued}/cancel")

@@ -13,6 +13,7 @@ import pytest
 from tests.e2e.conftest import E2E_SECRET_VALUE
 from tests.e2e.helpers import (
     assert_problem,
+    create_manual_workflow,
     create_workflow,
     get_json,
     http_action,
@@ -41,19 +42,16 @@ async def test_a_secret_reaches_the_target_and_nothing_else(
     echo, missing = target.path("secret-echo"), target.path("secret-404")
     target.respond(echo, 200, {"youSent": E2E_SECRET_VALUE})  # a server echoing what it got
     target.respond(missing, 404, {"error": "no such thing"})
-    workflow_id = unique_id("secrets")
-    await create_workflow(
+    workflow_id = await create_manual_workflow(
         api,
-        manual_workflow(
-            workflow_id,
-            http_action(
-                target.url(echo) + "?key={{ secrets.E2E_TOKEN }}",
-                "POST",
-                headers={"Authorization": "Bearer {{ secrets.E2E_TOKEN }}"},
-                body={"token": "{{ secrets.E2E_TOKEN }}"},
-            ),
-            http_action(target.url(missing) + "?key={{ secrets.E2E_TOKEN }}"),
+        "secrets",
+        http_action(
+            target.url(echo) + "?key={{ secrets.E2E_TOKEN }}",
+            "POST",
+            headers={"Authorization": "Bearer {{ secrets.E2E_TOKEN }}"},
+            body={"token": "{{ secrets.E2E_TOKEN }}"},
         ),
+        http_action(target.url(missing) + "?key={{ secrets.E2E_TOKEN }}"),
     )
 
     execution = await run_to_end(api, workflow_id)
@@ -81,14 +79,11 @@ async def test_an_unknown_secret_fails_the_execution_for_good_naming_it(
     api: httpx.AsyncClient, target: TargetServer
 ) -> None:
     path = target.path("unknown-secret")
-    workflow_id = unique_id("unknown-secret")
-    await create_workflow(
+    workflow_id = await create_manual_workflow(
         api,
-        manual_workflow(
-            workflow_id,
-            http_action(target.url(path), headers={"X-Token": "{{ secrets.NOT_GIVEN }}"}),
-            retry={"maxAttempts": 3, "initialInterval": "1s"},
-        ),
+        "unknown-secret",
+        http_action(target.url(path), headers={"X-Token": "{{ secrets.NOT_GIVEN }}"}),
+        retry={"maxAttempts": 3, "initialInterval": "1s"},
     )
 
     execution = await run_to_end(api, workflow_id)
@@ -124,8 +119,7 @@ async def test_ids_holding_query_syntax_match_only_themselves_in_mongodb(api: ht
 
 @pytest.mark.parametrize("payload", [{"after": {"$ne": None}}, {"createdAt": {"$gt": ""}, "executionId": "x"}])
 async def test_a_cursor_forged_to_hold_an_operator_is_a_422(api: httpx.AsyncClient, payload: object) -> None:
-    workflow_id = unique_id("cursor")
-    await create_workflow(api, manual_workflow(workflow_id, log_action("m")))
+    workflow_id = await create_manual_workflow(api, "cursor", log_action("m"))
     cursor = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
 
     for path in ("/workflows", f"/workflows/{workflow_id}/executions"):

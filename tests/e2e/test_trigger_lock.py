@@ -11,13 +11,11 @@ import httpx
 import pytest
 from tests.e2e.helpers import (
     assert_problem,
-    create_workflow,
+    create_manual_workflow,
     get_json,
     http_action,
     log_action,
-    manual_workflow,
     trigger,
-    unique_id,
     wait_for_execution,
     wait_for_requests,
 )
@@ -40,15 +38,12 @@ class HeldWorkflow:
 async def held_workflow(api: httpx.AsyncClient, target: TargetServer) -> AsyncIterator[HeldWorkflow]:
     path = target.path("held")
     target.hold(path)
-    workflow_id = unique_id("held")
-    await create_workflow(
+    workflow_id = await create_manual_workflow(
         api,
-        manual_workflow(
-            workflow_id,
-            http_action(target.url(path), timeout="60s"),
-            log_action("after the held request"),
-            retry={"maxAttempts": 1},
-        ),
+        "held",
+        http_action(target.url(path), timeout="60s"),
+        log_action("after the held request"),
+        retry={"maxAttempts": 1},
     )
     try:
         yield HeldWorkflow(workflow_id, path)
@@ -85,8 +80,7 @@ async def test_concurrent_triggers_create_a_single_execution(
 
 
 async def test_paused_workflow_refuses_a_trigger_with_reason_paused(api: httpx.AsyncClient) -> None:
-    workflow_id = unique_id("paused")
-    await create_workflow(api, manual_workflow(workflow_id, log_action("hello")))
+    workflow_id = await create_manual_workflow(api, "paused", log_action("hello"))
     paused = await api.post(f"/workflows/{workflow_id}/pause")
 
     response = await api.post(f"/workflows/{workflow_id}/trigger")
@@ -97,8 +91,7 @@ async def test_paused_workflow_refuses_a_trigger_with_reason_paused(api: httpx.A
 
 
 async def test_resumed_workflow_accepts_a_trigger_again(api: httpx.AsyncClient) -> None:
-    workflow_id = unique_id("resumed")
-    await create_workflow(api, manual_workflow(workflow_id, log_action("hello")))
+    workflow_id = await create_manual_workflow(api, "resumed", log_action("hello"))
     await api.post(f"/workflows/{workflow_id}/pause")
     resumed = await api.post(f"/workflows/{workflow_id}/resume")
 
@@ -140,8 +133,7 @@ async def test_a_cancelled_execution_can_be_followed_by_a_new_trigger_at_once(
 
 
 async def test_cancelling_a_finished_execution_is_a_409(api: httpx.AsyncClient) -> None:
-    workflow_id = unique_id("finished")
-    await create_workflow(api, manual_workflow(workflow_id, log_action("quick")))
+    workflow_id = await create_manual_workflow(api, "finished", log_action("quick"))
     execution_id = await trigger(api, workflow_id)
     await wait_for_execution(api, execution_id)
 

@@ -14,13 +14,11 @@ from tests.e2e.conftest import STACK_START_TIMEOUT
 from tests.e2e.failures.conftest import Rig
 from tests.e2e.helpers import (
     assert_problem,
-    create_workflow,
+    create_manual_workflow,
     get_json,
     http_action,
-    manual_workflow,
     poll,
     run_to_end,
-    unique_id,
 )
 from tests.e2e.target import TargetServer
 
@@ -55,8 +53,7 @@ async def _not_ready(process: ServiceProcess) -> tuple[int, str]:
 @pytest.fixture(scope="module")
 async def outage(rig: Rig, rig_api: httpx.AsyncClient, target: TargetServer) -> Outage:
     path = target.path("db-outage")
-    workflow_id = unique_id("db-outage")
-    await create_workflow(rig_api, manual_workflow(workflow_id, http_action(target.url(path))))
+    workflow_id = await create_manual_workflow(rig_api, "db-outage", http_action(target.url(path)))
     pids_before = [process.pid for process in rig.stack]
 
     await asyncio.to_thread(rig.stop_server, rig.mongo)

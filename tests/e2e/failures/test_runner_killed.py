@@ -12,13 +12,11 @@ import pytest
 from tests.e2e.conftest import STACK_START_TIMEOUT
 from tests.e2e.failures.conftest import RECOVERY_TIMEOUT, Rig
 from tests.e2e.helpers import (
-    create_workflow,
+    create_manual_workflow,
     get_json,
     http_action,
     log_action,
-    manual_workflow,
     trigger,
-    unique_id,
     wait_for_execution,
     wait_for_requests,
 )
@@ -41,15 +39,12 @@ class CrashedRun:
 async def crashed_run(rig: Rig, rig_api: httpx.AsyncClient, target: TargetServer) -> CrashedRun:
     done_before, in_flight = target.path("done-before"), target.path("in-flight")
     target.hold(in_flight)
-    workflow_id = unique_id("crash")
-    await create_workflow(
+    workflow_id = await create_manual_workflow(
         rig_api,
-        manual_workflow(
-            workflow_id,
-            http_action(target.url(done_before)),
-            http_action(target.url(in_flight), timeout="30s"),
-            log_action("after the crash"),
-        ),
+        "crash",
+        http_action(target.url(done_before)),
+        http_action(target.url(in_flight), timeout="30s"),
+        log_action("after the crash"),
     )
     execution_id = await trigger(rig_api, workflow_id)
     await wait_for_requests(target, in_flight, 1)

@@ -17,10 +17,10 @@ import pytest
 from tests.e2e.conftest import STACK_START_TIMEOUT
 from tests.e2e.failures.conftest import RECOVERY_TIMEOUT, Rig, log_lines, wait_for_log
 from tests.e2e.helpers import (
+    create_manual_workflow,
     create_workflow,
     get_json,
     http_action,
-    manual_workflow,
     poll,
     run_to_end,
     unique_id,
@@ -67,8 +67,7 @@ async def test_workflows_service_killed_after_the_lock_leaves_no_stuck_lock(
     rig: Rig, rig_api: httpx.AsyncClient, target: TargetServer
 ) -> None:
     path = target.path("after-lock")
-    workflow_id = unique_id("after-lock")
-    await create_workflow(rig_api, manual_workflow(workflow_id, http_action(target.url(path))))
+    workflow_id = await create_manual_workflow(rig_api, "after-lock", http_action(target.url(path)))
 
     with crashing_at(rig.stack.workflows, "after_lock"):
         await _trigger_into_the_crash(rig_api, workflow_id)
@@ -86,8 +85,7 @@ async def test_workflows_service_killed_after_the_store_loses_no_trigger(
     rig: Rig, rig_api: httpx.AsyncClient, target: TargetServer
 ) -> None:
     path = target.path("after-store")
-    workflow_id = unique_id("after-store")
-    await create_workflow(rig_api, manual_workflow(workflow_id, http_action(target.url(path))))
+    workflow_id = await create_manual_workflow(rig_api, "after-store", http_action(target.url(path)))
 
     with crashing_at(rig.stack.workflows, "after_store"):
         await _trigger_into_the_crash(rig_api, workflow_id)
