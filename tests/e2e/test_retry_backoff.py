@@ -15,13 +15,10 @@ import pytest
 from tests.e2e.helpers import (
     assert_problem,
     create_manual_workflow,
-    create_workflow,
     get_json,
     http_action,
     log_action,
-    manual_workflow,
     trigger,
-    unique_id,
     wait_for_execution,
     wait_for_idle,
 )
@@ -160,18 +157,14 @@ async def retry_after_runs(api: httpx.AsyncClient, target: TargetServer) -> Retr
     capped_path, honoured_path = target.path("retry-after-capped"), target.path("retry-after-honoured")
     target.respond(capped_path, 503, headers={"Retry-After": "120"})
     target.respond_in_turn(honoured_path, 429, 200, headers={"Retry-After": "3"})
-    capped_id, honoured_id = unique_id("retry-after-capped"), unique_id("retry-after-honoured")
-    await create_workflow(
+    capped_id = await create_manual_workflow(
         api,
-        manual_workflow(
-            capped_id,
-            http_action(target.url(capped_path)),
-            retry={"maxAttempts": 3, "initialInterval": "1s", "maxInterval": "2s"},
-        ),
+        "retry-after-capped",
+        http_action(target.url(capped_path)),
+        retry={"maxAttempts": 3, "initialInterval": "1s", "maxInterval": "2s"},
     )
-    await create_workflow(
-        api,
-        manual_workflow(honoured_id, http_action(target.url(honoured_path)), retry={"initialInterval": "1s"}),
+    honoured_id = await create_manual_workflow(
+        api, "retry-after-honoured", http_action(target.url(honoured_path)), retry={"initialInterval": "1s"}
     )
 
     capped_execution = await trigger(api, capped_id)

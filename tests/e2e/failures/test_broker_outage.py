@@ -13,13 +13,11 @@ import httpx
 import pytest
 from tests.e2e.failures.conftest import RECOVERY_TIMEOUT, Rig
 from tests.e2e.helpers import (
-    create_workflow,
+    create_manual_workflow,
     get_json,
     http_action,
     log_action,
-    manual_workflow,
     poll,
-    unique_id,
     wait_for_execution,
     wait_for_idle,
 )
@@ -42,11 +40,10 @@ class Outage:
 @pytest.fixture(scope="module")
 async def outage(rig: Rig, rig_api: httpx.AsyncClient, target: TargetServer) -> Outage:
     paths = [target.path("broker-outage") for _ in range(WORKFLOWS)]
-    workflow_ids = [unique_id("broker-outage") for _ in range(WORKFLOWS)]
-    for workflow_id, path in zip(workflow_ids, paths, strict=True):
-        await create_workflow(
-            rig_api, manual_workflow(workflow_id, log_action("before"), http_action(target.url(path)))
-        )
+    workflow_ids = [
+        await create_manual_workflow(rig_api, "broker-outage", log_action("before"), http_action(target.url(path)))
+        for path in paths
+    ]
 
     await asyncio.to_thread(rig.stop_server, rig.kafka)
     readiness = await poll(

@@ -14,13 +14,11 @@ import pytest
 from tests.e2e.conftest import STACK_START_TIMEOUT
 from tests.e2e.failures.conftest import RECOVERY_TIMEOUT, Rig, wait_for_log
 from tests.e2e.helpers import (
-    create_workflow,
+    create_manual_workflow,
     get_json,
     http_action,
     log_action,
-    manual_workflow,
     trigger,
-    unique_id,
     wait_for_execution,
     wait_for_requests,
 )
@@ -43,12 +41,10 @@ class Shutdown:
 async def shutdown(rig: Rig, rig_api: httpx.AsyncClient, target: TargetServer) -> Shutdown:
     held, later = target.path("drained"), target.path("after-sigterm")
     target.hold(held)
-    draining_id, later_id = unique_id("drained"), unique_id("after-sigterm")
-    await create_workflow(
-        rig_api,
-        manual_workflow(draining_id, http_action(target.url(held), timeout="30s"), log_action("after the drain")),
+    draining_id = await create_manual_workflow(
+        rig_api, "drained", http_action(target.url(held), timeout="30s"), log_action("after the drain")
     )
-    await create_workflow(rig_api, manual_workflow(later_id, http_action(target.url(later))))
+    later_id = await create_manual_workflow(rig_api, "after-sigterm", http_action(target.url(later)))
     in_flight_id = await trigger(rig_api, draining_id)
     await wait_for_requests(target, held, 1)
 
