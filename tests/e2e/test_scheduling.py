@@ -9,6 +9,7 @@ machine is shared): fires are identified by their slot (`scheduledFor`), and cou
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -249,3 +250,69 @@ def scheduler_fires(stack: ServiceStack, outcome: str) -> float:
                 if sample.name == "wfa_schedule_fires_total" and sample.labels.get("outcome") == outcome:
                     total += sample.value
     return total
+
+
+DOWNTIME_SLOTS = 3  # slots that pass with no scheduler running
+FIRES_AFTER_DOWNTIME = 3  # the collapsed fire, then fires back on the grid
+
+
+async def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def first_slot_after(workflow: dict[str, Any], moment: datetime) -> int:
+    """k of the first slot of the workflow's grid strictly after `moment`."""
+    return math.floor(slot_index(workflow, moment)) + 1
+
+
+async def test_missed_slots_collapse_into_one_fire_then_the_grid_resumes(
+    two_schedulers: ServiceStack, sched_api: httpx.AsyncClient
+) -> None:
+    workflow_id = unique_id("downtime")
+    created = await create_workflow(sched_api, periodic(workflow_id, log_action("tick")))
+    await wait_for_slots(sched_api, workflow_id, 1)
+    # Killed between two fires, so that no fire is left claimed but never dispatched (the lock would stay held).
+    await wait_for_idle(sched_api, workflow_id)
+    try:
+        for scheduler in two_schedulers.schedulers:
+            scheduler.kill()
+        stopped = await wait_for_idle(sched_api, workflow_id)
+        before = {e["executionId"] for e in await executions_of(sched_api, workflow_id)}
+        first_missed = _at(stopped["trigger"]["nextRunAt"])
+        await poll(
+            utc_now,
+            lambda now: now > first_missed + (DOWNTIME_SLOTS - 1) * INTERVAL,
+            what=f"{DOWNTIME_SLOTS} slots passed without a scheduler",
+            within=(DOWNTIME_SLOTS + 1) * INTERVAL.total_seconds() + 5.0,
+        )
+        two_schedulers.scheduler.restart(STACK_START_TIMEOUT)
+        await poll(
+            lambda: executions_of(sched_api, workflow_id),
+            lambda executions: sum(e["executionId"] not in before for e in executions) >= FIRES_AFTER_DOWNTIME,
+            what=f"{FIRES_AFTER_DOWNTIME} fires of {workflow_id} after the restart",
+            within=FIRES_TIMEOUT,
+            interval=0.25,
+        )
+        workflow, executions = await pause_and_settle(sched_api, workflow_id)
+    finally:
+        for scheduler in two_schedulers.schedulers:
+            if not scheduler.is_running():
+                scheduler.restart(STACK_START_TIMEOUT)
+
+    after = sorted((e for e in executions if e["executionId"] not in before), key=lambda e: _at(e["scheduledFor"]))
+    collapsed, *following = after
+    fired_at = _at(collapsed["createdAt"])
+    assert _at(collapsed["scheduledFor"]) == first_missed, (first_missed, after)
+    assert fired_at > first_missed + (DOWNTIME_SLOTS - 1) * INTERVAL, collapsed  # the slots were indeed missed
+    assert not [e for e in after if first_missed < _at(e["scheduledFor"]) <= fired_at], (fired_at, after)
+    assert all(k == int(k) for k in fired_slots(created, after)), after
+    # Back on the grid: each fire is for the first slot after the one before it was made (consecutive slots unless
+    # a pass came more than an interval late), save for slots skipped while the workflow was busy.
+    gaps = [
+        slot_index(created, _at(later["scheduledFor"])) - first_slot_after(created, _at(earlier["createdAt"]))
+        for earlier, later in pairwise(after)
+    ]
+    skipped = workflow["trigger"]["skippedFires"] - stopped["trigger"]["skippedFires"]
+    assert len(following) >= FIRES_AFTER_DOWNTIME - 1
+    assert all(gap >= 0 for gap in gaps) and sum(gaps) == skipped, (gaps, skipped, after)
+    assert all(scheduler.exit_reason() is None for scheduler in two_schedulers.schedulers)
