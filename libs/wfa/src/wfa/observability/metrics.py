@@ -21,17 +21,24 @@ C = TypeVar("C", bound=Collector)
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 
 
-def _once(registry: CollectorRegistry, name: str, kind: type[C], make: Callable[[], C]) -> C:
+def once_per_registry(registry: CollectorRegistry, name: str, kind: type[C], make: Callable[[], C]) -> C:
+    """The collector registered as `name` (a counter's is `<name>_total`), made by `make` only if there is none.
+
+    A second import of a metrics module (importlib.reload, a package imported under two paths by a test runner,
+    two services' metrics in one test process) must not fail with "Duplicated timeseries".
+    """
     existing = registry._names_to_collectors.get(name)
     return existing if isinstance(existing, kind) else make()
 
 
 def executions_counter(registry: CollectorRegistry) -> Counter:
-    return _once(registry, "wfa_executions_total", Counter, lambda: _executions_counter(registry))
+    return once_per_registry(registry, "wfa_executions_total", Counter, lambda: _executions_counter(registry))
 
 
 def execution_duration_histogram(registry: CollectorRegistry) -> Histogram:
-    return _once(registry, "wfa_execution_duration_seconds", Histogram, lambda: _execution_duration_histogram(registry))
+    return once_per_registry(
+        registry, "wfa_execution_duration_seconds", Histogram, lambda: _execution_duration_histogram(registry)
+    )
 
 
 def _executions_counter(registry: CollectorRegistry) -> Counter:

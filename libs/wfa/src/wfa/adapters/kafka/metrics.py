@@ -8,17 +8,11 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY, Counter
 
+from wfa.observability.metrics import once_per_registry
+
 
 def _counter(name: str, documentation: str) -> Counter:
-    """The counter `name`, created once per process.
-
-    A second import of this module (importlib.reload, the package imported under two paths by a test runner)
-    must not fail with "Duplicated timeseries": it reuses the collector already in the registry.
-    """
-    existing = REGISTRY._names_to_collectors.get(f"{name}_total")
-    if isinstance(existing, Counter):
-        return existing
-    return Counter(name, documentation, ["topic"])
+    return once_per_registry(REGISTRY, f"{name}_total", Counter, lambda: Counter(name, documentation, ["topic"]))
 
 
 MESSAGES_PRODUCED = _counter("wfa_kafka_messages_produced", "Messages acknowledged by Kafka, per topic")

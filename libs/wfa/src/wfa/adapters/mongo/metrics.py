@@ -9,13 +9,11 @@ from __future__ import annotations
 from prometheus_client import REGISTRY, Counter
 from pymongo.monitoring import CommandFailedEvent, CommandListener, CommandStartedEvent, CommandSucceededEvent
 
+from wfa.observability.metrics import once_per_registry
+
 
 def _counter(name: str, documentation: str) -> Counter:
-    """The counter `name`, created once per process (a second import reuses the registered collector)."""
-    existing = REGISTRY._names_to_collectors.get(f"{name}_total")
-    if isinstance(existing, Counter):
-        return existing
-    return Counter(name, documentation, ["command"])
+    return once_per_registry(REGISTRY, f"{name}_total", Counter, lambda: Counter(name, documentation, ["command"]))
 
 
 COMMANDS = _counter("wfa_mongodb_commands", "Commands sent to MongoDB (round trips), per command name")
