@@ -279,7 +279,7 @@ class ExecutionRunner:
         if not await self._save(run):
             return RunOutcome.STOPPED
         if execution.status.is_final:
-            self._metrics.observe_final(execution.status.value, execution.reason.value, execution.duration_ms)
+            self._metrics.final_executions.observe(execution)
         self._emit(execution, event_type)
         log.info(
             f"execution.{outcome.value}",

@@ -19,15 +19,14 @@ from aiokafka import TopicPartition
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 from wfa.domain.errors import DependencyUnavailable
-from wfa.observability.metrics import DURATION_BUCKETS, execution_duration_histogram, executions_counter
+from wfa.observability.metrics import DURATION_BUCKETS, FinalExecutionMetrics
 
 log = structlog.get_logger(__name__)
 
 
 class RunnerMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.executions = executions_counter(registry)
-        self.execution_duration = execution_duration_histogram(registry)
+        self.final_executions = FinalExecutionMetrics(registry)
         self.attempts = Counter(
             "wfa_execution_attempts",
             "Attempts run to their end, by outcome: succeeded, failed (for good), pending (a retry follows), stopped "
@@ -77,11 +76,6 @@ class RunnerMetrics:
         self.actions.labels(type=action_type, outcome=outcome).inc()
         if duration_ms is not None:
             self.action_duration.labels(type=action_type, outcome=outcome).observe(duration_ms / 1000)
-
-    def observe_final(self, status: str, reason: str, duration_ms: int | None) -> None:
-        self.executions.labels(status=status, reason=reason).inc()
-        if duration_ms is not None:
-            self.execution_duration.labels(status=status).observe(duration_ms / 1000)
 
     def set_consumer_lag(self, lags: Mapping[TopicPartition, int], previous: set[TopicPartition]) -> None:
         """Set the lag of the partitions held now, and drop the series of those no longer held."""

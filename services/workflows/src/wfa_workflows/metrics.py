@@ -10,8 +10,7 @@ from functools import cache
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 
-from wfa.domain.execution import Execution
-from wfa.observability.metrics import execution_duration_histogram, executions_counter
+from wfa.observability.metrics import FinalExecutionMetrics
 
 # An API call is a few MongoDB round trips (and a Kafka publish for a trigger): milliseconds when healthy, up to
 # the dependencies' timeouts (seconds) when one is down.
@@ -34,8 +33,7 @@ class ApiMetrics:
             buckets=HTTP_BUCKETS,
             registry=registry,
         )
-        self.executions = executions_counter(registry)
-        self.execution_duration = execution_duration_histogram(registry)
+        self.final_executions = FinalExecutionMetrics(registry)
 
     @classmethod
     @cache
@@ -47,8 +45,3 @@ class ApiMetrics:
     def private(cls) -> ApiMetrics:
         """Metrics on a registry of their own, never served: the default of an app a test builds."""
         return cls(CollectorRegistry())
-
-    def observe_cancelled(self, execution: Execution) -> None:
-        self.executions.labels(status=execution.status.value, reason=execution.reason.value).inc()
-        if execution.duration_ms is not None:
-            self.execution_duration.labels(status=execution.status.value).observe(execution.duration_ms / 1000)

@@ -154,7 +154,7 @@ class WorkflowUseCases:
         execution holds it; a runner working on it notices at its next save and stops."""
         cancelled = await self.executions.cancel(execution_id, now=self.triggering.clock.now())
         await self.workflows.release_trigger_lock(cancelled.workflow_id, execution_id=execution_id)
-        self.metrics.observe_cancelled(cancelled)
+        self.metrics.final_executions.observe(cancelled)
         log.info("execution.cancelled", execution_id=execution_id, workflow_id=cancelled.workflow_id)
         if self.events is not None:
             # Best effort (the port never raises), and after the writes: the cancel stands whatever Kafka does.

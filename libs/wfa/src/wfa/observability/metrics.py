@@ -15,6 +15,8 @@ from typing import TypeVar
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.registry import Collector
 
+from wfa.domain.execution import Execution
+
 C = TypeVar("C", bound=Collector)
 
 # From a log action (milliseconds) to long HTTP calls and executions that waited out retries (an hour).
@@ -31,14 +33,21 @@ def once_per_registry(registry: CollectorRegistry, name: str, kind: type[C], mak
     return existing if isinstance(existing, kind) else make()
 
 
-def executions_counter(registry: CollectorRegistry) -> Counter:
-    return once_per_registry(registry, "wfa_executions_total", Counter, lambda: _executions_counter(registry))
+class FinalExecutionMetrics:
+    """`wfa_executions_total` and `wfa_execution_duration_seconds`, observed for an execution that just reached a
+    final status, by whichever process put it there."""
 
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.count = once_per_registry(registry, "wfa_executions_total", Counter, lambda: _executions_counter(registry))
+        self.duration = once_per_registry(
+            registry, "wfa_execution_duration_seconds", Histogram, lambda: _execution_duration_histogram(registry)
+        )
 
-def execution_duration_histogram(registry: CollectorRegistry) -> Histogram:
-    return once_per_registry(
-        registry, "wfa_execution_duration_seconds", Histogram, lambda: _execution_duration_histogram(registry)
-    )
+    def observe(self, execution: Execution) -> None:
+        status = execution.status.value
+        self.count.labels(status=status, reason=execution.reason.value).inc()
+        if execution.duration_ms is not None:
+            self.duration.labels(status=status).observe(execution.duration_ms / 1000)
 
 
 def _executions_counter(registry: CollectorRegistry) -> Counter:
