@@ -230,47 +230,54 @@ class Worker:
 
     async def _run(self, request: ExecutionRequest, bound: structlog.stdlib.BoundLogger) -> bool:
         """Run the request, retrying while a dependency is down. False when stopped before it could run."""
+        try:
+            return await self._until_done(
+                lambda: self._handle(request), bound, "runner.request_deferred", execution_id=request.execution_id
+            )
+        except Exception:
+            # A bug, not an outage: retrying would fail the same way and hold the partition's commits back
+            # forever. The execution, if it was claimed, is taken over by the repair sweep after its lease.
+            bound.exception("runner.request_crashed", execution_id=request.execution_id)
+            return True
+
+    async def _dead_letter(self, record: Record, reason: str, bound: structlog.stdlib.BoundLogger) -> bool:
+        done = await self._until_done(
+            lambda: self._dead_letters.publish_dead_letter(
+                record.value,
+                record.key,
+                reason,
+                record.headers,
+                source_topic=record.topic,
+                source_partition=record.partition,
+                source_offset=record.offset,
+            ),
+            bound,
+            "runner.dead_letter_deferred",
+        )
+        if done:
+            bound.warning("runner.dead_lettered", reason=reason)
+        return done
+
+    async def _until_done(
+        self,
+        call: Callable[[], Awaitable[object]],
+        bound: structlog.stdlib.BoundLogger,
+        deferred_event: str,
+        **fields: object,
+    ) -> bool:
+        """Await `call` until it succeeds, backing off while a dependency is down. False when stopped first."""
         backoff = Backoff(initial=self._retry_initial, cap=self._retry_cap)
         while True:
             try:
-                await self._handle(request)
+                await call()
                 return True
             except DependencyUnavailable as exc:
                 if self._stopping.is_set():
                     return False
                 delay = backoff.next_delay()
-                bound.warning(
-                    "runner.request_deferred", execution_id=request.execution_id, retry_in_s=delay, error=str(exc)
-                )
+                bound.warning(deferred_event, retry_in_s=delay, error=str(exc), **fields)
                 if not await self._pause_for(delay):
                     return False
-            except Exception:
-                # A bug, not an outage: retrying would fail the same way and hold the partition's commits back
-                # forever. The execution, if it was claimed, is taken over by the repair sweep after its lease.
-                bound.exception("runner.request_crashed", execution_id=request.execution_id)
-                return True
-
-    async def _dead_letter(self, record: Record, reason: str, bound: structlog.stdlib.BoundLogger) -> bool:
-        backoff = Backoff(initial=self._retry_initial, cap=self._retry_cap)
-        while True:
-            try:
-                await self._dead_letters.publish_dead_letter(
-                    record.value,
-                    record.key,
-                    reason,
-                    record.headers,
-                    source_topic=record.topic,
-                    source_partition=record.partition,
-                    source_offset=record.offset,
-                )
-            except DependencyUnavailable as exc:
-                delay = backoff.next_delay()
-                bound.warning("runner.dead_letter_deferred", retry_in_s=delay, error=str(exc))
-                if not await self._pause_for(delay):
-                    return False
-            else:
-                bound.warning("runner.dead_lettered", reason=reason)
-                return True
 
     async def _pause_for(self, seconds: float) -> bool:
         """Sleep `seconds` unless stopped first; False when stopped."""
