@@ -8,43 +8,37 @@ show that the spans did leave.
 from __future__ import annotations
 
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, Self
 
-from wfa_devstack import free_port
+from wfa_devstack import BackgroundHttpServer
 
 TRACES_PATH = "/v1/traces"
 
 
 class OtlpSink:
     def __init__(self, host: str = "127.0.0.1") -> None:
-        self.host = host
-        self.port = free_port(host)
         self._lock = threading.Lock()
         self._exports = 0
         self._bytes = 0
-        self._server = ThreadingHTTPServer((host, self.port), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="otlp-sink", daemon=True)
+        self._http = BackgroundHttpServer(self._handler(), name="otlp-sink", host=host)
 
     @property
     def endpoint(self) -> str:
         """For OTEL_EXPORTER_OTLP_ENDPOINT (the exporter appends /v1/traces)."""
-        return f"http://{self.host}:{self.port}"
+        return self._http.base_url
 
     def stats(self) -> dict[str, int]:
         with self._lock:
             return {"exports": self._exports, "bytes": self._bytes}
 
     def start(self) -> Self:
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(10)
+        self._http.stop()
 
     def __enter__(self) -> Self:
         return self.start()

@@ -6,41 +6,30 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
-from wfa_devstack import free_port
-
-
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A caller killed mid-request resets its connection: expected here, not worth a traceback."""
+from wfa_devstack import BackgroundHttpServer
 
 
 class CountingTarget:
     def __init__(self, *, delay: float, host: str = "127.0.0.1") -> None:
-        self.host = host
-        self.port = free_port(host)
         self.delay = delay
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._server = _QuietServer((host, self.port), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, name="counting-target", daemon=True)
+        # A runner killed mid-request resets its connection: expected in a kill loop, not worth a traceback.
+        self._http = BackgroundHttpServer(self._handler(), name="counting-target", host=host, quiet_errors=True)
 
     def start(self) -> CountingTarget:
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(10)
+        self._http.stop()
 
     def url(self, path: str) -> str:
-        return f"http://{self.host}:{self.port}{path}"
+        return f"{self._http.base_url}{path}"
 
     def counts(self) -> dict[str, int]:
         """Requests received per path (counted on arrival, whether or not the caller stayed for the answer)."""

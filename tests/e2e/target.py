@@ -10,11 +10,11 @@ import json
 import threading
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
-from wfa_devstack import free_port
+from wfa_devstack import BackgroundHttpServer
 
 # A held request is answered at the latest after this long, so that a forgotten `release` cannot wedge teardown.
 _MAX_HOLD_SECONDS = 120.0
@@ -49,17 +49,14 @@ class Route:
 
 class TargetServer:
     def __init__(self, host: str = "127.0.0.1") -> None:
-        self.host = host
-        self.port = free_port(host)
         self._lock = threading.Lock()
         self._routes: dict[str, Route] = {}
         self._requests: list[Recorded] = []
-        self._server = ThreadingHTTPServer((host, self.port), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="e2e-target", daemon=True)
+        self._http = BackgroundHttpServer(self._handler(), name="e2e-target", host=host)
+        self.host, self.port = self._http.host, self._http.port
 
     def start(self) -> TargetServer:
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
@@ -67,16 +64,14 @@ class TargetServer:
             routes = list(self._routes.values())
         for route in routes:
             route.released.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(10)
+        self._http.stop()
 
     def path(self, stem: str) -> str:
         """A path no other test uses."""
         return f"/{stem}/{uuid.uuid4().hex[:10]}"
 
     def url(self, path: str) -> str:
-        return f"http://{self.host}:{self.port}{path}"
+        return f"{self._http.base_url}{path}"
 
     def respond(self, path: str, status: int = 200, body: Any = None, *, headers: dict[str, str] | None = None) -> None:
         """Answer `path` with `status`, `body` (JSON; default `{"ok": true}`) and `headers` from now on."""

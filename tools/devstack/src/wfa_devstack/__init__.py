@@ -1,6 +1,7 @@
 """Embedded MongoDB-wire and Kafka-compatible servers for local development and tests, and the three services
 as subprocesses."""
 
+from wfa_devstack.http_server import BackgroundHttpServer
 from wfa_devstack.net import free_port, port_open, wait_for_port, wait_until
 from wfa_devstack.probes import kafka_responds, mongo_responds
 from wfa_devstack.servers import EmbeddedKafka, EmbeddedMongo, EmbeddedServer, ServerStartError
@@ -24,6 +25,7 @@ __all__ = [
     "SCHEDULER",
     "SERVICE_SCRIPTS",
     "WORKFLOWS",
+    "BackgroundHttpServer",
     "Command",
     "EmbeddedKafka",
     "EmbeddedMongo",
