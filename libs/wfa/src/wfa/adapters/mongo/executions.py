@@ -33,9 +33,9 @@ from wfa.adapters.mongo.documents import (
     literal,
     plain,
     plan_from_document,
-    value_at,
 )
 from wfa.adapters.mongo.errors import translated
+from wfa.adapters.mongo.queries import earliest, find_page
 from wfa.domain.errors import ExecutionAlreadyFinished, ExecutionNotFound
 from wfa.domain.execution import ActionRun, ActionStatus, ErrorInfo, Execution, ExecutionPlan, ExecutionStatus, Reason
 from wfa.domain.statistics import (
@@ -221,15 +221,7 @@ class MongoExecutionRepository:
 
     @translated
     async def earliest_retry_at(self) -> datetime | None:
-        document = await self._collection.find_one(
-            {F.STATUS: ExecutionStatus.PENDING.value, F.NEXT_RETRY_AT: {"$type": "date"}},
-            projection={F.NEXT_RETRY_AT: 1},
-            sort=[(F.NEXT_RETRY_AT, ASCENDING)],
-        )
-        if document is None:
-            return None
-        earliest: datetime = value_at(document, F.NEXT_RETRY_AT)
-        return earliest
+        return await earliest(self._collection, {F.STATUS: ExecutionStatus.PENDING.value}, F.NEXT_RETRY_AT)
 
     @translated
     async def mark_dispatched(self, execution_id: str, *, attempt: int, now: datetime) -> None:
@@ -267,9 +259,7 @@ class MongoExecutionRepository:
         )
 
     async def _find(self, query: Document, *, sort: Sort, limit: int) -> Documents:
-        # batch_size = limit: the whole page in the find's first reply, no getMore.
-        cursor = self._collection.find(query, projection=_WITHOUT_PLAN, sort=sort, limit=limit, batch_size=limit)
-        return await cursor.to_list(length=limit)
+        return await find_page(self._collection, query, sort=sort, limit=limit, projection=_WITHOUT_PLAN)
 
 
 def _interrupted_action_error() -> Document:

@@ -31,6 +31,7 @@ from wfa.adapters.mongo.documents import (
     workflow_to_document,
 )
 from wfa.adapters.mongo.errors import translated
+from wfa.adapters.mongo.queries import earliest, find_page
 from wfa.domain.errors import TriggerLocked, VersionMismatch, WorkflowAlreadyExists, WorkflowNotFound
 from wfa.domain.workflow import TriggerStatus, Workflow
 from wfa.ports.repositories import SlotClaim, SlotOutcome, WorkflowPage, Workflows
@@ -211,15 +212,7 @@ class MongoWorkflowRepository:
 
     @translated
     async def earliest_next_run_at(self) -> datetime | None:
-        document = await self._collection.find_one(
-            {**self._scheduled(), F.NEXT_RUN_AT: {"$type": "date"}},
-            projection={F.NEXT_RUN_AT: 1},
-            sort=[(F.NEXT_RUN_AT, ASCENDING)],
-        )
-        if document is None:
-            return None
-        earliest: datetime = value_at(document, F.NEXT_RUN_AT)
-        return earliest
+        return await earliest(self._collection, self._scheduled(), F.NEXT_RUN_AT)
 
     @translated
     async def find_locked_since(self, *, before: datetime, limit: int) -> Workflows:
@@ -249,9 +242,7 @@ class MongoWorkflowRepository:
         return {DELETED: False, F.ENABLED: True}
 
     async def _find(self, query: Document, *, sort: Sort, limit: int) -> Documents:
-        # batch_size = limit: the whole page in the find's first reply, no getMore.
-        cursor = self._collection.find(query, sort=sort, limit=limit, batch_size=limit)
-        return await cursor.to_list(length=limit)
+        return await find_page(self._collection, query, sort=sort, limit=limit)
 
 
 def _why_locked(workflow_id: str, current: Document) -> TriggerLocked | None:
