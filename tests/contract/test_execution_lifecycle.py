@@ -114,12 +114,14 @@ async def test_save_progress_by_another_owner_is_refused(executions: ExecutionRe
     assert await executions.get("ex") == before
 
 
-async def test_save_progress_after_a_final_status_is_refused(executions: ExecutionRepository) -> None:
+async def test_save_progress_that_would_change_a_final_status_is_refused(executions: ExecutionRepository) -> None:
     execution = await running(executions, WF, "ex", owner="r1", now=T0)
     execution.succeed(T0 + ms(5))
     assert await executions.save_progress(execution, owner="r1", lease_until=T0 + LEASE)
+    execution.status = ExecutionStatus.FAILED
 
     assert not await executions.save_progress(execution, owner="r1", lease_until=T0 + LEASE)
+    assert (await executions.get("ex")).status is ExecutionStatus.SUCCEEDED
 
 
 async def test_save_progress_after_a_cancel_is_refused(executions: ExecutionRepository) -> None:

@@ -38,7 +38,7 @@ async def test_a_claimed_execution_carries_the_plan_frozen_at_its_creation(
     execution = Execution.queued(execution_id="ex", workflow=definition, reason=Reason.MANUAL, input={"k": "v"}, now=T0)
     await executions.add(execution, ExecutionPlan.of(definition), idempotency_key=None)
     await workflows.replace_definition(
-        workflow(definition.workflow_id).model_copy(update={"version": 5}), expected_version=4
+        workflow(definition.workflow_id).model_copy(update={"version": 5}), expected_version=4, reschedule=True
     )
 
     claimed = await executions.claim_for_run("ex", attempt=1, owner="r", lease_until=T0 + seconds(30), now=T0)
@@ -170,4 +170,4 @@ async def test_an_idempotency_key_finds_the_execution_in_its_current_state(execu
 async def test_an_execution_id_is_stored_only_once(executions: ExecutionRepository) -> None:
     await stored(executions, workflow("wf"), "e1")
     with pytest.raises(ValueError):
-        await stored(executions, workflow("wf"), "e1")
+        await stored(executions, workflow("wf"), "e1", now=T0 + ms(1))

@@ -96,7 +96,7 @@ async def test_replace_definition_stores_the_new_definition_and_keeps_the_lock(
         now=T0 + seconds(5),
     ).model_copy(update={"version": 2, "created_at": T0 + seconds(5), "enabled": False})
 
-    replaced = await workflows.replace_definition(update, expected_version=1)
+    replaced = await workflows.replace_definition(update, expected_version=1, reschedule=True)
 
     assert replaced == await workflows.get("wf")
     assert replaced.definition() == update.definition()
@@ -115,18 +115,18 @@ async def test_replace_definition_keeps_the_count_of_skipped_fires(workflows: Wo
     await workflows.try_acquire_trigger_lock("wf", execution_id="ex-1", now=T0)
     await workflows.claim_schedule_slot("wf", slot=T0, next_run_at=T0 + seconds(10), execution_id="ex-2", now=T0)
     update = workflow("wf", now=T0 + seconds(1)).model_copy(update={"version": 2})
-    replaced = await workflows.replace_definition(update, expected_version=1)
+    replaced = await workflows.replace_definition(update, expected_version=1, reschedule=True)
     assert replaced.trigger.skipped_fires == 1
 
 
 async def test_replace_definition_at_a_stale_version_raises_version_mismatch(workflows: WorkflowRepository) -> None:
     await workflows.add(workflow("wf"))
     first = workflow("wf", now=T0 + seconds(1)).model_copy(update={"version": 2})
-    await workflows.replace_definition(first, expected_version=1)
+    await workflows.replace_definition(first, expected_version=1, reschedule=True)
     stale = workflow("wf", now=T0 + seconds(2)).model_copy(update={"version": 2})
 
     with pytest.raises(VersionMismatch) as raised:
-        await workflows.replace_definition(stale, expected_version=1)
+        await workflows.replace_definition(stale, expected_version=1, reschedule=True)
 
     assert (raised.value.expected, raised.value.actual) == (1, 2)
     assert (await workflows.get("wf")).updated_at == T0 + seconds(1)
@@ -134,7 +134,7 @@ async def test_replace_definition_at_a_stale_version_raises_version_mismatch(wor
 
 async def test_replace_definition_of_an_unknown_workflow_raises_not_found(workflows: WorkflowRepository) -> None:
     with pytest.raises(WorkflowNotFound):
-        await workflows.replace_definition(workflow("nope"), expected_version=1)
+        await workflows.replace_definition(workflow("nope"), expected_version=1, reschedule=True)
 
 
 async def test_a_deleted_workflow_is_gone_but_ever_existed(workflows: WorkflowRepository) -> None:
@@ -157,7 +157,7 @@ async def test_delete_of_an_unknown_or_deleted_workflow_raises_not_found(workflo
     await workflows.add(workflow("wf"))
     await workflows.delete("wf", now=T0)
     with pytest.raises(WorkflowNotFound):
-        await workflows.delete("wf", now=T0)
+        await workflows.delete("wf", now=T0 + seconds(1))
     with pytest.raises(WorkflowNotFound):
         await workflows.delete("never", now=T0)
 
@@ -178,7 +178,9 @@ async def test_a_deleted_workflow_cannot_be_changed(workflows: WorkflowRepositor
     await workflows.add(workflow("wf"))
     await workflows.delete("wf", now=T0)
     with pytest.raises(WorkflowNotFound):
-        await workflows.replace_definition(workflow("wf").model_copy(update={"version": 2}), expected_version=1)
+        await workflows.replace_definition(
+            workflow("wf").model_copy(update={"version": 2}), expected_version=1, reschedule=True
+        )
     with pytest.raises(WorkflowNotFound):
         await workflows.set_enabled("wf", enabled=False, next_run_at=None, now=T0)
     with pytest.raises(WorkflowNotFound):

@@ -146,8 +146,12 @@ async def test_an_update_wakes_the_firing_loop_only_when_it_moves_the_slot(store
     rescheduled = workflow("w", trigger={"type": "periodic", "interval": "5s"}, next_run_at=T0 + timedelta(seconds=5))
     rescheduled.version = 3
 
-    kept_grid = await feed.wakes_of(lambda: store.workflows.replace_definition(renamed, expected_version=1))
-    new_grid = await feed.wakes_of(lambda: store.workflows.replace_definition(rescheduled, expected_version=2))
+    kept_grid = await feed.wakes_of(
+        lambda: store.workflows.replace_definition(renamed, expected_version=1, reschedule=False)
+    )
+    new_grid = await feed.wakes_of(
+        lambda: store.workflows.replace_definition(rescheduled, expected_version=2, reschedule=True)
+    )
 
     assert (kept_grid, new_grid) == ([], [Wake.FIRING])
 

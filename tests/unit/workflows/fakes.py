@@ -46,10 +46,10 @@ class RacingUpdates:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    async def replace_definition(self, workflow: Any, *, expected_version: int) -> Any:
+    async def replace_definition(self, workflow: Any, *, expected_version: int, reschedule: bool) -> Any:
         if self.races_left > 0:
             self.races_left -= 1
             current = await self._inner.get(workflow.workflow_id)
             competitor = current.model_copy(update={"version": current.version + 1, "description": "the other one"})
-            await self._inner.replace_definition(competitor, expected_version=current.version)
-        return await self._inner.replace_definition(workflow, expected_version=expected_version)
+            await self._inner.replace_definition(competitor, expected_version=current.version, reschedule=False)
+        return await self._inner.replace_definition(workflow, expected_version=expected_version, reschedule=reschedule)

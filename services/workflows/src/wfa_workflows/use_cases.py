@@ -11,7 +11,7 @@ from typing import Any
 
 import structlog
 
-from wfa.domain.errors import Conflict, VersionMismatch, WorkflowNotFound
+from wfa.domain.errors import Conflict, ExecutionAlreadyFinished, VersionMismatch, WorkflowNotFound
 from wfa.domain.execution import Execution, ExecutionStatus
 from wfa.domain.schedule import first_fire, next_fire_after
 from wfa.domain.statistics import ExecutionStatistics
@@ -71,7 +71,9 @@ class WorkflowUseCases:
                 raise VersionMismatch(workflow_id, if_match, stored.version)
             try:
                 updated = await self.workflows.replace_definition(
-                    self._revised(stored, definition), expected_version=stored.version
+                    self._revised(stored, definition),
+                    expected_version=stored.version,
+                    reschedule=not definition.trigger.same_schedule_as(stored.trigger),
                 )
             except VersionMismatch:
                 if attempt < attempts:
@@ -86,7 +88,8 @@ class WorkflowUseCases:
     def _revised(self, stored: Workflow, definition: WorkflowDefinition) -> Workflow:
         now = self.triggering.clock.now()
         if definition.trigger.same_schedule_as(stored.trigger):
-            next_run_at = stored.trigger.next_run_at  # same trigger: the grid is kept
+            # Same trigger: the grid is kept (the repository keeps the stored slot, which a fire may move meanwhile).
+            next_run_at = stored.trigger.next_run_at
         else:
             next_run_at = first_fire(definition.trigger, now)  # a new trigger: a new grid from now
         revised = Workflow.create(definition, now=now, next_run_at=next_run_at)
@@ -151,9 +154,15 @@ class WorkflowUseCases:
 
     async def cancel_execution(self, execution_id: str) -> Execution:
         """Raises ExecutionNotFound, or ExecutionAlreadyFinished. The workflow's lock is released when this
-        execution holds it; a runner working on it notices at its next save and stops."""
+        execution holds it; a runner working on it notices at its next save or lease renewal and stops.
+
+        The lock is released first, then the cancel recorded: a client that reads `cancelled` can trigger again at
+        once (contract, "Settled details"), as after any final status."""
+        current = await self.executions.get(execution_id)
+        if current.status.is_final:
+            raise ExecutionAlreadyFinished(execution_id, current.status.value)
+        await self.workflows.release_trigger_lock(current.workflow_id, execution_id=execution_id)
         cancelled = await self.executions.cancel(execution_id, now=self.triggering.clock.now())
-        await self.workflows.release_trigger_lock(cancelled.workflow_id, execution_id=execution_id)
         self.metrics.final_executions.observe(cancelled)
         log.info("execution.cancelled", execution_id=execution_id, workflow_id=cancelled.workflow_id)
         if self.events is not None:

@@ -1,6 +1,8 @@
 """In-memory repositories for unit tests. They pass the same contract suite as the MongoDB ones.
 
-Every method works on copies, so a caller never mutates stored state by accident, just as with a database.
+Every method works on copies, so a caller never mutates stored state by accident, just as with a database. The
+lock's and the claims' rules are the domain's transitions (wfa.domain.trigger_lock, wfa.domain.run_claims),
+applied here to the stored objects as the MongoDB adapter applies them as conditional writes.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from wfa.adapters.cursor import (
     encode_execution_cursor,
     encode_workflow_cursor,
 )
+from wfa.domain import run_claims, trigger_lock
 from wfa.domain.errors import (
     ExecutionAlreadyFinished,
     ExecutionNotFound,
@@ -23,7 +26,9 @@ from wfa.domain.errors import (
     WorkflowNotFound,
 )
 from wfa.domain.execution import Execution, ExecutionPlan, ExecutionStatus
+from wfa.domain.run_claims import RunField, RunTransition, new_token
 from wfa.domain.statistics import ExecutionStatistics, summarize
+from wfa.domain.trigger_lock import LockField, LockTransition
 from wfa.domain.workflow import TriggerStatus, Workflow
 from wfa.ports.repositories import (
     ClaimedExecution,
@@ -70,7 +75,7 @@ class InMemoryWorkflowRepository:
         page = page[:limit]
         return WorkflowPage(page, encode_workflow_cursor(page[-1].workflow_id) if more and page else None)
 
-    async def replace_definition(self, workflow: Workflow, *, expected_version: int) -> Workflow:
+    async def replace_definition(self, workflow: Workflow, *, expected_version: int, reschedule: bool) -> Workflow:
         stored = self._get(workflow.workflow_id)
         if stored.version != expected_version:
             raise VersionMismatch(workflow.workflow_id, expected_version, stored.version)
@@ -80,6 +85,8 @@ class InMemoryWorkflowRepository:
         updated.trigger.execution_id = lock.execution_id
         updated.trigger.locked_at = lock.locked_at
         updated.trigger.skipped_fires = lock.skipped_fires
+        if not reschedule:
+            updated.trigger.next_run_at = lock.next_run_at
         updated.enabled = stored.enabled
         updated.created_at = stored.created_at
         self._live[workflow.workflow_id] = updated
@@ -101,50 +108,38 @@ class InMemoryWorkflowRepository:
 
     async def try_acquire_trigger_lock(self, workflow_id: str, *, execution_id: str, now: datetime) -> Workflow:
         stored = self._get(workflow_id)
-        if not stored.enabled:
+        change = trigger_lock.acquire(execution_id, now)
+        if not _apply_to_lock(stored, change):
+            reason = "paused" if not stored.enabled else stored.trigger.status.value
             raise TriggerLocked(
                 workflow_id,
-                reason="paused",
+                reason=reason,
                 trigger_status=stored.trigger.status.value,
                 execution_id=stored.trigger.execution_id,
             )
-        if stored.trigger.status is not TriggerStatus.IDLE:
-            raise TriggerLocked(
-                workflow_id,
-                reason=stored.trigger.status.value,
-                trigger_status=stored.trigger.status.value,
-                execution_id=stored.trigger.execution_id,
-            )
-        self._lock(stored, execution_id, now)
         return _copy_workflow(stored)
 
     async def release_trigger_lock(self, workflow_id: str, *, execution_id: str) -> bool:
-        stored = self._live.get(workflow_id)
-        if stored is None or stored.trigger.execution_id != execution_id:
-            return False
-        stored.trigger.status = TriggerStatus.IDLE
-        stored.trigger.execution_id = None
-        stored.trigger.locked_at = None
-        return True
+        return self._change_lock(workflow_id, trigger_lock.release(execution_id))
 
     async def mark_trigger_pending(self, workflow_id: str, *, execution_id: str) -> bool:
-        return self._move_lock(workflow_id, execution_id, TriggerStatus.BUSY, TriggerStatus.PENDING)
+        return self._change_lock(workflow_id, trigger_lock.to_pending(execution_id))
 
     async def mark_trigger_busy(self, workflow_id: str, *, execution_id: str) -> bool:
-        return self._move_lock(workflow_id, execution_id, TriggerStatus.PENDING, TriggerStatus.BUSY)
+        return self._change_lock(workflow_id, trigger_lock.to_busy(execution_id))
 
     async def claim_schedule_slot(
         self, workflow_id: str, *, slot: datetime, next_run_at: datetime | None, execution_id: str, now: datetime
     ) -> SlotClaim:
         stored = self._live.get(workflow_id)
-        if stored is None or not stored.enabled or stored.trigger.next_run_at != slot:
+        if stored is None:
             return SlotClaim(SlotOutcome.LOST, None)
-        stored.trigger.next_run_at = next_run_at
-        if stored.trigger.status is TriggerStatus.IDLE:
-            self._lock(stored, execution_id, now)
+        fire = trigger_lock.fire_slot(slot, next_run_at=next_run_at, execution_id=execution_id, now=now)
+        if _apply_to_lock(stored, fire):
             return SlotClaim(SlotOutcome.FIRED, _copy_workflow(stored))
-        stored.trigger.skipped_fires += 1
-        return SlotClaim(SlotOutcome.SKIPPED, _copy_workflow(stored))
+        if _apply_to_lock(stored, trigger_lock.skip_slot(slot, next_run_at=next_run_at)):
+            return SlotClaim(SlotOutcome.SKIPPED, _copy_workflow(stored))
+        return SlotClaim(SlotOutcome.LOST, None)
 
     async def due_for_schedule(self, *, now: datetime, limit: int) -> Workflows:
         due = [w for w in self._scheduled() if w.trigger.next_run_at is not None and w.trigger.next_run_at <= now]
@@ -175,18 +170,29 @@ class InMemoryWorkflowRepository:
     def _scheduled(self) -> Workflows:
         return [w for w in self._live.values() if w.enabled and w.trigger.is_scheduled]
 
-    @staticmethod
-    def _lock(stored: Workflow, execution_id: str, now: datetime) -> None:
-        stored.trigger.status = TriggerStatus.BUSY
-        stored.trigger.execution_id = execution_id
-        stored.trigger.locked_at = now
-
-    def _move_lock(self, workflow_id: str, execution_id: str, old: TriggerStatus, new: TriggerStatus) -> bool:
+    def _change_lock(self, workflow_id: str, change: LockTransition) -> bool:
         stored = self._live.get(workflow_id)
-        if stored is None or stored.trigger.execution_id != execution_id or stored.trigger.status is not old:
-            return False
-        stored.trigger.status = new
-        return True
+        return stored is not None and _apply_to_lock(stored, change)
+
+
+def _lock_state(workflow: Workflow) -> dict[LockField, object]:
+    return {name: _lock_owner(workflow, name)[1] for name in LockField}
+
+
+def _lock_owner(workflow: Workflow, name: LockField) -> tuple[object, object]:
+    """The object holding the lock field `name` (the workflow or its trigger) and the field's value."""
+    target: object = workflow.trigger if name.startswith("trigger.") else workflow
+    return target, getattr(target, name.rpartition(".")[2])
+
+
+def _apply_to_lock(workflow: Workflow, change: LockTransition) -> bool:
+    state = _lock_state(workflow)
+    if not change.allows(state):
+        return False
+    for name, value in change.applied_to(state).items():
+        target, _ = _lock_owner(workflow, name)
+        setattr(target, name.rpartition(".")[2], value)
+    return True
 
 
 @dataclass
@@ -249,49 +255,38 @@ class InMemoryExecutionRepository:
         self, execution_id: str, *, attempt: int, owner: str, lease_until: datetime, now: datetime
     ) -> ClaimedExecution | None:
         stored = self._items.get(execution_id)
-        if stored is None or stored.execution.attempt != attempt:
+        claim = run_claims.claim_for_run(attempt=attempt, token=owner, lease_until=lease_until, now=now)
+        if stored is None or not _apply_to_run(stored, claim):
             return None
-        status = stored.execution.status
-        lease_expired = stored.lease_until is None or stored.lease_until <= now
-        if status is ExecutionStatus.QUEUED or (status is ExecutionStatus.RUNNING and lease_expired):
-            stored.execution.status = ExecutionStatus.RUNNING
-            stored.lease_owner = owner
-            stored.lease_until = lease_until
-            return ClaimedExecution(_copy_execution(stored.execution), stored.plan.model_copy(deep=True))
-        return None
+        return ClaimedExecution(_copy_execution(stored.execution), stored.plan.model_copy(deep=True))
 
     async def save_progress(self, execution: Execution, *, owner: str, lease_until: datetime) -> bool:
         stored = self._items.get(execution.execution_id)
-        if stored is None or stored.execution.status is not ExecutionStatus.RUNNING or stored.lease_owner != owner:
+        change = run_claims.save_progress(token=owner, lease_until=lease_until, status=execution.status)
+        if stored is None or not change.allows(_run_state(stored)):
             return False
         # The trace context is set once, when the execution is added (as MongoDB's $set of progress leaves it).
         stored.execution = execution.model_copy(deep=True, update={"traceparent": stored.execution.traceparent})
-        stored.lease_until = lease_until
-        return True
+        return _apply_to_run(stored, change)
 
     async def renew_lease(self, execution_id: str, *, owner: str, lease_until: datetime) -> bool:
         stored = self._items.get(execution_id)
-        if stored is None or stored.execution.status is not ExecutionStatus.RUNNING or stored.lease_owner != owner:
-            return False
-        stored.lease_until = lease_until
-        return True
+        return stored is not None and _apply_to_run(
+            stored, run_claims.renew_lease(token=owner, lease_until=lease_until)
+        )
 
     async def cancel(self, execution_id: str, *, now: datetime) -> Execution:
         stored = self._get(execution_id)
-        if stored.execution.status.is_final:
+        if not _apply_to_run(stored, run_claims.cancel(now=now, token=new_token())):
             raise ExecutionAlreadyFinished(execution_id, stored.execution.status.value)
-        stored.execution.cancel(now)
-        stored.lease_owner = None
+        stored.execution.cancel(now)  # the record's own changes
         return _copy_execution(stored.execution)
 
     async def claim_retry(self, execution_id: str, *, now: datetime) -> Execution | None:
         stored = self._items.get(execution_id)
-        if stored is None or stored.execution.status is not ExecutionStatus.PENDING:
+        change = run_claims.requeue_for_retry(now=now, token=new_token())
+        if stored is None or not _apply_to_run(stored, change):
             return None
-        if stored.execution.next_retry_at is None or stored.execution.next_retry_at > now:
-            return None
-        stored.execution.redispatch()
-        stored.dispatched_at = now
         return _copy_execution(stored.execution)
 
     async def due_retries(self, *, now: datetime, limit: int) -> list[Execution]:
@@ -315,8 +310,8 @@ class InMemoryExecutionRepository:
 
     async def mark_dispatched(self, execution_id: str, *, attempt: int, now: datetime) -> None:
         stored = self._items.get(execution_id)
-        if stored is not None and stored.execution.attempt == attempt:
-            stored.dispatched_at = now
+        if stored is not None:
+            _apply_to_run(stored, run_claims.mark_dispatched(attempt=attempt, now=now))
 
     async def find_stalled(self, *, dispatched_before: datetime, now: datetime, limit: int) -> list[Execution]:
         stalled = [
@@ -342,3 +337,19 @@ class InMemoryExecutionRepository:
         if stored is None:
             raise ExecutionNotFound(execution_id)
         return stored
+
+
+_RECORD_FIELDS = frozenset({RunField.STATUS, RunField.ATTEMPT, RunField.NEXT_RETRY_AT, RunField.FINISHED_AT})
+
+
+def _run_state(stored: _StoredExecution) -> dict[RunField, object]:
+    return {name: getattr(stored.execution if name in _RECORD_FIELDS else stored, name.value) for name in RunField}
+
+
+def _apply_to_run(stored: _StoredExecution, change: RunTransition) -> bool:
+    state = _run_state(stored)
+    if not change.allows(state):
+        return False
+    for name, value in change.applied_to(state).items():
+        setattr(stored.execution if name in _RECORD_FIELDS else stored, name.value, value)
+    return True

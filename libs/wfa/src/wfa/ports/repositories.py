@@ -62,9 +62,10 @@ class WorkflowRepository(Protocol):
     async def list(self, *, limit: int, cursor: str | None) -> WorkflowPage:
         """Live workflows in workflowId order. Raises ValidationFailed for a cursor it did not hand out."""
 
-    async def replace_definition(self, workflow: Workflow, *, expected_version: int) -> Workflow:
-        """Store a new definition (and its version, updatedAt, nextRunAt) if the stored version is the expected
-        one; the lock fields are left as they are. Raises WorkflowNotFound or VersionMismatch."""
+    async def replace_definition(self, workflow: Workflow, *, expected_version: int, reschedule: bool) -> Workflow:
+        """Store a new definition (and its version, updatedAt) if the stored version is the expected one; the lock
+        fields are left as they are, and so is the stored nextRunAt unless `reschedule` (a new trigger: a new grid,
+        the workflow's nextRunAt). Raises WorkflowNotFound or VersionMismatch."""
 
     async def delete(self, workflow_id: str, *, now: datetime) -> None:
         """Raises WorkflowNotFound. The workflow is never scheduled again."""

@@ -13,6 +13,8 @@ wfa.entrypoints.fault_injection) to prove that the repair sweep covers both wind
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ from typing import Any
 import structlog
 
 from wfa.domain.clock import Clock
-from wfa.domain.errors import DependencyUnavailable, TriggerLocked
+from wfa.domain.errors import DependencyUnavailable, ExecutionNotFound, TriggerLocked
 from wfa.domain.execution import Execution, ExecutionPlan, Reason
 from wfa.domain.schedule import next_fire_after
 from wfa.domain.workflow import Workflow
@@ -32,6 +34,9 @@ from wfa.ports.publisher import ExecutionRequestPublisher
 from wfa.ports.repositories import ExecutionRepository, SlotOutcome, WorkflowRepository
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
+# How long a trigger that lost the lock to a holder not stored yet waits for it: the holder's insert follows its
+# lock at once, unless its process died in between (then the repair sweep frees the lock, and this one is a 409).
+KEYED_WAIT = timedelta(seconds=2)
 
 log = structlog.get_logger(__name__)
 
@@ -94,11 +99,10 @@ async def trigger_manually(
     execution_id = deps.new_id()
     try:
         workflow = await deps.workflows.try_acquire_trigger_lock(workflow_id, execution_id=execution_id, now=now)
-    except TriggerLocked:
+    except TriggerLocked as locked:
         if idempotency_key is not None:
-            # Two requests with one key raced: the loser answers with the winner's execution.
-            earlier = await deps.executions.find_by_idempotency_key(
-                workflow_id, idempotency_key, since=now - IDEMPOTENCY_WINDOW
+            earlier = await _keyed_execution_of_holder(
+                deps, workflow_id, idempotency_key, holder=locked.execution_id, since=now - IDEMPOTENCY_WINDOW
             )
             if earlier is not None:
                 return TriggerResult(earlier, created=False)
@@ -107,6 +111,31 @@ async def trigger_manually(
         deps, workflow, execution_id, Reason.MANUAL, input=input, idempotency_key=idempotency_key, now=now
     )
     return TriggerResult(execution, created=True)
+
+
+async def _keyed_execution_of_holder(
+    deps: Triggering, workflow_id: str, key: str, *, holder: str | None, since: datetime
+) -> Execution | None:
+    """Two requests with one key raced and this one lost the lock: answer with the winner's execution. The winner
+    may hold the lock without having stored its execution yet (the insert follows the lock): wait for the holder's
+    record, up to KEYED_WAIT, then tell whether it is the key's."""
+    give_up = time.monotonic() + KEYED_WAIT.total_seconds()
+    pause = 0.005
+    while True:
+        holder_stored = holder is not None and await _exists(deps, holder)
+        earlier = await deps.executions.find_by_idempotency_key(workflow_id, key, since=since)
+        if earlier is not None or holder is None or holder_stored or time.monotonic() >= give_up:
+            return earlier
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
+async def _exists(deps: Triggering, execution_id: str) -> bool:
+    try:
+        await deps.executions.get(execution_id)
+    except ExecutionNotFound:
+        return False
+    return True
 
 
 async def fire_schedule(deps: Triggering, workflow: Workflow) -> SlotOutcome:

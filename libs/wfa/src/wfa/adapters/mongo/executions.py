@@ -1,8 +1,10 @@
 """ExecutionRepository over MongoDB: one document per execution, `_id` = executionId, holding the execution, its
 frozen plan, the idempotency key, the runner's lease and when its request was last published.
 
-Every method is one round trip when it succeeds; the atomic ones are a single conditional write whose filter
-states the precondition. Reads of executions leave the plan out unless the caller needs it.
+The claims' rules are the domain's transitions (wfa.domain.run_claims), each one conditional `update_one` by
+`_id` (wfa.adapters.mongo.transitions): its cost does not grow with the number of stored executions. Where the
+caller needs the document, or the write did not apply, one read by `_id` follows. Reads of executions leave the
+plan out unless the caller needs it.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -36,8 +38,11 @@ from wfa.adapters.mongo.documents import (
 )
 from wfa.adapters.mongo.errors import translated
 from wfa.adapters.mongo.queries import earliest, find_page
+from wfa.adapters.mongo.transitions import state_of, write_filter, write_update
+from wfa.domain import run_claims
 from wfa.domain.errors import ExecutionAlreadyFinished, ExecutionNotFound
 from wfa.domain.execution import ActionRun, ActionStatus, ErrorInfo, Execution, ExecutionPlan, ExecutionStatus, Reason
+from wfa.domain.run_claims import RunField, RunTransition, new_token
 from wfa.domain.statistics import (
     MAX_ACTIONS,
     ActionStatistics,
@@ -82,8 +87,17 @@ EXECUTION_INDEXES: Final = [
 ]
 
 _WITHOUT_PLAN: Final = {PLAN: 0}
-_NOT_FINAL: Final = [status.value for status in ExecutionStatus if not status.is_final]
 _RACE_RETRIES: Final = 5
+
+RUN_PATHS: Final = {
+    RunField.STATUS: F.STATUS,
+    RunField.ATTEMPT: F.ATTEMPT,
+    RunField.NEXT_RETRY_AT: F.NEXT_RETRY_AT,
+    RunField.FINISHED_AT: F.FINISHED_AT,
+    RunField.LEASE_OWNER: LEASE_OWNER,
+    RunField.LEASE_UNTIL: LEASE_UNTIL,
+    RunField.DISPATCHED_AT: DISPATCHED_AT,
+}
 
 
 def _one(execution_id: str) -> Document:
@@ -99,7 +113,16 @@ class MongoExecutionRepository:
         try:
             await self._collection.insert_one(execution_to_document(execution, plan, idempotency_key=idempotency_key))
         except DuplicateKeyError as exc:
-            raise ValueError(f"execution {execution.execution_id} stored twice") from exc
+            # Execution ids are random: a duplicate is this very insert, sent again after its first send landed
+            # (PyMongo retries a write once after a network error).
+            current = await self._collection.find_one(
+                _one(execution.execution_id), projection={F.WORKFLOW_ID: 1, F.CREATED_AT: 1}
+            )
+            if current is None or (current[F.WORKFLOW_ID], current[F.CREATED_AT]) != (
+                execution.workflow_id,
+                execution.created_at,
+            ):
+                raise ValueError(f"execution {execution.execution_id} stored twice") from exc
 
     @translated
     async def get(self, execution_id: str) -> Execution:
@@ -139,76 +162,48 @@ class MongoExecutionRepository:
     async def claim_for_run(
         self, execution_id: str, *, attempt: int, owner: str, lease_until: datetime, now: datetime
     ) -> ClaimedExecution | None:
-        # "Queued, or running under an expired (or no) lease". A queued execution never has a lease (add stores
-        # none, claim_retry drops the last attempt's), so one clause on the lease covers both. No top-level $or:
-        # SecantusDB answers a filter with one by scanning the whole collection.
-        document = await self._collection.find_one_and_update(
-            {
-                **_one(execution_id),
-                F.ATTEMPT: attempt,
-                F.STATUS: {"$in": [ExecutionStatus.QUEUED.value, ExecutionStatus.RUNNING.value]},
-                LEASE_UNTIL: {"$not": {"$gt": now}},
-            },
-            {"$set": {F.STATUS: ExecutionStatus.RUNNING.value, LEASE_OWNER: plain(owner), LEASE_UNTIL: lease_until}},
-            return_document=ReturnDocument.AFTER,
-        )
-        if document is None:
+        claim = run_claims.claim_for_run(attempt=attempt, token=owner, lease_until=lease_until, now=now)
+        await self._change(execution_id, claim)
+        document = await self._collection.find_one(_one(execution_id))
+        if document is None or not claim.landed(state_of(document, RUN_PATHS)):
             return None
         return ClaimedExecution(execution_from_document(document), plan_from_document(document))
 
     @translated
     async def save_progress(self, execution: Execution, *, owner: str, lease_until: datetime) -> bool:
-        result = await self._collection.update_one(
-            {**_one(execution.execution_id), F.STATUS: ExecutionStatus.RUNNING.value, LEASE_OWNER: plain(owner)},
-            {"$set": {**execution_fields(execution), LEASE_UNTIL: lease_until}},
-        )
-        return result.matched_count == 1
+        change = run_claims.save_progress(token=owner, lease_until=lease_until, status=execution.status)
+        return await self._change(execution.execution_id, change, also_set=execution_fields(execution))
 
     @translated
     async def renew_lease(self, execution_id: str, *, owner: str, lease_until: datetime) -> bool:
-        result = await self._collection.update_one(
-            {**_one(execution_id), F.STATUS: ExecutionStatus.RUNNING.value, LEASE_OWNER: plain(owner)},
-            {"$set": {LEASE_UNTIL: lease_until}},
-        )
-        return result.matched_count == 1
+        return await self._change(execution_id, run_claims.renew_lease(token=owner, lease_until=lease_until))
 
     @translated
     async def cancel(self, execution_id: str, *, now: datetime) -> Execution:
+        change = run_claims.cancel(now=now, token=new_token())
         for _ in range(_RACE_RETRIES):
-            document = await self._collection.find_one_and_update(
-                {**_one(execution_id), F.STATUS: {"$in": _NOT_FINAL}},
-                _cancel_pipeline(now),
-                projection=_WITHOUT_PLAN,
-                return_document=ReturnDocument.AFTER,
+            await self._collection.update_one(
+                write_filter(change, RUN_PATHS, _one(execution_id)), _cancel_pipeline(change, now)
             )
-            if document is not None:
-                return execution_from_document(document)
-            current = await self._collection.find_one(_one(execution_id), projection={F.STATUS: 1})
+            current = await self._collection.find_one(_one(execution_id), projection=_WITHOUT_PLAN)
             if current is None:
                 raise ExecutionNotFound(execution_id)
-            if current[F.STATUS] not in _NOT_FINAL:
+            if change.landed(state_of(current, RUN_PATHS)):
+                return execution_from_document(current)
+            if ExecutionStatus(current[F.STATUS]).is_final:
                 raise ExecutionAlreadyFinished(execution_id, current[F.STATUS])
         raise ExecutionNotFound(execution_id)
 
     @translated
     async def claim_retry(self, execution_id: str, *, now: datetime) -> Execution | None:
-        # Execution.redispatch as one conditional write: back to the queue for the next attempt, without the last
-        # attempt's lease (see claim_for_run).
-        document = await self._collection.find_one_and_update(
-            {**_one(execution_id), F.STATUS: ExecutionStatus.PENDING.value, F.NEXT_RETRY_AT: {"$lte": now}},
-            {
-                "$set": {
-                    F.STATUS: ExecutionStatus.QUEUED.value,
-                    DISPATCHED_AT: now,
-                    LEASE_OWNER: None,
-                    LEASE_UNTIL: None,
-                },
-                "$inc": {F.ATTEMPT: 1},
-            },
-            projection=_WITHOUT_PLAN,
-            return_document=ReturnDocument.AFTER,
-        )
-        return None if document is None else execution_from_document(document)
+        change = run_claims.requeue_for_retry(now=now, token=new_token())
+        await self._change(execution_id, change)
+        # Whether the write applied, was this very write sent again, or met a retry not due or taken by another
+        # scheduler: the state it left says.
+        current = await self._collection.find_one(_one(execution_id), projection=_WITHOUT_PLAN)
+        if current is None or not change.landed(state_of(current, RUN_PATHS)):
+            return None
+        return execution_from_document(current)
 
     @translated
     async def due_retries(self, *, now: datetime, limit: int) -> list[Execution]:
@@ -225,7 +220,7 @@ class MongoExecutionRepository:
 
     @translated
     async def mark_dispatched(self, execution_id: str, *, attempt: int, now: datetime) -> None:
-        await self._collection.update_one({**_one(execution_id), F.ATTEMPT: attempt}, {"$set": {DISPATCHED_AT: now}})
+        await self._change(execution_id, run_claims.mark_dispatched(attempt=attempt, now=now))
 
     @translated
     async def find_stalled(self, *, dispatched_before: datetime, now: datetime, limit: int) -> list[Execution]:
@@ -261,6 +256,12 @@ class MongoExecutionRepository:
     async def _find(self, query: Document, *, sort: Sort, limit: int) -> Documents:
         return await find_page(self._collection, query, sort=sort, limit=limit, projection=_WITHOUT_PLAN)
 
+    async def _change(self, execution_id: str, change: RunTransition, *, also_set: Document | None = None) -> bool:
+        result = await self._collection.update_one(
+            write_filter(change, RUN_PATHS, _one(execution_id)), write_update(change, RUN_PATHS, also_set=also_set)
+        )
+        return result.matched_count == 1
+
 
 def _interrupted_action_error() -> Document:
     """The error Execution.cancel records on an action it interrupts, taken from the domain so both agree."""
@@ -283,9 +284,10 @@ def _interrupted_action_error() -> Document:
 _INTERRUPTED_ACTION_ERROR: Final = _interrupted_action_error()
 
 
-def _cancel_pipeline(now: datetime) -> list[Document]:
-    """Execution.cancel as an update pipeline, so that cancelling is one atomic write: a running action fails
-    with the interruption error, actions not started are skipped, and the execution ends as cancelled."""
+def _cancel_pipeline(change: RunTransition, now: datetime) -> list[Document]:
+    """The cancel transition plus Execution.cancel's changes to the record as one update pipeline, so that
+    cancelling is one atomic write: a running action fails with the interruption error, actions not started are
+    skipped, and the execution ends as cancelled."""
     at = literal(now)
 
     def ms_since(started_at: str, otherwise: str) -> Document:
@@ -319,15 +321,13 @@ def _cancel_pipeline(now: datetime) -> list[Document]:
             },
         }
     }
+    effect: Document = write_update(change, RUN_PATHS)["$set"]
     return [
         {
             "$set": {
                 F.ACTIONS: actions,
-                F.STATUS: literal(ExecutionStatus.CANCELLED.value),
-                F.NEXT_RETRY_AT: literal(None),
-                F.FINISHED_AT: at,
                 F.DURATION_MS: ms_since(f"${F.STARTED_AT}", f"${F.DURATION_MS}"),
-                LEASE_OWNER: literal(None),
+                **{path: literal(value) for path, value in effect.items()},
             }
         }
     ]

@@ -1,16 +1,16 @@
 """WorkflowRepository over MongoDB: one document per workflow, `_id` = workflowId.
 
-Every method is one round trip when it succeeds. The atomic ones are a single find_one_and_update or update_one
-whose filter states the precondition, so they hold across any number of processes; when the filter does not
-match, one extra read (on that path only) tells the caller why.
+The lock's rules are the domain's transitions (wfa.domain.trigger_lock), each written as one conditional
+`update_one` (wfa.adapters.mongo.transitions), so they hold across any number of processes; where the caller
+needs the workflow, or the write did not apply, one read by `_id` follows and tells which.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Final
+from typing import Final
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -24,7 +24,6 @@ from wfa.adapters.mongo.documents import (
     Sort,
     WorkflowFields,
     definition_update,
-    literal,
     plain,
     value_at,
     workflow_from_document,
@@ -32,7 +31,10 @@ from wfa.adapters.mongo.documents import (
 )
 from wfa.adapters.mongo.errors import translated
 from wfa.adapters.mongo.queries import earliest, find_page
+from wfa.adapters.mongo.transitions import state_of, write_filter, write_update
+from wfa.domain import trigger_lock
 from wfa.domain.errors import TriggerLocked, VersionMismatch, WorkflowAlreadyExists, WorkflowNotFound
+from wfa.domain.trigger_lock import LockField, LockTransition
 from wfa.domain.workflow import TriggerStatus, Workflow
 from wfa.ports.repositories import SlotClaim, SlotOutcome, WorkflowPage, Workflows
 
@@ -54,7 +56,14 @@ WORKFLOW_INDEXES: Final = [
     ),
 ]
 
-_LOCK_VIEW: Final = {F.ENABLED: 1, F.STATUS: 1, F.EXECUTION_ID: 1}
+LOCK_PATHS: Final = {
+    LockField.ENABLED: F.ENABLED,
+    LockField.STATUS: F.STATUS,
+    LockField.HOLDER: F.EXECUTION_ID,
+    LockField.LOCKED_AT: F.LOCKED_AT,
+    LockField.NEXT_RUN_AT: F.NEXT_RUN_AT,
+    LockField.SKIPPED_FIRES: F.SKIPPED_FIRES,
+}
 # A failed conditional write is explained by a second read; if that read shows the precondition holding again
 # (the lock was released in between), the write is simply tried again, a bounded number of times.
 _RACE_RETRIES: Final = 5
@@ -71,11 +80,12 @@ class MongoWorkflowRepository:
     @translated
     async def add(self, workflow: Workflow) -> None:
         # Replaces a tombstone, or inserts: an existing live workflow makes the upsert's insert a duplicate key.
+        document = workflow_to_document(workflow)
         try:
-            await self._collection.replace_one(
-                {ID: workflow.workflow_id, DELETED: True}, workflow_to_document(workflow), upsert=True
-            )
+            await self._collection.replace_one({ID: workflow.workflow_id, DELETED: True}, document, upsert=True)
         except DuplicateKeyError as exc:
+            if await self._collection.find_one(_live(workflow.workflow_id)) == document:
+                return  # the same add, sent again after its first send landed
             raise WorkflowAlreadyExists(workflow.workflow_id) from exc
 
     @translated
@@ -100,54 +110,58 @@ class MongoWorkflowRepository:
         return WorkflowPage(page, encode_workflow_cursor(page[-1].workflow_id) if more and page else None)
 
     @translated
-    async def replace_definition(self, workflow: Workflow, *, expected_version: int) -> Workflow:
-        for _ in range(_RACE_RETRIES):
-            document = await self._collection.find_one_and_update(
-                {**_live(workflow.workflow_id), F.VERSION: expected_version},
-                {"$set": definition_update(workflow)},
-                return_document=ReturnDocument.AFTER,
-            )
-            if document is not None:
-                return workflow_from_document(document)
-            current = await self._collection.find_one(_live(workflow.workflow_id), projection={F.VERSION: 1})
-            if current is None:
-                raise WorkflowNotFound(workflow.workflow_id)
-            if current[F.VERSION] != expected_version:
-                raise VersionMismatch(workflow.workflow_id, expected_version, current[F.VERSION])
-        raise VersionMismatch(workflow.workflow_id, expected_version, expected_version)
+    async def replace_definition(self, workflow: Workflow, *, expected_version: int, reschedule: bool) -> Workflow:
+        update = definition_update(workflow)
+        if not reschedule:
+            # The stored slot is the scheduler's: a copy of it read before a fire and written back after would arm
+            # the fired slot again.
+            del update[F.NEXT_RUN_AT]
+        await self._collection.update_one(
+            {**_live(workflow.workflow_id), F.VERSION: expected_version}, {"$set": update}
+        )
+        current = await self._collection.find_one(_live(workflow.workflow_id))
+        if current is None:
+            raise WorkflowNotFound(workflow.workflow_id)
+        stored = workflow_from_document(current)
+        # Applied by this call (or by its first send, when the driver sent it again): the stored definition is ours.
+        if (stored.version, stored.updated_at, stored.definition()) != (
+            workflow.version,
+            workflow.updated_at,
+            workflow.definition(),
+        ):
+            raise VersionMismatch(workflow.workflow_id, expected_version, stored.version)
+        return stored
 
     @translated
     async def delete(self, workflow_id: str, *, now: datetime) -> None:
         result = await self._collection.update_one(_live(workflow_id), {"$set": {DELETED: True, DELETED_AT: now}})
         if result.matched_count == 0:
-            raise WorkflowNotFound(workflow_id)
+            tombstone = await self._collection.find_one({ID: plain(workflow_id)}, projection={DELETED_AT: 1})
+            if tombstone is None or tombstone.get(DELETED_AT) != now:
+                raise WorkflowNotFound(workflow_id)
 
     @translated
     async def set_enabled(
         self, workflow_id: str, *, enabled: bool, next_run_at: datetime | None, now: datetime
     ) -> Workflow:
-        document = await self._collection.find_one_and_update(
-            _live(workflow_id),
-            {"$set": {F.ENABLED: enabled, F.NEXT_RUN_AT: next_run_at, F.UPDATED_AT: now}},
-            return_document=ReturnDocument.AFTER,
+        await self._collection.update_one(
+            _live(workflow_id), {"$set": {F.ENABLED: enabled, F.NEXT_RUN_AT: next_run_at, F.UPDATED_AT: now}}
         )
+        document = await self._collection.find_one(_live(workflow_id))
         if document is None:
             raise WorkflowNotFound(workflow_id)
         return workflow_from_document(document)
 
     @translated
     async def try_acquire_trigger_lock(self, workflow_id: str, *, execution_id: str, now: datetime) -> Workflow:
+        change = trigger_lock.acquire(execution_id, now)
         for _ in range(_RACE_RETRIES):
-            document = await self._collection.find_one_and_update(
-                {**_live(workflow_id), F.ENABLED: True, F.STATUS: TriggerStatus.IDLE.value},
-                {"$set": {F.STATUS: TriggerStatus.BUSY.value, F.EXECUTION_ID: execution_id, F.LOCKED_AT: now}},
-                return_document=ReturnDocument.AFTER,
-            )
-            if document is not None:
-                return workflow_from_document(document)
-            current = await self._collection.find_one(_live(workflow_id), projection=_LOCK_VIEW)
+            await self._change(workflow_id, change)
+            current = await self._collection.find_one(_live(workflow_id))
             if current is None:
                 raise WorkflowNotFound(workflow_id)
+            if change.landed(state_of(current, LOCK_PATHS)):
+                return workflow_from_document(current)
             locked = _why_locked(workflow_id, current)
             if locked is not None:
                 raise locked
@@ -157,49 +171,31 @@ class MongoWorkflowRepository:
 
     @translated
     async def release_trigger_lock(self, workflow_id: str, *, execution_id: str) -> bool:
-        result = await self._collection.update_one(
-            {**_live(workflow_id), F.EXECUTION_ID: plain(execution_id)},
-            {"$set": {F.STATUS: TriggerStatus.IDLE.value, F.EXECUTION_ID: None, F.LOCKED_AT: None}},
-        )
-        return result.matched_count == 1
+        return await self._change(workflow_id, trigger_lock.release(execution_id))
 
+    @translated
     async def mark_trigger_pending(self, workflow_id: str, *, execution_id: str) -> bool:
-        return await self._move_lock(workflow_id, execution_id, TriggerStatus.BUSY, TriggerStatus.PENDING)
+        return await self._change(workflow_id, trigger_lock.to_pending(execution_id))
 
+    @translated
     async def mark_trigger_busy(self, workflow_id: str, *, execution_id: str) -> bool:
-        return await self._move_lock(workflow_id, execution_id, TriggerStatus.PENDING, TriggerStatus.BUSY)
+        return await self._change(workflow_id, trigger_lock.to_busy(execution_id))
 
     @translated
     async def claim_schedule_slot(
         self, workflow_id: str, *, slot: datetime, next_run_at: datetime | None, execution_id: str, now: datetime
     ) -> SlotClaim:
-        # One pipeline update: whoever still finds nextRunAt at `slot` owns the slot and moves it on; in the same
-        # step it takes the lock if the lock is free, or counts a skipped fire if it is not.
-        idle = {"$eq": [f"${F.STATUS}", TriggerStatus.IDLE.value]}
-
-        def if_idle(then: Any, otherwise: Any) -> Document:
-            return {"$cond": [idle, then, otherwise]}
-
-        document = await self._collection.find_one_and_update(
-            {**_live(workflow_id), F.ENABLED: True, F.NEXT_RUN_AT: slot},
-            [
-                {
-                    "$set": {
-                        F.NEXT_RUN_AT: literal(next_run_at),
-                        F.STATUS: if_idle(literal(TriggerStatus.BUSY.value), f"${F.STATUS}"),
-                        F.EXECUTION_ID: if_idle(literal(execution_id), f"${F.EXECUTION_ID}"),
-                        F.LOCKED_AT: if_idle(literal(now), f"${F.LOCKED_AT}"),
-                        F.SKIPPED_FIRES: if_idle(f"${F.SKIPPED_FIRES}", {"$add": [f"${F.SKIPPED_FIRES}", 1]}),
-                    }
-                }
-            ],
-            return_document=ReturnDocument.AFTER,
-        )
-        if document is None:
+        fire = trigger_lock.fire_slot(slot, next_run_at=next_run_at, execution_id=execution_id, now=now)
+        fired = await self._change(workflow_id, fire)
+        skipped = not fired and await self._change(workflow_id, trigger_lock.skip_slot(slot, next_run_at=next_run_at))
+        current = await self._collection.find_one(_live(workflow_id))
+        if current is None:
             return SlotClaim(SlotOutcome.LOST, None)
-        workflow = workflow_from_document(document)
-        fired = workflow.trigger.execution_id == execution_id
-        return SlotClaim(SlotOutcome.FIRED if fired else SlotOutcome.SKIPPED, workflow)
+        if fired or fire.landed(state_of(current, LOCK_PATHS)):
+            return SlotClaim(SlotOutcome.FIRED, workflow_from_document(current))
+        if skipped:
+            return SlotClaim(SlotOutcome.SKIPPED, workflow_from_document(current))
+        return SlotClaim(SlotOutcome.LOST, None)
 
     @translated
     async def due_for_schedule(self, *, now: datetime, limit: int) -> Workflows:
@@ -226,11 +222,9 @@ class MongoWorkflowRepository:
         locked = [workflow_from_document(document) for document in documents]
         return [workflow for workflow in locked if workflow.trigger.status is not TriggerStatus.IDLE]
 
-    @translated
-    async def _move_lock(self, workflow_id: str, execution_id: str, old: TriggerStatus, new: TriggerStatus) -> bool:
+    async def _change(self, workflow_id: str, change: LockTransition) -> bool:
         result = await self._collection.update_one(
-            {**_live(workflow_id), F.EXECUTION_ID: plain(execution_id), F.STATUS: old.value},
-            {"$set": {F.STATUS: new.value}},
+            write_filter(change, LOCK_PATHS, _live(workflow_id)), write_update(change, LOCK_PATHS)
         )
         return result.matched_count == 1
 

@@ -1,0 +1,61 @@
+"""The domain's transitions (wfa.domain.transition) as MongoDB writes: the precondition becomes the filter of one
+conditional `update_one`, the effect its update.
+
+`update_one` by `_id` rather than `find_one_and_update`: SecantusDB answers findAndModify by scanning the whole
+collection (its cost grows with stored history), an update by `_id` at a constant cost; where the caller needs
+the document, it is read by `_id` after the write (`find_one`, constant too). MongoDB serves both from the `_id`
+index. A write that did not match is explained by that same read: the state it finds says whether the change
+had landed already (a repeated send) or why it did not apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import Enum, StrEnum
+from typing import TypeVar
+
+from wfa.adapters.mongo.documents import Document, value_at
+from wfa.domain.transition import Condition, Is, IsAtOrBefore, IsNotAfter, IsOneOf, Transition
+
+F = TypeVar("F", bound=StrEnum)
+
+Paths = Mapping[F, str]
+"""Where each field of a transition is stored in the document."""
+
+
+def _bson(value: object) -> object:
+    return value.value if isinstance(value, Enum) else value
+
+
+def _clause(condition: Condition) -> object:
+    match condition:
+        case Is(value):
+            return _bson(value)
+        case IsOneOf(values):
+            return {"$in": [_bson(value) for value in values]}
+        case IsNotAfter(moment):
+            # "null, absent or not after": `$not: {$gt}` matches all three in one clause (no top-level $or, which
+            # SecantusDB answers by scanning the whole collection).
+            return {"$not": {"$gt": moment}}
+        case IsAtOrBefore(moment):
+            return {"$lte": moment}
+
+
+def write_filter(change: Transition[F], paths: Paths[F], selector: Document) -> Document:
+    """`selector` (the document's `_id`, and anything the store itself requires) plus the precondition."""
+    return {**selector, **{paths[name]: _clause(condition) for name, condition in change.requires.items()}}
+
+
+def write_update(change: Transition[F], paths: Paths[F], *, also_set: Document | None = None) -> Document:
+    """The effect, plus `also_set`: fields the store keeps beside the transition's (the runner's record)."""
+    update: Document = {
+        "$set": {**(also_set or {}), **{paths[name]: _bson(value) for name, value in change.sets.items()}}
+    }
+    if change.increments:
+        update["$inc"] = {paths[name]: step for name, step in change.increments.items()}
+    return update
+
+
+def state_of(document: Document, paths: Paths[F]) -> dict[F, object]:
+    """The transition fields' values in a stored document (enums compare equal to their stored strings)."""
+    return {name: value_at(document, path) for name, path in paths.items()}
