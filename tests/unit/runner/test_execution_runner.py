@@ -61,12 +61,17 @@ async def test_action_times_come_from_the_clock(harness: Harness) -> None:
     assert (run.started_at, run.finished_at, run.duration_ms) == (START, START + timedelta(milliseconds=250), 250)
 
 
-async def test_one_log_action_takes_a_claim_a_lock_release_and_one_save(harness: Harness) -> None:
+async def test_one_log_action_takes_a_claim_a_save_a_lock_release_and_the_final_save(harness: Harness) -> None:
     request = await harness.trigger(workflow([log_action("a")]))
 
     await harness.runner(ScriptedActions()).run(request)
 
-    assert harness.calls == ["executions.claim_for_run", "workflows.release_trigger_lock", "executions.save_progress"]
+    assert harness.calls == [
+        "executions.claim_for_run",
+        "executions.save_progress",  # the action's result, durable before the lock moves
+        "workflows.release_trigger_lock",
+        "executions.save_progress",
+    ]
 
 
 async def test_an_http_action_is_saved_as_running_before_it_starts(harness: Harness) -> None:
@@ -118,7 +123,7 @@ async def test_retryable_failure_with_attempts_left_makes_the_execution_pending(
     assert execution.actions[1].error is not None and execution.actions[1].error.type == "http_status"
     lock = (await harness.workflows.get("w")).trigger
     assert (lock.status, lock.execution_id) == (TriggerStatus.PENDING, request.execution_id)
-    assert harness.calls[-2:] == ["workflows.mark_trigger_pending", "executions.save_progress"]
+    assert harness.calls[-2:] == ["executions.save_progress", "workflows.mark_trigger_pending"]
 
 
 async def test_the_backoff_grows_with_the_failing_actions_attempts(harness: Harness) -> None:
@@ -313,7 +318,8 @@ async def test_a_long_action_renews_the_lease(harness: Harness) -> None:
 
     assert outcome is RunOutcome.SUCCEEDED
     renewals = [kwargs for name, kwargs in harness.execution_log.calls if name == "renew_lease"]
-    assert renewals[0] == {"owner": OWNER, "lease_until": START + timedelta(seconds=5) + lease}
+    assert renewals[0]["lease_until"] == START + timedelta(seconds=5) + lease
+    assert renewals[0]["owner"].startswith(f"{OWNER}/")  # this claim's token
 
 
 async def test_a_short_action_does_not_renew_the_lease(harness: Harness) -> None:

@@ -22,6 +22,7 @@ an HTTP call's client span beneath that), and the outcomes feed the runner's Pro
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -73,7 +74,7 @@ _FAILED_OUTCOMES = frozenset({RunOutcome.FAILED, RunOutcome.PENDING})
 
 class _ActionResult(StrEnum):
     SUCCEEDED = "succeeded"
-    FAILED = "failed"
+    FAILED = "failed"  # the span's outcome; _run_action returns the failure itself
     STOPPED = "stopped"
 
 
@@ -87,6 +88,12 @@ class _Run:
     execution: Execution
     plan: ExecutionPlan
     lease_until: datetime
+    token: str  # this claim's lease owner
+
+
+def new_claim_token(process: str) -> str:
+    """The lease owner of one claim: the process (for people reading the record) and a part unique to the claim."""
+    return f"{process}/{uuid.uuid4().hex[:16]}"
 
 
 class ExecutionRunner:
@@ -148,19 +155,26 @@ class ExecutionRunner:
 
     async def _run(self, request: ExecutionRequest) -> RunOutcome:
         now = self._clock.now()
+        # A token per claim, not per process: a second claim of the same execution in this process (a republished
+        # request after this run's lease lapsed) must make the first run's writes fail like anyone else's.
+        token = new_claim_token(self.owner)
         claimed = await self._executions.claim_for_run(
-            request.execution_id, attempt=request.attempt, owner=self.owner, lease_until=now + self._lease, now=now
+            request.execution_id, attempt=request.attempt, owner=token, lease_until=now + self._lease, now=now
         )
         if claimed is None:
             log.info("execution.not_claimed", why="redelivered, finished, cancelled or running elsewhere")
             return RunOutcome.NOT_CLAIMED
-        run = _Run(claimed.execution, claimed.plan, lease_until=now + self._lease)
+        run = _Run(claimed.execution, claimed.plan, lease_until=now + self._lease, token=token)
         execution = run.execution
         link_to_trace_of(trace.get_current_span(), execution.traceparent)
         execution.start_attempt(now)
         index = execution.next_action_index()
         log.info("execution.started", resume_at=index)
         self._emit(execution, LifecycleEventType.EXECUTION_STARTED)
+        if index is not None and execution.failed_for_good_at(index, run.plan.policy_for(index)):
+            # The last runner saved this failure and died before concluding: conclude, never run it again.
+            execution.fail(now)
+            return await self._conclude(run)
 
         begun = index is not None and self._begin_visibly(run, index)
         if begun and not await self._save(run):
@@ -172,20 +186,31 @@ class ExecutionRunner:
             result = await self._run_action(run, index, action)
             if result is _ActionResult.STOPPED:
                 return RunOutcome.STOPPED
-            if result is _ActionResult.FAILED:
-                return await self._conclude(run)
+            if isinstance(result, ActionFailed):
+                return await self._after_failure(run, index, result)
             index = execution.next_action_index()
-            if index is None:
-                break
-            # One save records the completion and, for an action worth showing, the next one running.
-            begun = self._begin_visibly(run, index)
+            begun = index is not None and self._begin_visibly(run, index)
+            # Every completion is saved before anything depends on it: the next action, or the lock's release
+            # (contract, "Settled details"). One save records it and, for an action worth showing, the next one
+            # running.
             if not await self._save(run):
                 return RunOutcome.STOPPED
         execution.succeed(self._clock.now())
         return await self._conclude(run)
 
-    async def _run_action(self, run: _Run, index: int, action: ActionSpec) -> _ActionResult:
-        """Perform one (already begun) action and record its completion or failure on the execution."""
+    async def _after_failure(self, run: _Run, index: int, failure: ActionFailed) -> RunOutcome:
+        execution = run.execution
+        policy = run.plan.policy_for(index)
+        if not execution.will_retry(index, policy, retryable=failure.retryable) and not await self._save(run):
+            # Failed for good: the failed run is durable before the lock is released.
+            return RunOutcome.STOPPED
+        execution.settle_failure(index, failure, policy, self._clock.now())
+        self._emit(execution, LifecycleEventType.ACTION_FAILED, index)
+        return await self._conclude(run)
+
+    async def _run_action(self, run: _Run, index: int, action: ActionSpec) -> _ActionResult | ActionFailed:
+        """Perform one (already begun) action and record its completion or its failed run on the execution;
+        a failure is returned for the caller to settle."""
         execution = run.execution
         with self._tracer.start_as_current_span(
             f"action {action.type}",
@@ -203,16 +228,13 @@ class ExecutionRunner:
                 log.info("execution.stopped", why="cancelled or taken over while an action ran", action=action.name)
                 return _ActionResult.STOPPED
             except ActionFailed as failure:
-                execution.fail_action(
-                    index, failure, run.plan.policy_for(index), self._clock.now(), output=output_of(failure)
-                )
+                execution.record_failed_run(index, failure, self._clock.now(), output=output_of(failure))
                 span.set_attribute(Attributes.OUTCOME, _ActionResult.FAILED.value)
                 span.set_attribute(Attributes.ERROR_TYPE, failure.kind)
                 span.set_status(Status(StatusCode.ERROR, str(failure)))
                 self._metrics.observe_action(
                     action.type, _ActionResult.FAILED.value, execution.actions[index].duration_ms
                 )
-                self._emit(execution, LifecycleEventType.ACTION_FAILED, index)
                 log.info(
                     "action.failed",
                     action=action.name,
@@ -220,7 +242,7 @@ class ExecutionRunner:
                     retryable=failure.retryable,
                     error=str(failure),
                 )
-                return _ActionResult.FAILED
+                return failure
             execution.complete_action(index, output, self._clock.now())
             span.set_attribute(Attributes.OUTCOME, _ActionResult.SUCCEEDED.value)
             duration_ms = execution.actions[index].duration_ms
@@ -244,14 +266,20 @@ class ExecutionRunner:
         async def renew() -> bool:
             lease_until = self._clock.now() + self._lease
             held = await self._executions.renew_lease(
-                run.execution.execution_id, owner=self.owner, lease_until=lease_until
+                run.execution.execution_id, owner=run.token, lease_until=lease_until
             )
             if held:
                 run.lease_until = lease_until
             return held
 
+        def time_left() -> float:
+            # Stop half a renewal period before the lease ends, so that the action is over before anyone could
+            # take the execution over, clocks a little apart included.
+            safe_until = run.lease_until - timedelta(seconds=self._renew_every / 2)
+            return (safe_until - self._clock.now()).total_seconds()
+
         try:
-            return await run_under_lease(runner.run(action), renew=renew, every=self._renew_every)
+            return await run_under_lease(runner.run(action), renew=renew, every=self._renew_every, time_left=time_left)
         except (ActionFailed, LeaseLost):
             raise
         except Exception as exc:
@@ -265,19 +293,24 @@ class ExecutionRunner:
         workflow_id, execution_id = execution.workflow_id, execution.execution_id
         outcome, event_type = _OUTCOMES[execution.status]
         if execution.status is ExecutionStatus.PENDING:
+            # The lock stays held either way: the record goes first, so the failed run is durable before it moves.
+            if not await self._save(run):
+                return RunOutcome.STOPPED
             await self._durably(
                 run,
                 "mark_trigger_pending",
                 lambda: self._workflows.mark_trigger_pending(workflow_id, execution_id=execution_id),
             )
         else:
+            # Every action's result is already saved (the caller saw to it); the lock is released before the final
+            # status is stored, so that a client that reads a finished status can trigger again at once.
             await self._durably(
                 run,
                 "release_trigger_lock",
                 lambda: self._workflows.release_trigger_lock(workflow_id, execution_id=execution_id),
             )
-        if not await self._save(run):
-            return RunOutcome.STOPPED
+            if not await self._save(run):
+                return RunOutcome.STOPPED
         if execution.status.is_final:
             self._metrics.final_executions.observe(execution)
         self._emit(execution, event_type)
@@ -291,7 +324,7 @@ class ExecutionRunner:
     async def _save(self, run: _Run) -> bool:
         async def save() -> bool:
             lease_until = self._clock.now() + self._lease
-            saved = await self._executions.save_progress(run.execution, owner=self.owner, lease_until=lease_until)
+            saved = await self._executions.save_progress(run.execution, owner=run.token, lease_until=lease_until)
             if saved:
                 run.lease_until = lease_until
             return saved

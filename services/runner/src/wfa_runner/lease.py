@@ -19,26 +19,32 @@ Renew = Callable[[], Awaitable[bool]]
 
 
 class LeaseLost(Exception):
-    """The execution was cancelled or taken over while an action ran; the action was stopped."""
+    """The execution was cancelled or taken over while an action ran, or its lease lapsed unrenewed; the action
+    was stopped."""
 
 
-async def run_under_lease(work: Coroutine[Any, Any, T], *, renew: Renew, every: float) -> T:
+async def run_under_lease(
+    work: Coroutine[Any, Any, T], *, renew: Renew, every: float, time_left: Callable[[], float]
+) -> T:
     """Await `work`, calling `renew` every `every` seconds for as long as it runs.
 
     A short action never renews (the save after it extends the lease anyway). When `renew` says the lease is
     gone, `work` is cancelled and LeaseLost raised: a cancelled execution's HTTP call should not run on.
-    A renewal that fails because the database is down is only logged: the lease may still hold, and the next
-    renewal (or save) tries again.
+    A renewal that fails because the database is down is only logged while the lease surely holds; `time_left()`
+    says for how many seconds more. Once that is up with no renewal landed, `work` is cancelled and LeaseLost
+    raised: another runner may take the execution over from then on, and the action must not run beside itself.
     """
     task = asyncio.ensure_future(work)
     try:
         while True:
-            done, _ = await asyncio.wait({task}, timeout=every)
+            done, _ = await asyncio.wait({task}, timeout=max(0.0, min(every, time_left())))
             if done:
                 return task.result()
             try:
                 still_ours = await renew()
             except DependencyUnavailable as exc:
+                if time_left() <= 0:
+                    raise LeaseLost("the lease lapsed while every renewal failed") from exc
                 log.warning("execution.lease_renewal_failed", error=str(exc))
                 continue
             if not still_ours:

@@ -172,11 +172,12 @@ class Execution(Model):
         output: dict[str, Any] | None = None,
     ) -> None:
         """Record a failed attempt and decide: pending a retry, or failed for good."""
+        self.record_failed_run(index, failure, now, output=output)
+        self.settle_failure(index, failure, policy, now)
+
+    def settle_failure(self, index: int, failure: ActionFailed, policy: RetryPolicy, now: datetime) -> None:
+        """After the action's failed run (recorded): pending a retry, or failed for good."""
         run = self.actions[index]
-        run.status = ActionStatus.FAILED
-        run.error = ErrorInfo.from_failure(failure)
-        run.output = output
-        self._stop_clock(run, now)
         if may_retry(policy, run.attempts, retryable=failure.retryable):
             retry_after = (
                 timedelta(seconds=failure.retry_after_seconds) if failure.retry_after_seconds is not None else None
@@ -187,6 +188,33 @@ class Execution(Model):
         else:
             self.error = run.error
             self._finish(ExecutionStatus.FAILED, now)
+
+    def record_failed_run(
+        self, index: int, failure: ActionFailed, now: datetime, *, output: dict[str, Any] | None = None
+    ) -> None:
+        """Record the action's failed run alone; `fail_action` also decides what becomes of the execution."""
+        run = self.actions[index]
+        run.status = ActionStatus.FAILED
+        run.error = ErrorInfo.from_failure(failure)
+        run.output = output
+        self._stop_clock(run, now)
+
+    def will_retry(self, index: int, policy: RetryPolicy, *, retryable: bool) -> bool:
+        """Whether a failure of the action at `index`, in its current run, leaves the execution pending a retry."""
+        return may_retry(policy, self.actions[index].attempts, retryable=retryable)
+
+    def failed_for_good_at(self, index: int, policy: RetryPolicy) -> bool:
+        """The action's recorded run failed and no retry follows: a runner that crashed after saving that failure
+        but before concluding left it so. A runner taking over concludes the execution instead of running it."""
+        run = self.actions[index]
+        if run.status is not ActionStatus.FAILED or run.error is None:
+            return False
+        return not may_retry(policy, run.attempts, retryable=run.error.retryable)
+
+    def fail(self, now: datetime) -> None:
+        """Failed for good, with the error of the action whose failure decided it."""
+        self.error = next((run.error for run in reversed(self.actions) if run.status is ActionStatus.FAILED), None)
+        self._finish(ExecutionStatus.FAILED, now)
 
     def succeed(self, now: datetime) -> None:
         self.error = None
