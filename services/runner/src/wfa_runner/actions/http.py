@@ -8,7 +8,7 @@ Secrets: the action's `{{ secrets.NAME }}` references are filled in just before 
 What the action returns or raises is redacted here, before anyone records, logs or publishes it: the secret
 values it used, and the values of its sensitive request headers (Authorization and the like, even when written
 literally), wherever they show up (a URL in an error message, a body echoing the request); sensitive response
-headers are masked by name.
+headers are masked by name. They also stay with the action's origin when a redirect leads elsewhere (redirects.py).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from wfa.domain.errors import ActionFailed
 from wfa.domain.workflow import HttpRequestAction
 from wfa.observability.redaction import MASK, Redactor
 from wfa_runner.actions.base import ActionFailedWithOutput, Output, output_of
+from wfa_runner.actions.redirects import Confined, send_following_redirects
 from wfa_runner.network_guard import ForbiddenAddress, Policy, Resolver, guarded_transport
 from wfa_runner.templating import SecretSource, resolve_secrets
 
@@ -59,7 +60,9 @@ def http_client(
     """The one client every http-request action of a process shares (its connection pool).
 
     It keeps no cookies: the client is shared by every workflow, and one workflow's session must never travel
-    with another's requests. Nothing comes from the environment (proxies, netrc, SSL overrides). `policy`
+    with another's requests. It follows no redirect itself: HttpRequestRunner does, up to `max_redirects`, so that
+    credentials stay with their origin (redirects.py). Nothing comes from the environment (proxies, netrc, SSL
+    overrides). `policy`
     replaces the guard's choice of what may be reached, `resolve` the system's resolver (see
     network_guard.guarded_transport).
     """
@@ -70,7 +73,7 @@ def http_client(
             policy=policy,
             resolve=resolve,
         ),
-        follow_redirects=True,
+        follow_redirects=False,
         max_redirects=max_redirects,
         trust_env=False,
         cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
@@ -112,8 +115,9 @@ class HttpRequestRunner:
         self._redactor.remember(resolved.secret_values)
         sensitive_values = [value for name, value in resolved.action.headers.items() if name.lower() in self._sensitive]
         redactor = self._redactor.with_values(sensitive_values) if sensitive_values else self._redactor
+        confined = Confined(headers=self._sensitive | resolved.secret_headers, body=resolved.secret_in_body)
         try:
-            output = await self._run(resolved.action)
+            output = await self._run(resolved.action, confined)
         except ActionFailed as failure:
             if not redactor.active:
                 raise
@@ -122,13 +126,13 @@ class HttpRequestRunner:
             raise _redacted(failure, redactor) from None
         return redactor.value(output)
 
-    async def _run(self, action: HttpRequestAction) -> Output:
+    async def _run(self, action: HttpRequestAction, confined: Confined) -> Output:
         seconds = action.timeout.total_seconds()
         try:
             # httpx's timeout bounds each network operation; this bounds the whole exchange, redirects and a
             # slowly dripping body included, as the action's `timeout` promises.
             async with asyncio.timeout(seconds):
-                return await self._exchange(action, seconds)
+                return await self._exchange(action, confined, seconds)
         except TimeoutError as exc:
             raise ActionFailed(f"no complete answer within {seconds:g}s", kind="timeout", retryable=True) from exc
         except ForbiddenAddress as exc:
@@ -148,7 +152,7 @@ class HttpRequestRunner:
         except httpx.TransportError as exc:
             raise ActionFailed(f"connection failed: {_describe(exc)}", kind="connection_error", retryable=True) from exc
 
-    async def _exchange(self, action: HttpRequestAction, seconds: float) -> Output:
+    async def _exchange(self, action: HttpRequestAction, confined: Confined, seconds: float) -> Output:
         request = self._client.build_request(
             action.method.value,
             action.url,
@@ -156,7 +160,9 @@ class HttpRequestRunner:
             json=action.body if action.body is not None else None,
             timeout=httpx.Timeout(seconds),
         )
-        response = await self._client.send(request, stream=True)
+        response = await send_following_redirects(
+            self._client, request, confined=confined, max_redirects=self._client.max_redirects
+        )
         try:
             output, too_large = await self._read(response)
         finally:
