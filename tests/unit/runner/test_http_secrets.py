@@ -11,7 +11,7 @@ from urllib.parse import quote
 import pytest
 import structlog
 from tests.unit.runner.conftest import Harness
-from tests.unit.runner.fakes import START, workflow
+from tests.unit.runner.fakes import START, ByType, workflow
 from tests.unit.runner.local_server import Received, Recording, local_server, recording_server
 
 from wfa.domain.clock import FakeClock
@@ -19,8 +19,7 @@ from wfa.domain.errors import ActionFailed
 from wfa.domain.execution import ActionStatus, ExecutionStatus
 from wfa.domain.workflow import HttpRequestAction
 from wfa.observability.redaction import MASK, Redactor
-from wfa_runner.actions import ActionFailedWithOutput, HttpRequestRunner, LogActionRunner, http_client
-from wfa_runner.actions.base import ActionSpec, Output
+from wfa_runner.actions import ActionFailedWithOutput, HttpRequestRunner, http_client
 from wfa_runner.execution_runner import RunOutcome
 
 TOKEN = "t0ken-Value/with+chars"
@@ -140,15 +139,6 @@ async def test_the_process_redactor_learns_every_value_used(
 
 
 # --- through the execution runner: the stored record, the events, the log lines ------------------------------
-
-
-class ByType:
-    def __init__(self, http: HttpRequestRunner) -> None:
-        self._runners: dict[str, Any] = {"http-request": http, "log": LogActionRunner()}
-
-    async def run(self, spec: ActionSpec) -> Output:
-        result: Output = await self._runners[spec.type].run(spec)
-        return result
 
 
 async def test_no_stored_record_event_or_log_line_holds_a_secret(

@@ -2,7 +2,8 @@
 
 Retry decisions follow the contract: HTTP 4xx other than 408 and 429 is not retryable; timeouts, connection
 errors, 5xx, 408 and 429 are. A 429 or 503 passes its `Retry-After` on, so the retry waits as long as the
-server asked (capped by the workflow's maxInterval in the domain's backoff).
+server asked (capped by the workflow's maxInterval in the domain's backoff). Whatever the header holds, it is read
+safely: an unreadable value is ignored, an excessive one bounded (retry_after_seconds).
 
 Secrets: the action's `{{ secrets.NAME }}` references are filled in just before the request (templating.py).
 What the action returns or raises is redacted here, before anyone records, logs or publishes it: the secret
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import email.utils
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -23,6 +25,7 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 import httpx
 
 from wfa.domain.clock import Clock
+from wfa.domain.durations import MAX_INTERVAL
 from wfa.domain.errors import ActionFailed
 from wfa.domain.workflow import HttpRequestAction
 from wfa.observability.redaction import MASK, Redactor
@@ -45,6 +48,10 @@ RECORDED_HEADERS = (
 )
 SENSITIVE_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "x-api-key", "proxy-authorization"})
 """Always treated as sensitive; WFA_SENSITIVE_HEADERS adds to them."""
+LONGEST_RETRY_AFTER = MAX_INTERVAL.total_seconds()
+"""No retry policy waits longer (maxInterval is at most 365 days), so a longer Retry-After is read as this one: every
+number leaving the parser is finite and small, whatever digits a server sends."""
+_DELAY_SECONDS = re.compile(r"[0-9]+")
 _RETRYABLE_STATUSES = frozenset({408, 429})
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
 
@@ -237,19 +244,26 @@ def _redacted(failure: ActionFailed, redactor: Redactor) -> ActionFailed:
 
 
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:
-    """A `Retry-After` header (delay-seconds or HTTP-date) as seconds from `now`; None when absent or invalid."""
+    """A `Retry-After` header as seconds from `now`, between 0 and LONGEST_RETRY_AFTER; None when absent or neither
+    delay-seconds (ASCII digits only, RFC 9110) nor an HTTP date. Never raises, whatever the server sent."""
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if _DELAY_SECONDS.fullmatch(value):
+        significant = value.lstrip("0")
+        # Judged by its length first: int() refuses a few thousand digits, and a longer number is past the cap anyway.
+        if len(significant) > len(str(int(LONGEST_RETRY_AFTER))):
+            return LONGEST_RETRY_AFTER
+        return min(float(int(significant or "0")), LONGEST_RETRY_AFTER)
     try:
         moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        seconds = (moment - now).total_seconds()
+    # OverflowError: a year or an offset too large for a C int gets that far before datetime refuses it.
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - now).total_seconds())
+    return min(max(0.0, seconds), LONGEST_RETRY_AFTER)
 
 
 def _decode(data: bytes, charset: str | None) -> str:
