@@ -69,8 +69,7 @@ def http_client(
     It keeps no cookies: the client is shared by every workflow, and one workflow's session must never travel
     with another's requests. It follows no redirect itself: HttpRequestRunner does, up to `max_redirects`, so that
     credentials stay with their origin (redirects.py). Nothing comes from the environment (proxies, netrc, SSL
-    overrides). `policy`
-    replaces the guard's choice of what may be reached, `resolve` the system's resolver (see
+    overrides). `policy` replaces the guard's choice of what may be reached, `resolve` the system's resolver (see
     network_guard.guarded_transport).
     """
     return httpx.AsyncClient(
