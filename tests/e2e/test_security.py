@@ -75,6 +75,41 @@ async def test_a_secret_reaches_the_target_and_nothing_else(
         assert not holds_the_secret(process.log_path.read_text(errors="replace")), process.script
 
 
+async def test_a_redirect_to_another_origin_takes_no_credential_or_secret_there(
+    api: httpx.AsyncClient, target: TargetServer
+) -> None:
+    start, elsewhere = target.path("redirect-from"), target.path("redirect-to")
+    # Another host name for the same server is another origin, and the one server records both requests.
+    target.respond(start, 307, headers={"Location": target.url(elsewhere).replace("127.0.0.1", "localhost", 1)})
+    target.respond(elsewhere, 200)
+    workflow_id = await create_manual_workflow(
+        api,
+        "redirect-secrets",
+        http_action(
+            target.url(start),
+            "POST",
+            headers={
+                "Authorization": "Bearer {{ secrets.E2E_TOKEN }}",
+                "X-Api-Key": "literal-api-key",
+                "X-Token": "{{ secrets.E2E_TOKEN }}",
+                "X-Plain": "kept",
+            },
+            body={"token": "{{ secrets.E2E_TOKEN }}"},
+        ),
+    )
+
+    execution = await run_to_end(api, workflow_id)
+
+    assert execution["status"] == "succeeded"
+    (first,) = target.requests(start)
+    assert first.headers["authorization"] == f"Bearer {E2E_SECRET_VALUE}"
+    (there,) = target.requests(elsewhere)
+    assert there.headers["host"].startswith("localhost:")
+    assert (there.method, there.body, there.headers["x-plain"]) == ("POST", b"", "kept")
+    assert not {"authorization", "x-api-key", "x-token"} & there.headers.keys()
+    assert not holds_the_secret(json.dumps(there.headers))
+
+
 async def test_an_unknown_secret_fails_the_execution_for_good_naming_it(
     api: httpx.AsyncClient, target: TargetServer
 ) -> None:

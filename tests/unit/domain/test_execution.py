@@ -137,3 +137,19 @@ def test_cancel_skips_what_never_ran_and_fails_what_was_running(started: bool) -
     assert execution.actions[0].status is expected_first
     assert execution.actions[2].status is ActionStatus.SKIPPED
     assert execution.status.is_final
+
+
+@pytest.mark.parametrize("seconds", [1e14, 1e300, float("inf"), float("nan"), -1.0, -1e300, float("-inf")], ids=repr)
+def test_any_retry_after_makes_a_pending_execution_within_max_interval(seconds: float) -> None:
+    # Whatever an action reports (a hostile server's Retry-After), the retry is decided, never an internal error.
+    execution = _execution()
+    plan = ExecutionPlan.of(_workflow())
+    execution.start_attempt(NOW)
+    execution.begin_action(0, NOW)
+    failure = ActionFailed("503", kind="http_status", retryable=True, retry_after_seconds=seconds)
+
+    execution.fail_action(0, failure, plan.policy_for(0), NOW)
+
+    assert execution.status is ExecutionStatus.PENDING
+    assert execution.next_retry_at is not None
+    assert NOW <= execution.next_retry_at <= NOW + plan.policy_for(0).max_interval

@@ -1,3 +1,4 @@
+import math
 from datetime import timedelta
 
 import pytest
@@ -29,9 +30,32 @@ def test_backoff_survives_the_largest_exponent_allowed() -> None:
     assert backoff_delay(_policy(maxAttempts=100, backoffRate=10.0), 99) == timedelta(minutes=5)
 
 
+@pytest.mark.parametrize("attempt", [400, 1100, 10**6, 10**18])
+def test_backoff_past_any_float_stays_at_max_interval(attempt: int) -> None:
+    # 10.0 ** 400 is an OverflowError, not infinity: the cap must be reached without computing it.
+    assert backoff_delay(_policy(maxAttempts=100, backoffRate=10.0), attempt) == timedelta(minutes=5)
+
+
 def test_retry_after_replaces_the_computed_delay_but_is_capped() -> None:
-    assert backoff_delay(_policy(), 1, retry_after=timedelta(seconds=30)) == timedelta(seconds=30)
-    assert backoff_delay(_policy(), 1, retry_after=timedelta(hours=2)) == timedelta(minutes=5)
+    assert backoff_delay(_policy(), 1, retry_after_seconds=30) == timedelta(seconds=30)
+    assert backoff_delay(_policy(), 1, retry_after_seconds=7200) == timedelta(minutes=5)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "delay"),
+    [
+        (1e14, timedelta(minutes=5)),  # past what a timedelta can hold
+        (1e308, timedelta(minutes=5)),
+        (math.inf, timedelta(minutes=5)),
+        (-1.0, timedelta(0)),
+        (-1e308, timedelta(0)),
+        (-math.inf, timedelta(0)),
+        (math.nan, timedelta(seconds=4)),  # no value at all: the computed backoff for attempt 2
+    ],
+    ids=repr,
+)
+def test_any_retry_after_ends_within_zero_and_max_interval(seconds: float, delay: timedelta) -> None:
+    assert backoff_delay(_policy(), 2, retry_after_seconds=seconds) == delay
 
 
 def test_attempts_are_counted_from_one() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from wfa.domain.errors import ActionFailed, DependencyUnavailable
 from wfa.domain.workflow import Workflow, WorkflowDefinition
 from wfa.events import ExecutionRequest, LifecycleEvent
+from wfa_runner.actions import LogActionRunner
 from wfa_runner.actions.base import ActionSpec, Output
 
 START = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
@@ -44,6 +45,17 @@ class ScriptedActions:
         if callable(step):
             return await step()
         return step
+
+
+class ByType:
+    """The action runners of a process, by action type: a real one for http-request, the log action's own."""
+
+    def __init__(self, http: Any) -> None:
+        self._runners: dict[str, Any] = {"http-request": http, "log": LogActionRunner()}
+
+    async def run(self, spec: ActionSpec) -> Output:
+        result: Output = await self._runners[spec.type].run(spec)
+        return result
 
 
 class RecordingRequests:

@@ -4,9 +4,11 @@ Routes:
     /status/<code>[?retry_after=<value>]   answers <code> with a short body
     /echo                                  answers 200 with the request as JSON (method, path, headers, body)
     /redirect/<n>                          302 to /redirect/<n-1>; /redirect/0 answers 200
-    /redirect-to?url=<url>                 302 to <url>
+    /redirect-to?url=<url>[&status=<code>] <code> (default 302) to <url>
     /bytes/<n>[?declare=1]                 <n> bytes of "x", with Content-Length only when declared
     /hang                                  answers only when the server stops
+
+`recording_server` also keeps every request it received, as the server saw it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -25,6 +28,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def send_header(self, keyword: str, value: str) -> None:
+        if value.isascii():
+            super().send_header(keyword, value)
+        else:
+            # http.server encodes header values as strict Latin-1; tests send non-ASCII ones on purpose, as UTF-8.
+            self._headers_buffer.append(f"{keyword}: {value}\r\n".encode())
 
     def do_GET(self) -> None:
         self._route()
@@ -43,12 +53,15 @@ class _Handler(BaseHTTPRequestHandler):
         query = {key: values[0] for key, values in parse_qs(parts.query).items()}
         segments = parts.path.strip("/").split("/")
         head, arg = segments[0], (segments[1] if len(segments) > 1 else "")
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode() if length else None
+        self.server.received.append(
+            Received(method=self.command, path=self.path, headers=dict(self.headers.items()), body=body)
+        )
         if head == "status":
             headers = {"Retry-After": query["retry_after"]} if "retry_after" in query else {}
             self._send(int(arg), f"status {arg}".encode(), "text/plain", headers)
         elif head == "echo":
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length).decode() if length else None
             echo = {"method": self.command, "path": self.path, "headers": dict(self.headers.items()), "body": body}
             self._send(200, json.dumps(echo).encode(), "application/json")
         elif head == "redirect":
@@ -58,7 +71,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._send(302, b"", "text/plain", {"Location": f"/redirect/{remaining - 1}"})
         elif head == "redirect-to":
-            self._send(302, b"", "text/plain", {"Location": query["url"]})
+            self._send(int(query.get("status", "302")), b"", "text/plain", {"Location": query["url"]})
         elif head == "bytes":
             self._send_bytes(int(arg), declare=query.get("declare") == "1")
         elif head == "hang":
@@ -100,20 +113,48 @@ class _Handler(BaseHTTPRequestHandler):
             pass  # the client stopped reading, as it should past its cap
 
 
+@dataclass(frozen=True)
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: str | None
+
+
+@dataclass
+class Recording:
+    url: str
+    """The base URL (`http://127.0.0.1:PORT`)."""
+    received: list[Received] = field(default_factory=list)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     stopping: threading.Event
+    received: list[Received]
 
 
 @contextmanager
 def local_server() -> Iterator[str]:
     """Serve on a free port of 127.0.0.1; yields the base URL (`http://127.0.0.1:PORT`)."""
+    with recording_server() as server:
+        yield server.url
+
+
+@contextmanager
+def recording_server() -> Iterator[Recording]:
+    """Serve on a free port of 127.0.0.1; yields its URL and the requests it received, in order."""
     server = _Server(("127.0.0.1", 0), _Handler)
     server.stopping = threading.Event()
-    thread = threading.Thread(target=server.serve_forever, name="local-http-server", daemon=True)
+    recording = Recording(f"http://127.0.0.1:{server.server_address[1]}")
+    # list.append is atomic: handler threads may record while a test reads.
+    server.received = recording.received
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="local-http-server", daemon=True
+    )
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield recording
     finally:
         server.stopping.set()
         server.shutdown()

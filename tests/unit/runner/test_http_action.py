@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
-from tests.unit.runner.fakes import START
+from hypothesis import given
+from hypothesis import strategies as st
+from tests.unit.runner.conftest import Harness
+from tests.unit.runner.fakes import START, ByType, workflow
 from tests.unit.runner.local_server import local_server
 
 from wfa.domain.clock import FakeClock
+from wfa.domain.durations import MAX_INTERVAL
 from wfa.domain.errors import ActionFailed
+from wfa.domain.execution import ActionStatus, ExecutionStatus
 from wfa.domain.workflow import HttpRequestAction
 from wfa_runner.actions import ActionFailedWithOutput, HttpRequestRunner, http_client, retry_after_seconds
 from wfa_runner.actions.base import Output
+from wfa_runner.execution_runner import RunOutcome
 
 EXCERPT_BYTES = 64
 MAX_RESPONSE_BYTES = 100_000
@@ -134,6 +142,113 @@ def test_retry_after_as_an_http_date_counts_from_now() -> None:
     assert retry_after_seconds("120", now) == 120
     assert retry_after_seconds("soon", now) is None
     assert retry_after_seconds(None, now) is None
+
+
+LONGEST_WAIT = MAX_INTERVAL.total_seconds()
+NOW = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("0", 0),
+        ("000000000000000000000000007", 7),
+        ("100000000000000", LONGEST_WAIT),
+        ("9" * 5000, LONGEST_WAIT),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", LONGEST_WAIT),
+        ("Thu, 01 Jan 1970 00:00:00 GMT", 0),
+        ("1e400", None),
+        ("\u0661\u0662", None),  # Arabic-Indic digits: str.isdigit() says yes, RFC 9110 says no
+        ("\u00b2", None),  # a superscript two: isdigit() yes, float() refuses it
+        ("-5", None),
+        ("+5", None),
+        ("5.5", None),
+        ("inf", None),
+        ("", None),
+        ("Mon, 01 Jan 99999999999999999999 00:00:00 GMT", None),
+        ("Fri, 01 May 2026 08:01:30 +99999999999999999999", None),
+    ],
+    ids=lambda value: repr(value)[:40],
+)
+def test_retry_after_is_read_safely_and_bounded(value: str, seconds: float | None) -> None:
+    assert retry_after_seconds(value, NOW) == seconds
+
+
+HOSTILE_RETRY_AFTER = st.one_of(
+    st.text(),
+    # Digits of every script, signs, exponents and date-like words, where a lenient parser stumbles.
+    st.text(alphabet=st.characters(categories=("Nd", "No", "Zs", "Pd")) | st.sampled_from("+-.eE:,GMT")),
+    st.from_regex(r"\A[0-9]{1,600}\Z"),
+    st.builds(
+        "{}, {:02d} {} {} {:02d}:{:02d}:{:02d} {}".format,
+        st.sampled_from(["Mon", "Fri", "Xyz"]),
+        st.integers(-5, 40),
+        st.sampled_from(["Jan", "Dec", "Foo"]),
+        st.integers(-(10**30), 10**30),
+        st.integers(-1, 99),
+        st.integers(-1, 99),
+        st.integers(-1, 99),
+        st.sampled_from(["GMT", "+0000", "-2359", "+9999", "-0000", "+99999999999999999999"]),
+    ),
+)
+
+
+@given(HOSTILE_RETRY_AFTER)
+def test_no_retry_after_value_raises_or_leaves_the_bounds(value: str) -> None:
+    seconds = retry_after_seconds(value, NOW)
+
+    assert seconds is None or 0 <= seconds <= LONGEST_WAIT
+
+
+@given(st.integers(min_value=0))
+def test_delay_seconds_are_read_as_they_are_up_to_the_longest_wait(delay: int) -> None:
+    assert retry_after_seconds(str(delay), NOW) == min(delay, LONGEST_WAIT)
+
+
+@given(st.datetimes(min_value=datetime(1900, 1, 1), timezones=st.just(UTC)))
+def test_an_http_date_counts_from_now_within_the_bounds(moment: datetime) -> None:
+    expected = min(max(0.0, (moment.replace(microsecond=0) - NOW).total_seconds()), LONGEST_WAIT)
+
+    assert retry_after_seconds(email.utils.format_datetime(moment, usegmt=True), NOW) == expected
+
+
+@pytest.mark.parametrize("status", [429, 503])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "100000000000000",
+        "9" * 1000,
+        "1e400",
+        "\u0661\u0662",
+        "-1",
+        "soon",
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+        "Thu, 01 Jan 1970 00:00:00 GMT",
+        "Mon, 01 Jan 99999999999999999999 00:00:00 GMT",
+    ],
+    ids=lambda value: repr(value)[:40],
+)
+async def test_a_hostile_retry_after_leaves_the_execution_pending_within_max_interval(
+    harness: Harness, base_url: str, status: int, value: str
+) -> None:
+    policy = {"maxAttempts": 3, "initialInterval": "2s", "backoffRate": 2, "maxInterval": "1m"}
+    url = f"{base_url}/status/{status}?retry_after={quote(value)}"
+    request = await harness.trigger(workflow([{"type": "http-request", "name": "a", "url": url}], retry=policy))
+    client = http_client(allow_private_networks=True, max_redirects=MAX_REDIRECTS)
+    http = HttpRequestRunner(client, clock=harness.clock, excerpt_bytes=EXCERPT_BYTES, max_response_bytes=10**6)
+
+    try:
+        outcome = await harness.runner(ByType(http)).run(request)
+    finally:
+        await client.aclose()
+
+    assert outcome is RunOutcome.PENDING
+    execution = await harness.execution(request.execution_id)
+    assert execution.status is ExecutionStatus.PENDING
+    assert execution.next_retry_at is not None
+    assert START <= execution.next_retry_at <= START + timedelta(minutes=1)
+    (run,) = execution.actions
+    assert run.status is ActionStatus.FAILED and run.error is not None and run.error.type == "http_status"
 
 
 async def test_a_slow_server_times_out_retryably(runner: HttpRequestRunner, base_url: str) -> None:

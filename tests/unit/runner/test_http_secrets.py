@@ -6,20 +6,20 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import structlog
 from tests.unit.runner.conftest import Harness
-from tests.unit.runner.fakes import START, workflow
-from tests.unit.runner.local_server import local_server
+from tests.unit.runner.fakes import START, ByType, workflow
+from tests.unit.runner.local_server import Received, Recording, local_server, recording_server
 
 from wfa.domain.clock import FakeClock
 from wfa.domain.errors import ActionFailed
 from wfa.domain.execution import ActionStatus, ExecutionStatus
 from wfa.domain.workflow import HttpRequestAction
 from wfa.observability.redaction import MASK, Redactor
-from wfa_runner.actions import ActionFailedWithOutput, HttpRequestRunner, LogActionRunner, http_client
-from wfa_runner.actions.base import ActionSpec, Output
+from wfa_runner.actions import ActionFailedWithOutput, HttpRequestRunner, http_client
 from wfa_runner.execution_runner import RunOutcome
 
 TOKEN = "t0ken-Value/with+chars"
@@ -141,15 +141,6 @@ async def test_the_process_redactor_learns_every_value_used(
 # --- through the execution runner: the stored record, the events, the log lines ------------------------------
 
 
-class ByType:
-    def __init__(self, http: HttpRequestRunner) -> None:
-        self._runners: dict[str, Any] = {"http-request": http, "log": LogActionRunner()}
-
-    async def run(self, spec: ActionSpec) -> Output:
-        result: Output = await self._runners[spec.type].run(spec)
-        return result
-
-
 async def test_no_stored_record_event_or_log_line_holds_a_secret(
     harness: Harness, runner: HttpRequestRunner, base_url: str
 ) -> None:
@@ -189,3 +180,138 @@ async def test_no_stored_record_event_or_log_line_holds_a_secret(
     # The definition the runner ran from still holds the references, not the values.
     stored = await harness.workflows.get("w")
     assert stored.actions[0].headers["Authorization"] == "Bearer {{ secrets.TOKEN }}"  # type: ignore[union-attr]
+
+
+# --- redirects: a secret goes only to the origin the definition names ----------------------------------------
+
+CONFINED_HEADERS = {
+    "Authorization": "Bearer {{ secrets.TOKEN }}",
+    "X-Token": "{{ secrets.KEY }}",  # any header whose value holds a reference
+    "X-Api-Key": "literal-api-key",
+    "Cookie": "session=literal-cookie",
+    "Proxy-Authorization": "Basic bGl0ZXJhbDpwYXNz",
+    "X-Signature": "literal-signature",  # named in WFA_SENSITIVE_HEADERS
+}
+LITERAL_CREDENTIALS = ("literal-api-key", "literal-cookie", "bGl0ZXJhbDpwYXNz", "literal-signature")
+SECRET_BODY = {"token": "{{ secrets.TOKEN }}"}
+
+
+@pytest.fixture
+def origin_a() -> Iterator[Recording]:
+    with recording_server() as server:
+        yield server
+
+
+@pytest.fixture
+def origin_b() -> Iterator[Recording]:
+    with recording_server() as server:
+        yield server
+
+
+@pytest.fixture
+async def confining_runner() -> AsyncIterator[HttpRequestRunner]:
+    client = http_client(allow_private_networks=True, max_redirects=3)
+    try:
+        yield HttpRequestRunner(
+            client,
+            clock=FakeClock(START),
+            excerpt_bytes=10_000,
+            max_response_bytes=10**6,
+            secrets=Secrets(),
+            sensitive_headers=["X-Signature"],
+        )
+    finally:
+        await client.aclose()
+
+
+def redirect(origin: Recording, to: str, status: int) -> str:
+    return f"{origin.url}/redirect-to?status={status}&url={quote(to, safe='')}"
+
+
+def holds_a_credential(request: Received) -> bool:
+    text = json.dumps([request.headers, request.body])
+    confined = {name.lower() for name in CONFINED_HEADERS}
+    return (
+        any(name.lower() in confined for name in request.headers)
+        or not shows_no_secret(text)
+        or any(literal in text for literal in LITERAL_CREDENTIALS)
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "method_there"), [(301, "PUT"), (302, "GET"), (303, "GET"), (307, "PUT"), (308, "PUT")]
+)
+async def test_a_redirect_to_another_port_carries_no_credential_and_no_secret(
+    confining_runner: HttpRequestRunner, origin_a: Recording, origin_b: Recording, status: int, method_there: str
+) -> None:
+    headers = {**CONFINED_HEADERS, "X-Plain": "kept"}
+    spec = action(redirect(origin_a, f"{origin_b.url}/echo", status), method="PUT", headers=headers, body=SECRET_BODY)
+
+    output = await confining_runner.run(spec)
+
+    assert output["status"] == 200
+    (first,) = origin_a.received
+    assert first.headers["Authorization"] == f"Bearer {TOKEN}" and json.loads(first.body or "") == {"token": TOKEN}
+    (there,) = origin_b.received
+    assert (there.method, there.path, there.headers["X-Plain"]) == (method_there, "/echo", "kept")
+    assert not holds_a_credential(there), there
+    assert there.body is None
+
+
+async def test_a_redirect_to_another_host_on_the_same_port_carries_no_credential(
+    confining_runner: HttpRequestRunner, origin_a: Recording
+) -> None:
+    elsewhere = origin_a.url.replace("127.0.0.1", "localhost") + "/echo"
+    spec = action(redirect(origin_a, elsewhere, 307), method="POST", headers=CONFINED_HEADERS, body=SECRET_BODY)
+
+    await confining_runner.run(spec)
+
+    first, there = origin_a.received
+    assert holds_a_credential(first)
+    assert there.headers["Host"].startswith("localhost:")
+    assert not holds_a_credential(there), there
+    assert there.body is None
+
+
+async def test_a_body_without_a_secret_follows_a_307_to_another_origin(
+    confining_runner: HttpRequestRunner, origin_a: Recording, origin_b: Recording
+) -> None:
+    spec = action(redirect(origin_a, f"{origin_b.url}/echo", 307), method="POST", body={"n": 1})
+
+    await confining_runner.run(spec)
+
+    (there,) = origin_b.received
+    assert (there.method, json.loads(there.body or "")) == ("POST", {"n": 1})
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_a_redirect_within_the_origin_keeps_every_header_and_the_body(
+    confining_runner: HttpRequestRunner, origin_a: Recording, status: int
+) -> None:
+    spec = action(redirect(origin_a, "/echo", status), method="PUT", headers=CONFINED_HEADERS, body=SECRET_BODY)
+
+    await confining_runner.run(spec)
+
+    first, second = origin_a.received
+    assert second.path == "/echo"
+    for name in CONFINED_HEADERS:
+        assert second.headers[name] == first.headers[name], name
+    assert second.headers["Authorization"] == f"Bearer {TOKEN}"
+    if status in (301, 307, 308):  # 302 and 303 turn the PUT into a GET, which has no body
+        assert json.loads(second.body or "") == {"token": TOKEN}
+
+
+async def test_what_left_the_origin_does_not_come_back_when_redirected_home(
+    confining_runner: HttpRequestRunner, origin_a: Recording, origin_b: Recording
+) -> None:
+    home = redirect(origin_b, f"{origin_a.url}/echo", 307)
+    spec = action(redirect(origin_a, home, 307), method="POST", headers=CONFINED_HEADERS, body=SECRET_BODY)
+
+    await confining_runner.run(spec)
+
+    first, back_home = origin_a.received
+    (there,) = origin_b.received
+    assert holds_a_credential(first)
+    assert back_home.path == "/echo"
+    assert not holds_a_credential(there)
+    assert not holds_a_credential(back_home)

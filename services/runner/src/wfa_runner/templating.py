@@ -47,6 +47,10 @@ class ResolvedAction:
     action: HttpRequestAction
     secret_values: tuple[str, ...]
     """The values substituted into `action`: what must not appear in its record, its errors or the logs."""
+    secret_headers: frozenset[str] = frozenset()
+    """The names (lower case) of the headers a secret went into: they may go only to the action's own origin."""
+    secret_in_body: bool = False
+    """Whether a secret went into the body: it too may go only to the action's own origin."""
 
 
 def resolve_secrets(action: HttpRequestAction, source: SecretSource) -> ResolvedAction:
@@ -78,13 +82,26 @@ def resolve_secrets(action: HttpRequestAction, source: SecretSource) -> Resolved
             )
         headers[header] = filled
     resolved = action.model_copy(update={"url": fill(action.url), "headers": headers, "body": _map(action.body, fill)})
-    return ResolvedAction(resolved, tuple(dict.fromkeys(known.values())))
+    return ResolvedAction(
+        resolved,
+        tuple(dict.fromkeys(known.values())),
+        secret_headers=frozenset(name.lower() for name, value in action.headers.items() if _refers(value)),
+        secret_in_body=any(_refers(text) for text in _body_texts(action.body)),
+    )
+
+
+def _refers(text: str) -> bool:
+    return REFERENCE.search(text) is not None
 
 
 def _texts(action: HttpRequestAction) -> Iterator[str]:
     yield action.url
     yield from action.headers.values()
-    stack: list[JsonValue] = [action.body]
+    yield from _body_texts(action.body)
+
+
+def _body_texts(body: JsonValue) -> Iterator[str]:
+    stack: list[JsonValue] = [body]
     while stack:
         item = stack.pop()
         if isinstance(item, str):

@@ -179,11 +179,10 @@ class Execution(Model):
         """After the action's failed run (recorded): pending a retry, or failed for good."""
         run = self.actions[index]
         if may_retry(policy, run.attempts, retryable=failure.retryable):
-            retry_after = (
-                timedelta(seconds=failure.retry_after_seconds) if failure.retry_after_seconds is not None else None
-            )
             self.status = ExecutionStatus.PENDING
-            self.next_retry_at = now + backoff_delay(policy, run.attempts, retry_after=retry_after)
+            self.next_retry_at = now + backoff_delay(
+                policy, run.attempts, retry_after_seconds=failure.retry_after_seconds
+            )
             self.error = run.error
         else:
             self.error = run.error

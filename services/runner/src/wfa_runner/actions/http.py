@@ -2,13 +2,14 @@
 
 Retry decisions follow the contract: HTTP 4xx other than 408 and 429 is not retryable; timeouts, connection
 errors, 5xx, 408 and 429 are. A 429 or 503 passes its `Retry-After` on, so the retry waits as long as the
-server asked (capped by the workflow's maxInterval in the domain's backoff).
+server asked (capped by the workflow's maxInterval in the domain's backoff). Whatever the header holds, it is read
+safely: an unreadable value is ignored, an excessive one bounded (retry_after_seconds).
 
 Secrets: the action's `{{ secrets.NAME }}` references are filled in just before the request (templating.py).
 What the action returns or raises is redacted here, before anyone records, logs or publishes it: the secret
 values it used, and the values of its sensitive request headers (Authorization and the like, even when written
 literally), wherever they show up (a URL in an error message, a body echoing the request); sensitive response
-headers are masked by name.
+headers are masked by name. They also stay with the action's origin when a redirect leads elsewhere (redirects.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import email.utils
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -23,10 +25,12 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 import httpx
 
 from wfa.domain.clock import Clock
+from wfa.domain.durations import MAX_INTERVAL
 from wfa.domain.errors import ActionFailed
 from wfa.domain.workflow import HttpRequestAction
 from wfa.observability.redaction import MASK, Redactor
 from wfa_runner.actions.base import ActionFailedWithOutput, Output, output_of
+from wfa_runner.actions.redirects import Confined, send_following_redirects
 from wfa_runner.network_guard import ForbiddenAddress, Policy, Resolver, guarded_transport
 from wfa_runner.templating import SecretSource, resolve_secrets
 
@@ -44,6 +48,10 @@ RECORDED_HEADERS = (
 )
 SENSITIVE_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "x-api-key", "proxy-authorization"})
 """Always treated as sensitive; WFA_SENSITIVE_HEADERS adds to them."""
+LONGEST_RETRY_AFTER = MAX_INTERVAL.total_seconds()
+"""No retry policy waits longer (maxInterval is at most 365 days), so a longer Retry-After is read as this one: every
+number leaving the parser is finite and small, whatever digits a server sends."""
+_DELAY_SECONDS = re.compile(r"[0-9]+")
 _RETRYABLE_STATUSES = frozenset({408, 429})
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
 
@@ -59,8 +67,9 @@ def http_client(
     """The one client every http-request action of a process shares (its connection pool).
 
     It keeps no cookies: the client is shared by every workflow, and one workflow's session must never travel
-    with another's requests. Nothing comes from the environment (proxies, netrc, SSL overrides). `policy`
-    replaces the guard's choice of what may be reached, `resolve` the system's resolver (see
+    with another's requests. It follows no redirect itself: HttpRequestRunner does, up to `max_redirects`, so that
+    credentials stay with their origin (redirects.py). Nothing comes from the environment (proxies, netrc, SSL
+    overrides). `policy` replaces the guard's choice of what may be reached, `resolve` the system's resolver (see
     network_guard.guarded_transport).
     """
     return httpx.AsyncClient(
@@ -70,7 +79,7 @@ def http_client(
             policy=policy,
             resolve=resolve,
         ),
-        follow_redirects=True,
+        follow_redirects=False,
         max_redirects=max_redirects,
         trust_env=False,
         cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
@@ -112,8 +121,9 @@ class HttpRequestRunner:
         self._redactor.remember(resolved.secret_values)
         sensitive_values = [value for name, value in resolved.action.headers.items() if name.lower() in self._sensitive]
         redactor = self._redactor.with_values(sensitive_values) if sensitive_values else self._redactor
+        confined = Confined(headers=self._sensitive | resolved.secret_headers, body=resolved.secret_in_body)
         try:
-            output = await self._run(resolved.action)
+            output = await self._run(resolved.action, confined)
         except ActionFailed as failure:
             if not redactor.active:
                 raise
@@ -122,13 +132,13 @@ class HttpRequestRunner:
             raise _redacted(failure, redactor) from None
         return redactor.value(output)
 
-    async def _run(self, action: HttpRequestAction) -> Output:
+    async def _run(self, action: HttpRequestAction, confined: Confined) -> Output:
         seconds = action.timeout.total_seconds()
         try:
             # httpx's timeout bounds each network operation; this bounds the whole exchange, redirects and a
             # slowly dripping body included, as the action's `timeout` promises.
             async with asyncio.timeout(seconds):
-                return await self._exchange(action, seconds)
+                return await self._exchange(action, confined, seconds)
         except TimeoutError as exc:
             raise ActionFailed(f"no complete answer within {seconds:g}s", kind="timeout", retryable=True) from exc
         except ForbiddenAddress as exc:
@@ -148,7 +158,7 @@ class HttpRequestRunner:
         except httpx.TransportError as exc:
             raise ActionFailed(f"connection failed: {_describe(exc)}", kind="connection_error", retryable=True) from exc
 
-    async def _exchange(self, action: HttpRequestAction, seconds: float) -> Output:
+    async def _exchange(self, action: HttpRequestAction, confined: Confined, seconds: float) -> Output:
         request = self._client.build_request(
             action.method.value,
             action.url,
@@ -156,7 +166,9 @@ class HttpRequestRunner:
             json=action.body if action.body is not None else None,
             timeout=httpx.Timeout(seconds),
         )
-        response = await self._client.send(request, stream=True)
+        response = await send_following_redirects(
+            self._client, request, confined=confined, max_redirects=self._client.max_redirects
+        )
         try:
             output, too_large = await self._read(response)
         finally:
@@ -231,19 +243,26 @@ def _redacted(failure: ActionFailed, redactor: Redactor) -> ActionFailed:
 
 
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:
-    """A `Retry-After` header (delay-seconds or HTTP-date) as seconds from `now`; None when absent or invalid."""
+    """A `Retry-After` header as seconds from `now`, between 0 and LONGEST_RETRY_AFTER; None when absent or neither
+    delay-seconds (ASCII digits only, RFC 9110) nor an HTTP date. Never raises, whatever the server sent."""
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if _DELAY_SECONDS.fullmatch(value):
+        significant = value.lstrip("0")
+        # Judged by its length first: int() refuses a few thousand digits, and a longer number is past the cap anyway.
+        if len(significant) > len(str(int(LONGEST_RETRY_AFTER))):
+            return LONGEST_RETRY_AFTER
+        return min(float(int(significant or "0")), LONGEST_RETRY_AFTER)
     try:
         moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        seconds = (moment - now).total_seconds()
+    # OverflowError: a year or an offset too large for a C int gets that far before datetime refuses it.
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - now).total_seconds())
+    return min(max(0.0, seconds), LONGEST_RETRY_AFTER)
 
 
 def _decode(data: bytes, charset: str | None) -> str:
