@@ -16,14 +16,42 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import pytest
 from pymongo import MongoClient
+from tests.fuzzing import FUZZ_SECONDS, FUZZ_SEED, BudgetSpent
 
 from wfa_devstack import EmbeddedKafka, EmbeddedMongo, free_port, mongo_responds, wait_until
 
 SERVER_START_TIMEOUT = 120.0
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    # Before hypothesis' own plugin reads the option: every hypothesis test of the run draws from FUZZ_SEED.
+    if config.getoption("hypothesis_seed", None) is None:
+        config.option.hypothesis_seed = FUZZ_SEED
+
+
+def pytest_report_header() -> str:
+    return f"fuzzing: WFA_FUZZ_SEED={FUZZ_SEED} WFA_FUZZ_SECONDS={FUZZ_SECONDS:g}"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    # Also under -q, which drops the header: a failure's seed must be on screen to be replayed.
+    terminalreporter.write_line(f"fuzzing seed: WFA_FUZZ_SEED={FUZZ_SEED} (set it to replay this run)")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
+    try:
+        return (yield)
+    except (BudgetSpent, pytest.skip.Exception) as spent:
+        if not BudgetSpent.is_one(spent):
+            raise
+        pyfuncitem.add_report_section("call", "fuzzing", str(spent))
+        return True
 
 
 def _use_docker() -> bool:

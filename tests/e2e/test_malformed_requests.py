@@ -47,6 +47,13 @@ POST_CASES: list[tuple[str, bytes, str, int]] = [
     ("interval-a-number", definition(trigger={"type": "periodic", "interval": 10}), "application/json", 422),
     ("cron-not-an-expression", definition(trigger={"type": "cron", "cron": "every day"}), "application/json", 422),
     ("cron-six-fields", definition(trigger={"type": "cron", "cron": "0 0 * * * *"}), "application/json", 422),
+    ("cron-30-february", definition(trigger={"type": "cron", "cron": "0 0 30 2 *"}), "application/json", 422),
+    (
+        "cron-31-in-short-months",
+        definition(trigger={"type": "cron", "cron": "0 0 31 2,4,6,9,11 *", "timezone": "Europe/Paris"}),
+        "application/json",
+        422,
+    ),
     ("unknown-top-level-field", definition(owner="me"), "application/json", 422),
     ("unknown-action-field", with_action(verb="GET"), "application/json", 422),
     ("ftp-url", with_action(url="ftp://example.com/file"), "application/json", 422),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from wfa.adapters.kafka import DLQ_REASON, DLQ_SOURCE_TOPIC, GroupConsumer, KafkaPublisher, ensure_topics
 from wfa.adapters.memory import InMemoryExecutionRepository, InMemoryWorkflowRepository
@@ -174,3 +174,45 @@ async def test_garbage_lands_in_the_dead_letter_topic_and_the_next_request_still
     assert letter.value == b"{definitely not json"
     assert headers[DLQ_REASON].decode().startswith("not an ExecutionRequest of schemaVersion 1")
     assert headers[DLQ_SOURCE_TOPIC].decode() == settings.requests_topic
+
+
+async def committed_offset(settings: Settings, partition: TopicPartition) -> int | None:
+    reader = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=consumer_group(settings), enable_auto_commit=False
+    )
+    await reader.start()
+    try:
+        offset: int | None = await reader.committed(partition)
+        return offset
+    finally:
+        await reader.stop()
+
+
+async def test_a_record_too_large_to_dead_letter_goes_truncated_and_its_partition_moves_on(runner: Runner) -> None:
+    settings = runner.settings
+    await add_workflow(runner, "wf-after-huge")
+    # Tansu takes records of 30 MiB and more; the limit met here is the runner's own producer's (aiokafka's
+    # max_request_size, 1 MiB), which the record with its dead-letter headers exceeds.
+    huge = b"{" + b"x" * (2 * 1024 * 1024)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, max_request_size=4 * 1024 * 1024)
+    await producer.start()
+    try:
+        sent = await producer.send_and_wait(settings.requests_topic, huge, key=b"wf-after-huge")
+    finally:
+        await producer.stop()
+
+    result = await trigger_manually(runner.triggering, "wf-after-huge")
+    await finished(runner, result.execution.execution_id)
+
+    (letter,) = await read_all(settings, settings.dlq_topic, 1)
+    headers = dict(letter.headers)
+    assert headers["wfa-dlq-truncated"] == str(len(huge)).encode()
+    assert headers[DLQ_REASON].decode().startswith("not an ExecutionRequest of schemaVersion 1")
+    assert letter.value is not None and 0 < len(letter.value) < len(huge) and huge.startswith(letter.value)
+    partition = TopicPartition(settings.requests_topic, sent.partition)
+
+    async def moved_on() -> bool:
+        offset = await committed_offset(settings, partition)
+        return offset is not None and offset >= sent.offset + 2  # past the huge record and the request after it
+
+    await until(moved_on, "the partition's committed offset past the huge record")

@@ -1,6 +1,8 @@
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from wfa.domain.schedule import first_fire, next_fire_after
 from wfa.domain.workflow import TriggerSpec
@@ -187,3 +189,53 @@ def test_cron_slots_are_whole_milliseconds_in_utc() -> None:
     assert fire is not None
     assert fire.tzinfo is UTC
     assert fire.microsecond == 0
+
+
+# -- cron expressions that (almost) never match -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "0 0 30 2 *",
+        "0 0 31 4 *",
+        "0 0 31 2,4,6,9,11 *",
+        "* * 30,31 2 *",
+        "0 0 1 1 1#5",  # 1 January is never in a month's fifth week
+        "0 0 1-7 * L1",  # a month's last Monday is never in its first week
+    ],
+)
+@pytest.mark.parametrize("timezone", ["UTC", "America/New_York"])
+def test_cron_that_can_never_match_is_refused(expression: str, timezone: str) -> None:
+    with pytest.raises(ValidationError, match="never"):
+        _cron(expression, timezone)
+
+
+def test_refusing_a_cron_that_never_matches_is_quick() -> None:
+    # The slowest expressions found: every weekday's nth occurrence against days it can never fall on.
+    started = time.monotonic()
+    for expression in ("0 0 8-14 * L1,L2,L3,L4,L5,L6,L0", "0 0 1,2,3,4,5,6,7 * 0#5,1#5,2#5,3#5,4#5,5#5,6#5"):
+        with pytest.raises(ValidationError):
+            _cron(expression)
+    assert time.monotonic() - started < 2.0
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "0 0 29 2 *",  # every 4 years, 8 across 2100
+        "0 0 29 2 1#5",  # 29 February on a Monday: 28 years apart, 40 across 2100
+        "0 0 * 2 5#5",  # a fifth Friday in February
+        "30 2 * 3 0#2",  # New York's spring-forward day, at a time that day never has there
+    ],
+)
+@pytest.mark.parametrize("timezone", ["UTC", "America/New_York"])
+def test_a_rare_cron_fires_after_any_moment(expression: str, timezone: str) -> None:
+    trigger = _cron(expression, timezone)
+    # The Gregorian calendar repeats every 400 years; starts spread over one cycle, the turn of 2100 included.
+    for year in [*range(2000, 2400, 7), 2097, 2098, 2099, 2100, 2101]:
+        after = datetime(year, 3, 1, 12, tzinfo=UTC)
+        fire = first_fire(trigger, after)
+        assert fire is not None
+        assert fire > after
+        assert next_fire_after(trigger, fire, fire) > fire  # type: ignore[operator]

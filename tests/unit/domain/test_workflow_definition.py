@@ -74,6 +74,8 @@ def test_cron_trigger_defaults_to_utc() -> None:
         {"trigger": {"type": "periodic", "interval": "10s", "cron": "* * * * *"}},
         {"trigger": {"type": "cron", "cron": "* * * * * *"}},
         {"trigger": {"type": "cron", "cron": "61 * * * *"}},
+        {"trigger": {"type": "cron", "cron": "0 0 30 2 *"}},
+        {"trigger": {"type": "cron", "cron": "0 0 31 2,4,6,9,11 *", "timezone": "America/New_York"}},
         {"trigger": {"type": "cron", "cron": "* * * * *", "timezone": "Mars/Olympus"}},
         {"trigger": {"type": "manual", "interval": "10s"}},
         {"trigger": {"type": "hourly"}},

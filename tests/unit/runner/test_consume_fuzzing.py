@@ -9,6 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from tests.fuzzing import UNBOUNDED_EXAMPLES, budget
 from tests.unit.runner.fakes import eventually
 from tests.unit.runner.test_worker import P0, TOPIC, FakeRecord, make, request_bytes
 
@@ -16,7 +17,11 @@ from wfa.events import ExecutionRequest
 from wfa_runner.worker import InvalidRecord, parse_request
 
 VALID = json.loads(request_bytes("e-valid"))
-SETTINGS = settings(max_examples=150, deadline=None, derandomize=True, database=None)
+# Seeded and timed by tests/fuzzing.py (WFA_FUZZ_SEED, WFA_FUZZ_SECONDS): a fresh seed each run.
+SETTINGS = settings(max_examples=UNBOUNDED_EXAMPLES, deadline=None, database=None)
+FROM_JSON_BUDGET = budget(0.05)
+PARSE_BUDGET = budget(0.05)
+WORKER_BUDGET = budget(0.15)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -49,22 +54,24 @@ headers = st.lists(
 @SETTINGS
 @given(payloads)
 def test_from_json_returns_a_request_or_raises_a_validation_error(raw: bytes) -> None:
-    try:
-        request = ExecutionRequest.from_json(raw)
-    except ValidationError:
-        return
-    assert request.schema_version == 1
-    assert ExecutionRequest.from_json(request.to_json()) == request
+    with FROM_JSON_BUDGET.example():
+        try:
+            request = ExecutionRequest.from_json(raw)
+        except ValidationError:
+            return
+        assert request.schema_version == 1
+        assert ExecutionRequest.from_json(request.to_json()) == request
 
 
 @SETTINGS
 @given(st.none() | payloads, headers)
 def test_parse_request_returns_a_request_or_raises_invalid_record(raw: bytes | None, extra: Any) -> None:
-    record = FakeRecord(TOPIC, 0, 0, b"w", raw, extra)
-    try:
-        parse_request(record)
-    except InvalidRecord as refused:
-        assert str(refused)
+    with PARSE_BUDGET.example():
+        record = FakeRecord(TOPIC, 0, 0, b"w", raw, extra)
+        try:
+            parse_request(record)
+        except InvalidRecord as refused:
+            assert str(refused)
 
 
 def _parses(raw: bytes | None) -> bool:
@@ -75,23 +82,24 @@ def _parses(raw: bytes | None) -> bool:
     return True
 
 
-@settings(SETTINGS, max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+@settings(SETTINGS, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.none() | payloads, headers), min_size=1, max_size=6))
 async def test_the_worker_dead_letters_garbage_runs_the_rest_and_commits_past_all(
     records: list[tuple[bytes | None, Any]],
 ) -> None:
-    running = make()
-    for raw, extra in records:
-        running.consumer.add(raw, headers=extra)
-    running.consumer.add(request_bytes("e-after"))  # and a good request after them still runs
-    running.start()
-    try:
-        await eventually(lambda: running.consumer.committed.get(P0) == len(records) + 1, "everything committed")
-    finally:
-        await running.stop()
+    with WORKER_BUDGET.example():
+        running = make()
+        for raw, extra in records:
+            running.consumer.add(raw, headers=extra)
+        running.consumer.add(request_bytes("e-after"))  # and a good request after them still runs
+        running.start()
+        try:
+            await eventually(lambda: running.consumer.committed.get(P0) == len(records) + 1, "everything committed")
+        finally:
+            await running.stop()
 
-    garbage = [raw for raw, _ in records if not _parses(raw)]
-    assert [sent["value"] for sent in running.dead_letters.sent] == garbage
-    assert all(sent["reason"] for sent in running.dead_letters.sent)
-    assert running.handler.attempts[-1] == "e-after"
-    assert len(running.handler.attempts) == len(records) - len(garbage) + 1
+        garbage = [raw for raw, _ in records if not _parses(raw)]
+        assert [sent["value"] for sent in running.dead_letters.sent] == garbage
+        assert all(sent["reason"] for sent in running.dead_letters.sent)
+        assert running.handler.attempts[-1] == "e-after"
+        assert len(running.handler.attempts) == len(records) - len(garbage) + 1

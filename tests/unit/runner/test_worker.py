@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 
 import pytest
 from aiokafka import TopicPartition
+from prometheus_client import CollectorRegistry
 from tests.unit.runner.fakes import START, eventually
 
-from wfa.domain.errors import DependencyUnavailable
+from wfa.domain.errors import DependencyUnavailable, MessageRejected
 from wfa.domain.execution import Reason
 from wfa.events import ExecutionRequest
+from wfa_runner.metrics import RunnerMetrics
 from wfa_runner.worker import InvalidRecord, Worker, parse_request
 
 TOPIC = "t.execution-requests"
@@ -83,9 +85,15 @@ class FakeConsumer:
 
 @dataclass
 class FakeDeadLetters:
+    """Takes dead letters; rejects for good (as a broker does a message too large) a value over `max_value_bytes`
+    and, with `rejects_truncated`, even the truncated copy; `failure` is what a rejection raises."""
+
     sent: list[dict[str, object]] = field(default_factory=list)
     down: bool = False
     attempts: int = 0
+    max_value_bytes: int | None = None
+    rejects_truncated: bool = False
+    failure: Exception = field(default_factory=lambda: MessageRejected("kafka", "test: the message is too large"))
 
     async def publish_dead_letter(
         self,
@@ -97,10 +105,14 @@ class FakeDeadLetters:
         source_topic: str | None = None,
         source_partition: int | None = None,
         source_offset: int | None = None,
+        truncate: bool = False,
     ) -> None:
         self.attempts += 1
         if self.down:
             raise DependencyUnavailable("kafka", "test broker is down")
+        too_large = self.max_value_bytes is not None and len(raw_value or b"") > self.max_value_bytes
+        if (truncate and self.rejects_truncated) or (not truncate and too_large):
+            raise self.failure
         self.sent.append(
             {
                 "value": raw_value,
@@ -108,6 +120,7 @@ class FakeDeadLetters:
                 "reason": reason,
                 "headers": list(original_headers or ()),
                 "source": (source_topic, source_partition, source_offset),
+                "truncated": truncate,
             }
         )
 
@@ -154,7 +167,11 @@ class Running:
     consumer: FakeConsumer
     dead_letters: FakeDeadLetters
     handler: FakeHandler
+    registry: CollectorRegistry
     task: asyncio.Task[None] | None = None
+
+    def dead_letters_counted(self, outcome: str) -> float:
+        return self.registry.get_sample_value("wfa_dead_letters_total", {"outcome": outcome}) or 0.0
 
     def start(self, grace: float = 5.0) -> None:
         self.task = asyncio.create_task(self.worker.run(grace=grace))
@@ -167,6 +184,7 @@ class Running:
 
 def make(concurrency: int = 4) -> Running:
     consumer, dead_letters, handler = FakeConsumer(), FakeDeadLetters(), FakeHandler()
+    registry = CollectorRegistry()
     worker = Worker(
         consumer,
         dead_letters,
@@ -176,8 +194,9 @@ def make(concurrency: int = 4) -> Running:
         poll_timeout_ms=5,
         retry_initial=0.001,
         retry_cap=0.005,
+        metrics=RunnerMetrics(registry),
     )
-    return Running(worker, consumer, dead_letters, handler)
+    return Running(worker, consumer, dead_letters, handler, registry)
 
 
 @pytest.fixture
@@ -238,6 +257,55 @@ async def test_a_dead_letter_not_yet_acknowledged_holds_the_commit_back(running:
     running.dead_letters.down = False
     await eventually(lambda: running.consumer.committed.get(P0) == 2, "offset 2 committed")
     assert len(running.dead_letters.sent) == 1
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [MessageRejected("kafka", "test: the message is too large"), RuntimeError("a bug in the publisher")],
+    ids=["rejected", "bug"],
+)
+async def test_a_record_too_large_to_dead_letter_goes_truncated_and_is_committed_past(
+    running: Running, failure: Exception
+) -> None:
+    running.dead_letters.max_value_bytes = 100
+    running.dead_letters.failure = failure
+    running.consumer.add(b"x" * 1_000)
+    running.consumer.add(request_bytes("after"))
+
+    await eventually(lambda: running.consumer.committed.get(P0) == 2, "offset 2 committed")
+
+    assert running.handler.done == ["after"]
+    [letter] = running.dead_letters.sent
+    assert letter["truncated"] is True
+    assert str(letter["reason"]).startswith("not an ExecutionRequest")
+    assert letter["source"] == (TOPIC, 0, 0)
+    assert running.dead_letters_counted("truncated") == 1
+    assert running.dead_letters_counted("dead_lettered") == 0
+
+
+async def test_a_record_that_cannot_be_dead_lettered_even_truncated_is_skipped_and_committed_past(
+    running: Running,
+) -> None:
+    running.dead_letters.max_value_bytes = 100
+    running.dead_letters.rejects_truncated = True
+    running.consumer.add(b"x" * 1_000)
+    running.consumer.add(request_bytes("after"))
+
+    await eventually(lambda: running.consumer.committed.get(P0) == 2, "offset 2 committed")
+
+    assert running.handler.done == ["after"]
+    assert running.dead_letters.sent == []
+    assert running.dead_letters.attempts == 2  # the record as it is, then its truncated copy: no retry loop
+    assert running.dead_letters_counted("skipped") == 1
+
+
+async def test_each_dead_letter_is_counted(running: Running) -> None:
+    running.consumer.add(b"garbage")
+    running.consumer.add(b"more garbage")
+
+    await eventually(lambda: running.consumer.committed.get(P0) == 2, "offset 2 committed")
+
+    assert running.dead_letters_counted("dead_lettered") == 2
 
 
 async def test_a_request_meeting_a_database_outage_is_retried_and_not_committed_past(running: Running) -> None:

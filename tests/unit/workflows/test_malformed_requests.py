@@ -56,6 +56,20 @@ DEFINITION_CASES: list[tuple[str, bytes, int, list[Any] | None]] = [
         422,
         ["body", "trigger", "cron"],
     ),
+    *(
+        (
+            f"cron-that-never-matches-{expression.replace(' ', '_')}",
+            seed_with(trigger={"type": "cron", "cron": expression, "timezone": timezone}),
+            422,
+            ["body", "trigger", "cron"],
+        )
+        for expression, timezone in [
+            ("0 0 30 2 *", "UTC"),
+            ("0 0 31 4 *", "UTC"),
+            ("0 0 31 2,4,6,9,11 *", "America/New_York"),
+            ("0 0 1 1 1#5", "UTC"),
+        ]
+    ),
     (
         "bad-timezone",
         seed_with(trigger={"type": "cron", "cron": "0 * * * *", "timezone": "Mars/Olympus"}),

@@ -398,3 +398,24 @@ async def test_resuming_a_running_workflow_changes_nothing(client: httpx.AsyncCl
 async def test_pause_and_resume_of_an_unknown_workflow_are_404(client: httpx.AsyncClient) -> None:
     assert_problem(await client.post("/workflows/nope/pause"), 404)
     assert_problem(await client.post("/workflows/nope/resume"), 404)
+
+
+async def test_cron_on_29_february_is_accepted_and_fires_in_the_next_leap_year(client: httpx.AsyncClient) -> None:
+    body = {**manual_workflow("leap-day"), "trigger": {"type": "cron", "cron": "0 0 29 2 *"}}
+
+    response = await client.post("/workflows", json=body)
+
+    assert response.status_code == 201
+    assert response.json()["trigger"]["nextRunAt"] == "2028-02-29T00:00:00Z"
+
+
+async def test_put_of_a_cron_that_never_matches_is_422_and_keeps_the_workflow(client: httpx.AsyncClient) -> None:
+    await client.post("/workflows", json=manual_workflow("w"))
+    body = {**manual_workflow("w"), "trigger": {"type": "cron", "cron": "0 0 31 4 *", "timezone": "Europe/Paris"}}
+
+    response = await client.put("/workflows/w", json=body)
+
+    problem = assert_problem(response, 422)
+    assert problem["errors"][0]["loc"] == ["body", "trigger", "cron"]
+    assert "never" in problem["errors"][0]["msg"]
+    assert (await client.get("/workflows/w")).json()["version"] == 1

@@ -52,6 +52,13 @@ class RunnerMetrics:
             "Execution requests this runner is working on now",
             registry=registry,
         )
+        self.dead_letters = Counter(
+            "wfa_dead_letters",
+            "Records that were not execution requests, by outcome: dead_lettered (as they were), truncated (a copy "
+            "cut to fit, the record being too large to dead-letter), skipped (not even that was accepted; logged)",
+            ["outcome"],
+            registry=registry,
+        )
         self.consumer_lag = Gauge(
             "wfa_kafka_consumer_lag",
             "Records of a partition held by this runner not yet fetched: the partition's highwater minus the "

@@ -1,7 +1,8 @@
 """The Kafka consumer loop: fetch execution requests, run up to `concurrency` of them at once, commit what is done.
 
 - A record that is not an ExecutionRequest goes to the dead-letter topic; the loop commits past it only once
-  the dead letter was acknowledged.
+  the dead letter was acknowledged. One that Kafka refuses for good (too large with the dead-letter headers) goes
+  there truncated, and if even that is refused it is logged and skipped: no record holds its partition forever.
 - While MongoDB is down a request is retried with backoff, never committed past, never dropped.
 - Offsets are committed per partition only up to the oldest record still running (see offsets.py).
 - When every slot is busy the partitions are paused, but polling goes on: a member that stops polling for
@@ -17,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from enum import StrEnum
+from functools import partial
 from typing import Protocol
 
 import structlog
@@ -64,6 +67,9 @@ class RecordSource(Protocol):
 
 
 class DeadLetters(Protocol):
+    """The dead-letter publisher (wfa.adapters.kafka.KafkaPublisher). Raises DependencyUnavailable while the broker
+    is down, MessageRejected when it refuses the message for good; `truncate` asks for a copy small enough to fit."""
+
     async def publish_dead_letter(
         self,
         raw_value: bytes | None,
@@ -74,7 +80,14 @@ class DeadLetters(Protocol):
         source_topic: str | None = None,
         source_partition: int | None = None,
         source_offset: int | None = None,
+        truncate: bool = False,
     ) -> None: ...
+
+
+class DeadLetterOutcome(StrEnum):
+    DEAD_LETTERED = "dead_lettered"
+    TRUNCATED = "truncated"
+    SKIPPED = "skipped"
 
 
 class InvalidRecord(Exception):
@@ -241,22 +254,38 @@ class Worker:
             return True
 
     async def _dead_letter(self, record: Record, reason: str, bound: structlog.stdlib.BoundLogger) -> bool:
-        done = await self._until_done(
-            lambda: self._dead_letters.publish_dead_letter(
-                record.value,
-                record.key,
-                reason,
-                record.headers,
-                source_topic=record.topic,
-                source_partition=record.partition,
-                source_offset=record.offset,
-            ),
-            bound,
-            "runner.dead_letter_deferred",
-        )
-        if done:
-            bound.warning("runner.dead_lettered", reason=reason)
-        return done
+        """Dead-letter the record as it is, else a truncated copy, else skip it: every path ends in a commit, so
+        no record holds its partition back for good. False only when stopped while Kafka was down."""
+        size = len(record.value or b"")
+        for truncate, outcome in ((False, DeadLetterOutcome.DEAD_LETTERED), (True, DeadLetterOutcome.TRUNCATED)):
+            try:
+                done = await self._until_done(
+                    partial(
+                        self._dead_letters.publish_dead_letter,
+                        record.value,
+                        record.key,
+                        reason,
+                        record.headers,
+                        source_topic=record.topic,
+                        source_partition=record.partition,
+                        source_offset=record.offset,
+                        truncate=truncate,
+                    ),
+                    bound,
+                    "runner.dead_letter_deferred",
+                )
+            except Exception as exc:
+                # Refused for good (MessageRejected), or a bug: the same bytes would fail the same way forever.
+                bound.warning("runner.dead_letter_refused", truncated=truncate, value_bytes=size, error=repr(exc))
+                continue
+            if done:
+                self._metrics.dead_letters.labels(outcome=outcome).inc()
+                bound.warning("runner.dead_lettered", reason=reason, truncated=truncate, value_bytes=size)
+            return done
+        # Nothing of the record could be parked; the log line is all that is left of it.
+        self._metrics.dead_letters.labels(outcome=DeadLetterOutcome.SKIPPED).inc()
+        bound.error("runner.dead_letter_skipped", reason=reason, value_bytes=size)
+        return True
 
     async def _until_done(
         self,

@@ -89,3 +89,13 @@ class DependencyUnavailable(WfaError):
         super().__init__(f"{dependency} is unavailable: {detail}")
         self.dependency = dependency
         self.detail = detail
+
+
+class MessageRejected(WfaError):
+    """The message broker refuses this message for good (too large, say): sending the same bytes again fails the
+    same way, unlike DependencyUnavailable."""
+
+    def __init__(self, dependency: str, detail: str) -> None:
+        super().__init__(f"{dependency} rejected the message: {detail}")
+        self.dependency = dependency
+        self.detail = detail

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from wfa.domain.clock import truncate_to_ms
-from wfa.domain.workflow import TriggerSpec, TriggerType
+from wfa.domain.workflow import CRON_SEARCH_YEARS, TriggerSpec, TriggerType
 
 
 def first_fire(trigger: TriggerSpec, anchor: datetime) -> datetime | None:
@@ -51,7 +51,8 @@ def next_fire_after(trigger: TriggerSpec, slot: datetime, now: datetime) -> date
 def _next_cron(trigger: TriggerSpec, after: datetime) -> datetime:
     assert trigger.cron is not None
     zone = ZoneInfo(trigger.timezone or "UTC")
-    iterator = croniter(trigger.cron, after.astimezone(zone))
+    # A definition that validated matches within this many years of any moment (see wfa.domain.workflow).
+    iterator = croniter(trigger.cron, after.astimezone(zone), max_years_between_matches=CRON_SEARCH_YEARS)
     fixed_time = not any(field.startswith("*") for field in trigger.cron.split()[:2])
     while True:
         fire: datetime = iterator.get_next(datetime)

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from pydantic import AfterValidator, Field, JsonValue, StringConstraints, model_validator
 
 from wfa.domain.base import Model
@@ -61,13 +61,28 @@ class RetryPolicy(Model):
     max_interval: Interval = timedelta(minutes=5)
 
 
+# A 5-field expression matches in a year according to that year's type alone (leap or not, weekday of 1 January),
+# and in the Gregorian calendar a year type comes back at most 40 years later (across 2100, say). So a search over
+# 50 years either finds the next match from any moment or proves there is none, whatever the start. croniter's
+# own default is 50 too; it is passed explicitly so that the proof does not depend on that default.
+CRON_SEARCH_YEARS = 50
+_CRON_PROBE_START = datetime(2000, 1, 1)
+
+
 def _check_cron(expression: str) -> str:
     fields = expression.split()
     if len(fields) != 5:
         raise ValueError("a cron expression has 5 fields: minute hour day-of-month month day-of-week")
-    if not croniter.is_valid(" ".join(fields)):
+    normalised = " ".join(fields)
+    if not croniter.is_valid(normalised):
         raise ValueError(f"{expression!r} is not a valid cron expression")
-    return " ".join(fields)
+    # Whether a date matches does not depend on the time zone (a wall-clock time skipped by a DST change still
+    # fires, as the clocks jump), so one naive probe decides for every zone.
+    try:
+        croniter(normalised, _CRON_PROBE_START, max_years_between_matches=CRON_SEARCH_YEARS).get_next(datetime)
+    except CroniterBadDateError as exc:
+        raise ValueError(f"{expression!r} can never match: no date has that day, month and weekday") from exc
+    return normalised
 
 
 def _check_timezone(name: str) -> str:

@@ -7,6 +7,7 @@ from wfa.adapters.kafka.publisher import (
     DLQ_SOURCE_OFFSET,
     DLQ_SOURCE_PARTITION,
     DLQ_SOURCE_TOPIC,
+    DLQ_TRUNCATED,
     KafkaPublisher,
 )
 from wfa.adapters.kafka.topics import ensure_topics
@@ -16,6 +17,7 @@ __all__ = [
     "DLQ_SOURCE_OFFSET",
     "DLQ_SOURCE_PARTITION",
     "DLQ_SOURCE_TOPIC",
+    "DLQ_TRUNCATED",
     "GroupConsumer",
     "KafkaPublisher",
     "context_from_headers",

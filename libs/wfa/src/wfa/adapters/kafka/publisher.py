@@ -34,9 +34,14 @@ DLQ_REASON = "wfa-dlq-reason"
 DLQ_SOURCE_TOPIC = "wfa-dlq-source-topic"
 DLQ_SOURCE_PARTITION = "wfa-dlq-source-partition"
 DLQ_SOURCE_OFFSET = "wfa-dlq-source-offset"
-_DLQ_HEADERS = frozenset({DLQ_REASON, DLQ_SOURCE_TOPIC, DLQ_SOURCE_PARTITION, DLQ_SOURCE_OFFSET})
+DLQ_TRUNCATED = "wfa-dlq-truncated"
+_DLQ_HEADERS = frozenset({DLQ_REASON, DLQ_SOURCE_TOPIC, DLQ_SOURCE_PARTITION, DLQ_SOURCE_OFFSET, DLQ_TRUNCATED})
 # A pydantic error for a large garbage payload can be long; a header is not the place for all of it.
 _MAX_REASON_BYTES = 4_096
+# A truncated dead letter: enough of the record to see what it was, far below any broker's or producer's limit
+# (Kafka's smallest default, message.max.bytes, is about 1 MiB).
+TRUNCATED_VALUE_BYTES = 64 * 1024
+_TRUNCATED_KEY_BYTES = 1_024
 
 
 class KafkaPublisher:
@@ -145,15 +150,25 @@ class KafkaPublisher:
         source_topic: str | None = None,
         source_partition: int | None = None,
         source_offset: int | None = None,
+        truncate: bool = False,
     ) -> None:
         """Park a message the runner cannot use, byte for byte, with why (header `wfa-dlq-reason`) and where it
-        came from. Raises DependencyUnavailable: the caller must not commit past the message unless this
-        succeeded."""
-        headers: Headers = [
-            (key, value if value is not None else b"")
-            for key, value in (original_headers or ())
-            if key not in _DLQ_HEADERS
-        ]
+        came from. Raises DependencyUnavailable while Kafka is down: the caller must not commit past the message
+        unless this succeeded; raises MessageRejected when Kafka refuses it for good (too large, say).
+
+        `truncate` sends a copy that fits instead: the first TRUNCATED_VALUE_BYTES of the value, the first KiB of
+        the key, none of the original headers (they may be what is too large), and `wfa-dlq-truncated` set to the
+        original value's size in bytes."""
+        if truncate:
+            headers: Headers = [(DLQ_TRUNCATED, str(len(raw_value or b"")).encode())]
+            raw_key = raw_key[:_TRUNCATED_KEY_BYTES] if raw_key is not None else None
+            raw_value = raw_value[:TRUNCATED_VALUE_BYTES] if raw_value is not None else None
+        else:
+            headers = [
+                (key, value if value is not None else b"")
+                for key, value in (original_headers or ())
+                if key not in _DLQ_HEADERS
+            ]
         headers.append((DLQ_REASON, reason.encode()[:_MAX_REASON_BYTES]))
         if source_topic is not None:
             headers.append((DLQ_SOURCE_TOPIC, source_topic.encode()))
