@@ -14,6 +14,7 @@ from wfa.adapters.mongo import MongoStore
 from wfa.adapters.mongo.metrics import COMMANDS
 from wfa.domain.errors import DependencyUnavailable
 from wfa.domain.execution import ExecutionPlan, ExecutionStatus
+from wfa.ports.repositories import LockPosition
 from wfa_devstack import free_port
 
 LEASE = seconds(30)
@@ -165,6 +166,10 @@ async def test_every_repository_method_is_one_round_trip_when_it_succeeds(store:
         ("workflows.mark_trigger_pending", lambda: workflows.mark_trigger_pending("wf", execution_id="x")),
         ("workflows.mark_trigger_busy", lambda: workflows.mark_trigger_busy("wf", execution_id="x")),
         ("workflows.find_locked_since", lambda: workflows.find_locked_since(before=later, limit=10)),
+        (
+            "workflows.find_locked_since after a position",
+            lambda: workflows.find_locked_since(before=later, after=LockPosition(T0 - ms(1), "wf"), limit=10),
+        ),
         ("workflows.release_trigger_lock", lambda: workflows.release_trigger_lock("wf", execution_id="x")),
         (
             "workflows.try_acquire_trigger_lock",
@@ -193,7 +198,8 @@ async def test_every_repository_method_is_one_round_trip_when_it_succeeds(store:
         ),
         ("executions.renew_lease", lambda: executions.renew_lease("ex", owner="r", lease_until=later)),
         ("executions.save_progress", lambda: executions.save_progress(progress, owner="r", lease_until=later)),
-        ("executions.find_stalled", lambda: executions.find_stalled(dispatched_before=later, now=later, limit=10)),
+        ("executions.find_unconsumed", lambda: executions.find_unconsumed(dispatched_before=later, limit=10)),
+        ("executions.find_expired_leases", lambda: executions.find_expired_leases(now=later, limit=10)),
         ("executions.cancel", lambda: executions.cancel("to-cancel", now=T0 + ms(1))),
     ]
 
