@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from tests.contract.builders import T0, ms, pending, queued, running, seconds, stored, workflow
 
-from wfa.adapters.mongo import MongoStore
+from wfa.adapters.mongo import DatabaseClock, MongoStore
 from wfa.adapters.mongo.metrics import COMMANDS
 from wfa.domain.errors import DependencyUnavailable
 from wfa.domain.execution import ExecutionPlan, ExecutionStatus
@@ -78,6 +78,19 @@ async def test_the_database_is_the_one_the_url_names(url: str, database: str) ->
 @pytest.mark.integration
 async def test_ping_succeeds_while_the_server_answers(store: MongoStore) -> None:
     await store.ping()
+
+
+@pytest.mark.integration
+async def test_the_clock_following_a_server_on_the_same_machine_is_off_by_less_than_a_second(
+    store: MongoStore,
+) -> None:
+    clock = DatabaseClock(store.server_time)
+
+    offset = await clock.sync()
+
+    assert (await store.server_time()).tzinfo is not None
+    assert abs(offset) < 1
+    assert abs(clock.now() - datetime.now(UTC)) < timedelta(seconds=1)
 
 
 @pytest.mark.integration
