@@ -145,8 +145,7 @@ async def test_renew_lease_by_the_owner_keeps_others_out(executions: ExecutionRe
     assert await executions.renew_lease("ex", owner="r1", lease_until=later + LEASE)
 
     assert await executions.claim_for_run("ex", attempt=1, owner="r2", lease_until=later + LEASE, now=later) is None
-    stalled = await executions.find_stalled(dispatched_before=later, now=later, limit=10)
-    assert stalled == []
+    assert await executions.find_expired_leases(now=later, limit=10) == []
 
 
 async def test_renew_lease_is_refused_to_others_and_when_not_running(executions: ExecutionRepository) -> None:
@@ -321,13 +320,14 @@ async def test_earliest_retry_at_is_none_without_pending_executions(executions: 
 # -- the stall sweep ---------------------------------------------------------------------------------------------
 
 
-async def test_find_stalled_returns_queued_executions_dispatched_before_the_horizon(
+async def test_find_unconsumed_returns_queued_executions_dispatched_before_the_horizon(
     executions: ExecutionRepository,
 ) -> None:
     old = await stored(executions, WF, "old", now=T0)
     await stored(executions, WF, "fresh", now=T0 + seconds(10))
+    await running(executions, WF, "running", now=T0)
 
-    stalled = await executions.find_stalled(dispatched_before=T0 + seconds(10), now=T0 + seconds(10), limit=10)
+    stalled = await executions.find_unconsumed(dispatched_before=T0 + seconds(10), limit=10)
 
     assert stalled == [old]
 
@@ -337,8 +337,8 @@ async def test_mark_dispatched_postpones_the_stall(executions: ExecutionReposito
 
     await executions.mark_dispatched("ex", attempt=1, now=T0 + seconds(10))
 
-    assert await executions.find_stalled(dispatched_before=T0 + seconds(10), now=T0, limit=10) == []
-    assert len(await executions.find_stalled(dispatched_before=T0 + seconds(11), now=T0, limit=10)) == 1
+    assert await executions.find_unconsumed(dispatched_before=T0 + seconds(10), limit=10) == []
+    assert len(await executions.find_unconsumed(dispatched_before=T0 + seconds(11), limit=10)) == 1
 
 
 async def test_mark_dispatched_for_another_attempt_is_ignored(executions: ExecutionRepository) -> None:
@@ -347,7 +347,7 @@ async def test_mark_dispatched_for_another_attempt_is_ignored(executions: Execut
     await executions.mark_dispatched("ex", attempt=2, now=T0 + seconds(10))
     await executions.mark_dispatched("nope", attempt=1, now=T0 + seconds(10))
 
-    assert len(await executions.find_stalled(dispatched_before=T0 + seconds(10), now=T0, limit=10)) == 1
+    assert len(await executions.find_unconsumed(dispatched_before=T0 + seconds(10), limit=10)) == 1
 
 
 async def test_claim_retry_counts_as_a_dispatch(executions: ExecutionRepository) -> None:
@@ -356,22 +356,23 @@ async def test_claim_retry_counts_as_a_dispatch(executions: ExecutionRepository)
     at = waiting.next_retry_at
     await executions.claim_retry("ex", now=at)
 
-    assert await executions.find_stalled(dispatched_before=at, now=at, limit=10) == []
-    assert [e.execution_id for e in await executions.find_stalled(dispatched_before=at + ms(1), now=at, limit=10)] == [
-        "ex"
-    ]
+    assert await executions.find_unconsumed(dispatched_before=at, limit=10) == []
+    assert [e.execution_id for e in await executions.find_unconsumed(dispatched_before=at + ms(1), limit=10)] == ["ex"]
 
 
-async def test_find_stalled_returns_running_executions_whose_lease_expired(executions: ExecutionRepository) -> None:
+async def test_find_expired_leases_returns_running_executions_whose_lease_expired(
+    executions: ExecutionRepository,
+) -> None:
     await running(executions, WF, "dead", owner="r1", now=T0)
     await running(executions, WF, "alive", owner="r2", now=T0 + seconds(1))
+    await stored(executions, WF, "queued", now=T0)
 
-    stalled = await executions.find_stalled(dispatched_before=T0, now=T0 + LEASE, limit=10)
+    stalled = await executions.find_expired_leases(now=T0 + LEASE, limit=10)
 
     assert [e.execution_id for e in stalled] == ["dead"]
 
 
-async def test_find_stalled_leaves_out_pending_and_finished_executions(executions: ExecutionRepository) -> None:
+async def test_the_stall_sweep_leaves_out_pending_and_finished_executions(executions: ExecutionRepository) -> None:
     await pending(executions, WF, "pending", now=T0)
     finished = await running(executions, WF, "finished", owner="r1", now=T0)
     finished.succeed(T0 + ms(1))
@@ -380,15 +381,39 @@ async def test_find_stalled_leaves_out_pending_and_finished_executions(execution
     await executions.cancel("cancelled", now=T0)
     much_later = T0 + seconds(3600)
 
-    assert await executions.find_stalled(dispatched_before=much_later, now=much_later, limit=10) == []
+    assert await executions.find_unconsumed(dispatched_before=much_later, limit=10) == []
+    assert await executions.find_expired_leases(now=much_later, limit=10) == []
 
 
-async def test_find_stalled_returns_the_oldest_first_up_to_limit(executions: ExecutionRepository) -> None:
-    await running(executions, WF, "b", owner="r1", now=T0 + seconds(2))
+async def test_find_unconsumed_returns_the_least_recently_dispatched_first_up_to_limit(
+    executions: ExecutionRepository,
+) -> None:
+    await stored(executions, WF, "b", now=T0 + seconds(2))
     await stored(executions, WF, "c", now=T0 + seconds(3))
     await stored(executions, WF, "a", now=T0 + seconds(1))
     much_later = T0 + seconds(3600)
 
-    stalled = await executions.find_stalled(dispatched_before=much_later, now=much_later, limit=2)
+    assert [e.execution_id for e in await executions.find_unconsumed(dispatched_before=much_later, limit=2)] == [
+        "a",
+        "b",
+    ]
 
-    assert [e.execution_id for e in stalled] == ["a", "b"]
+
+async def test_an_execution_published_again_goes_to_the_back_of_the_stall_sweep(
+    executions: ExecutionRepository,
+) -> None:
+    # Republishing does not end a stall by itself (the runners may all be down): if it kept its place, the first
+    # `limit` stalled executions would fill every sweep's page and hide the others for good.
+    for i in range(3):
+        await running(executions, WF, f"dead-{i}", owner="r1", now=T0 + seconds(i))
+        await stored(executions, WF, f"lost-{i}", now=T0 + seconds(i))
+    later = T0 + seconds(3600)
+    for i in range(2):
+        await executions.mark_dispatched(f"dead-{i}", attempt=1, now=later)
+        await executions.mark_dispatched(f"lost-{i}", attempt=1, now=later)
+
+    expired = await executions.find_expired_leases(now=later, limit=2)
+    unconsumed = await executions.find_unconsumed(dispatched_before=later + seconds(1), limit=2)
+
+    assert [e.execution_id for e in expired] == ["dead-2", "dead-0"]
+    assert [e.execution_id for e in unconsumed] == ["lost-2", "lost-0"]

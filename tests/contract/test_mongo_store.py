@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from tests.contract.builders import T0, ms, pending, queued, running, seconds, stored, workflow
 
-from wfa.adapters.mongo import MongoStore
+from wfa.adapters.mongo import DatabaseClock, MongoStore
 from wfa.adapters.mongo.metrics import COMMANDS
 from wfa.domain.errors import DependencyUnavailable
 from wfa.domain.execution import ExecutionPlan, ExecutionStatus
+from wfa.ports.repositories import LockPosition
 from wfa_devstack import free_port
 
 LEASE = seconds(30)
@@ -77,6 +78,19 @@ async def test_the_database_is_the_one_the_url_names(url: str, database: str) ->
 @pytest.mark.integration
 async def test_ping_succeeds_while_the_server_answers(store: MongoStore) -> None:
     await store.ping()
+
+
+@pytest.mark.integration
+async def test_the_clock_following_a_server_on_the_same_machine_is_off_by_less_than_a_second(
+    store: MongoStore,
+) -> None:
+    clock = DatabaseClock(store.server_time)
+
+    offset = await clock.sync()
+
+    assert (await store.server_time()).tzinfo is not None
+    assert abs(offset) < 1
+    assert abs(clock.now() - datetime.now(UTC)) < timedelta(seconds=1)
 
 
 @pytest.mark.integration
@@ -200,6 +214,10 @@ async def test_every_repository_method_takes_its_round_trips_at_a_cost_independe
         ("workflows.mark_trigger_pending", lambda: workflows.mark_trigger_pending("wf", execution_id="x")),
         ("workflows.mark_trigger_busy", lambda: workflows.mark_trigger_busy("wf", execution_id="x")),
         ("workflows.find_locked_since", lambda: workflows.find_locked_since(before=later, limit=10)),
+        (
+            "workflows.find_locked_since after a position",
+            lambda: workflows.find_locked_since(before=later, after=LockPosition(T0 - ms(1), "wf"), limit=10),
+        ),
         ("workflows.release_trigger_lock", lambda: workflows.release_trigger_lock("wf", execution_id="x")),
         (
             "workflows.try_acquire_trigger_lock",
@@ -230,7 +248,8 @@ async def test_every_repository_method_takes_its_round_trips_at_a_cost_independe
         ),
         ("executions.renew_lease", lambda: executions.renew_lease("ex", owner="r", lease_until=later)),
         ("executions.save_progress", lambda: executions.save_progress(progress, owner="r", lease_until=later)),
-        ("executions.find_stalled", lambda: executions.find_stalled(dispatched_before=later, now=later, limit=10)),
+        ("executions.find_unconsumed", lambda: executions.find_unconsumed(dispatched_before=later, limit=10)),
+        ("executions.find_expired_leases", lambda: executions.find_expired_leases(now=later, limit=10)),
         ("executions.cancel", lambda: executions.cancel("to-cancel", now=T0 + ms(1))),
     ]
 

@@ -8,7 +8,7 @@ import asyncio
 from tests.contract.builders import T0, added, manual_workflow, seconds, workflow
 
 from wfa.domain.workflow import TriggerStatus
-from wfa.ports.repositories import SlotOutcome, WorkflowRepository
+from wfa.ports.repositories import LockPosition, SlotOutcome, WorkflowRepository
 
 SLOT = T0 + seconds(10)
 NEXT = T0 + seconds(20)
@@ -219,7 +219,8 @@ async def test_find_locked_since_returns_locks_taken_before_the_horizon_oldest_f
 
     locked = await workflows.find_locked_since(before=T0 + seconds(10), limit=10)
 
-    assert [(w.workflow_id, w.trigger.execution_id) for w in locked] == [("pending", "ex-p"), ("busy", "ex-b")]
+    assert [(w.workflow_id, w.trigger.execution_id) for w in locked.items] == [("pending", "ex-p"), ("busy", "ex-b")]
+    assert locked.resume_after is None
 
 
 async def test_find_locked_since_returns_at_most_limit_workflows(workflows: WorkflowRepository) -> None:
@@ -229,4 +230,57 @@ async def test_find_locked_since_returns_at_most_limit_workflows(workflows: Work
 
     locked = await workflows.find_locked_since(before=T0 + seconds(60), limit=2)
 
-    assert [w.workflow_id for w in locked] == ["wf-0", "wf-1"]
+    assert [w.workflow_id for w in locked.items] == ["wf-0", "wf-1"]
+    assert locked.resume_after == LockPosition(T0 + seconds(1), "wf-1")
+
+
+async def _every_lock_page(workflows: WorkflowRepository, *, limit: int) -> list[list[str]]:
+    pages: list[list[str]] = []
+    after: LockPosition | None = None
+    while True:
+        page = await workflows.find_locked_since(before=T0 + seconds(60), after=after, limit=limit)
+        pages.append([w.workflow_id for w in page.items])
+        if page.resume_after is None:
+            return pages
+        after = page.resume_after
+        assert len(pages) < 10, "the pages never end"
+
+
+async def test_find_locked_since_resumes_strictly_after_the_position_it_handed_out(
+    workflows: WorkflowRepository,
+) -> None:
+    await added(workflows, *(workflow(f"wf-{i}") for i in range(5)))
+    for i in range(5):
+        await workflows.try_acquire_trigger_lock(f"wf-{i}", execution_id=f"ex-{i}", now=T0 + seconds(i))
+
+    pages = await _every_lock_page(workflows, limit=2)
+
+    assert [i for page in pages for i in page] == [f"wf-{i}" for i in range(5)]
+    assert all(len(page) <= 2 for page in pages)
+
+
+async def test_find_locked_since_pages_through_locks_taken_in_the_same_millisecond(
+    workflows: WorkflowRepository,
+) -> None:
+    # Ties on lockedAt are ordered by workflowId, and a page boundary inside a tie loses none and repeats none.
+    await added(workflows, *(workflow(f"wf-{i}") for i in range(7)))
+    await workflows.try_acquire_trigger_lock("wf-6", execution_id="ex-6", now=T0 - seconds(1))
+    for i in range(6):
+        await workflows.try_acquire_trigger_lock(f"wf-{i}", execution_id=f"ex-{i}", now=T0)
+
+    pages = await _every_lock_page(workflows, limit=2)
+
+    assert [i for page in pages for i in page] == ["wf-6", *(f"wf-{i}" for i in range(6))]
+
+
+async def test_find_locked_since_after_a_position_leaves_out_locks_released_or_newer_than_the_horizon(
+    workflows: WorkflowRepository,
+) -> None:
+    await added(workflows, *(workflow(f"wf-{i}") for i in range(4)))
+    for i in range(4):
+        await workflows.try_acquire_trigger_lock(f"wf-{i}", execution_id=f"ex-{i}", now=T0 + seconds(i))
+    await workflows.release_trigger_lock("wf-1", execution_id="ex-1")
+
+    page = await workflows.find_locked_since(before=T0 + seconds(3), after=LockPosition(T0, "wf-0"), limit=10)
+
+    assert ([w.workflow_id for w in page.items], page.resume_after) == (["wf-2"], None)

@@ -14,13 +14,13 @@ AFTER = timedelta(seconds=30)  # both redispatch_after and repair_after
 LEASE = timedelta(seconds=30)
 
 
-def _repair(deps: Triggering, metrics: SchedulerMetrics) -> Repair:
-    return Repair(deps, metrics=metrics, batch=100, redispatch_after=AFTER, repair_after=AFTER, interval=seconds(5))
+def _repair(deps: Triggering, metrics: SchedulerMetrics, *, batch: int = 100) -> Repair:
+    return Repair(deps, metrics=metrics, batch=batch, redispatch_after=AFTER, repair_after=AFTER, interval=seconds(5))
 
 
-async def _start_running(deps: Triggering, owner: str = "runner-1") -> str:
+async def _start_running(deps: Triggering, owner: str = "runner-1", workflow_id: str = "w") -> str:
     """A manual execution that a runner has claimed (lease of 30 s from now)."""
-    started = await trigger_manually(deps, "w")
+    started = await trigger_manually(deps, workflow_id)
     now = deps.clock.now()
     claimed = await deps.executions.claim_for_run(
         started.execution.execution_id, attempt=1, owner=owner, lease_until=now + LEASE, now=now
@@ -170,3 +170,74 @@ async def test_repair_during_a_broker_outage_tries_again_next_sweep(
 
     assert (during.republished, after.republished) == (0, 1)
     assert [r.execution_id for r in publisher.sent] == [started.execution.execution_id]
+
+
+async def test_a_crashed_lock_behind_a_full_batch_of_waiting_locks_is_released(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    # More locks than one batch, legitimately held by executions waiting for their retry, all older than the
+    # one lock a crash left behind: a sweep that only ever reads the oldest batch would never reach it.
+    for i in range(3):
+        await add_workflow(deps, {"type": "manual"}, workflow_id=f"waiting-{i}")
+        started = await trigger_manually(deps, f"waiting-{i}")
+        await run_until_pending(deps, started.execution.execution_id)
+    clock.set(START + seconds(1))
+    await add_workflow(deps, {"type": "manual"}, workflow_id="crashed")
+    await deps.workflows.try_acquire_trigger_lock("crashed", execution_id="ghost", now=clock.now())
+    repair = _repair(deps, metrics, batch=2)
+
+    clock.set(START + AFTER + seconds(2))
+    passes = []
+    for _ in range(3):  # the 4 locks take two batches of 2; one more pass for good measure
+        passes.append(await repair.run_once(clock.now()))
+        clock.set(clock.now() + seconds(5))
+
+    assert sum(p.released for p in passes) == 1
+    assert (await deps.workflows.get("crashed")).trigger.status is TriggerStatus.IDLE
+    for i in range(3):
+        assert (await deps.workflows.get(f"waiting-{i}")).trigger.status is TriggerStatus.PENDING
+
+
+async def test_every_execution_whose_runner_died_is_republished_however_many_there_are(
+    deps: Triggering, clock: FakeClock, publisher: RecordingPublisher, metrics: SchedulerMetrics
+) -> None:
+    ids = []
+    for i in range(3):
+        await add_workflow(deps, {"type": "manual"}, workflow_id=f"w{i}")
+        ids.append(await _start_running(deps, workflow_id=f"w{i}"))
+        clock.set(clock.now() + seconds(1))
+    publisher.sent.clear()
+    repair = _repair(deps, metrics, batch=2)
+
+    # No runner takes them over: the first ones republished stay stalled, and must not crowd out the third.
+    clock.set(START + LEASE + seconds(3))
+    first = await repair.run_once(clock.now())
+    clock.set(clock.now() + seconds(5))
+    second = await repair.run_once(clock.now())
+
+    assert (first.republished, second.republished) == (2, 1)
+    assert sorted(r.execution_id for r in publisher.sent) == sorted(ids)
+
+
+async def test_a_lost_request_is_republished_while_older_dead_runs_stay_stalled(
+    deps: Triggering, clock: FakeClock, publisher: RecordingPublisher, metrics: SchedulerMetrics
+) -> None:
+    for i in range(2):
+        await add_workflow(deps, {"type": "manual"}, workflow_id=f"w{i}")
+        await _start_running(deps, workflow_id=f"w{i}")
+    clock.set(START + seconds(1))
+    await add_workflow(deps, {"type": "manual"}, workflow_id="lost")
+    publisher.down = True
+    lost = await trigger_manually(deps, "lost")
+    publisher.down = False
+    publisher.sent.clear()
+    repair = _repair(deps, metrics, batch=2)
+
+    clock.set(START + AFTER + seconds(2))
+    passes = []
+    for _ in range(2):
+        passes.append(await repair.run_once(clock.now()))
+        clock.set(clock.now() + seconds(5))
+
+    assert lost.execution.execution_id in [r.execution_id for r in publisher.sent]
+    assert sum(p.republished for p in passes) == 3

@@ -20,8 +20,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from starlette.applications import Starlette
 
 from wfa.adapters.kafka import GroupConsumer, KafkaPublisher, ensure_topics
-from wfa.adapters.mongo import MongoStore
-from wfa.domain.clock import SystemClock
+from wfa.adapters.mongo import DatabaseClock, MongoStore
 from wfa.entrypoints.ops_http import ops_app
 from wfa.entrypoints.serve import serve
 from wfa.observability.logging import configure_logging
@@ -91,7 +90,8 @@ def create_app(
     consumer = GroupConsumer(
         settings, topic=settings.requests_topic, group_id=consumer_group(settings), client_id=client_id
     )
-    clock = SystemClock()
+    # A lease this runner writes is compared by other runners and the scheduler: all read the database's clock.
+    clock = DatabaseClock(store.server_time)
     http = http_client(
         allow_private_networks=settings.allow_private_networks,
         max_redirects=settings.http_max_redirects,
@@ -134,6 +134,7 @@ def create_app(
     )
 
     async def prepare() -> None:
+        await clock.sync()
         await store.ensure_indexes()
         await ensure_topics(settings, publisher.topics)
 
@@ -142,6 +143,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await publisher.start()
+        clock.start()
         service.start()
         lag_report = asyncio.create_task(
             report_consumer_lag(consumer, metrics, every=LAG_REPORT_SECONDS), name="consumer-lag"
@@ -161,6 +163,7 @@ def create_app(
             with suppress(asyncio.CancelledError):
                 await lag_report
             await service.stop()
+            await clock.stop()
             await events.drain(EVENT_DRAIN_SECONDS)
             await publisher.stop()
             await http.aclose()

@@ -15,8 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from starlette.applications import Starlette
 
 from wfa.adapters.kafka import KafkaPublisher, ensure_topics
-from wfa.adapters.mongo import MongoStore
-from wfa.domain.clock import SystemClock
+from wfa.adapters.mongo import DatabaseClock, MongoStore
 from wfa.entrypoints.fault_injection import crash_at
 from wfa.entrypoints.ops_http import ops_app
 from wfa.entrypoints.serve import serve
@@ -42,6 +41,8 @@ log = structlog.get_logger(__name__)
 def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = None) -> Starlette:
     """`tracer_provider`: the process's (see `run`); without one no spans are made."""
     store = MongoStore.from_url(settings.mongo_url, timeout_ms=settings.mongo_timeout_ms)
+    # Lock ages and leases are compared with times other hosts wrote: all read the database server's clock.
+    clock = DatabaseClock(store.server_time)
     tracer = tracer_of(tracer_provider) if tracer_provider is not None else None
     publisher = KafkaPublisher(
         settings,
@@ -53,7 +54,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
         workflows=store.workflows,
         executions=store.executions,
         publisher=publisher,
-        clock=SystemClock(),
+        clock=clock,
         checkpoint=crash_at(settings.test_crash_at),
         trace_context=current_traceparent,
     )
@@ -72,6 +73,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     )
 
     async def prepare() -> None:
+        await clock.sync()
         await store.ensure_indexes()
         await ensure_topics(settings, publisher.topics)
 
@@ -87,12 +89,14 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await publisher.start()
+        clock.start()
         scheduler.start()
         log.info("scheduler.started", port=settings.http_port)
         try:
             yield
         finally:
             await scheduler.stop(grace=STOP_GRACE_SECONDS)
+            await clock.stop()
             await publisher.stop()
             await store.close()
             log.info("scheduler.stopped")

@@ -19,6 +19,7 @@ import structlog
 from wfa.domain.errors import ExecutionNotFound
 from wfa.domain.execution import Execution, ExecutionStatus
 from wfa.domain.workflow import TriggerStatus, Workflow
+from wfa.ports.repositories import LockPosition
 from wfa.service_layer.triggering import Triggering, dispatch
 from wfa_scheduler.metrics import SchedulerMetrics
 
@@ -55,6 +56,7 @@ class Repair:
         # execution with an expired lease on every sweep until a runner takes it over; without this, a runner
         # outage would have each sweep pile another duplicate request per execution onto the topic.
         self._republished: dict[tuple[str, int], datetime] = {}
+        self._locks_after: LockPosition | None = None
 
     async def run_once(self, now: datetime) -> RepairPass:
         republished = await self._republish_stalled(now)
@@ -68,14 +70,27 @@ class Repair:
     async def _republish_stalled(self, now: datetime) -> int:
         horizon = now - self._redispatch_after
         self._republished = {key: at for key, at in self._republished.items() if at > horizon}
-        stalled = await self._deps.executions.find_stalled(dispatched_before=horizon, now=now, limit=self._batch)
+        executions = self._deps.executions
+        count = 0
+        for stalled in (
+            await executions.find_unconsumed(dispatched_before=horizon, limit=self._batch),
+            await executions.find_expired_leases(now=now, limit=self._batch),
+        ):
+            republished, delivered = await self._republish(stalled, now)
+            count += republished
+            if not delivered:
+                break  # the broker is down: the next sweep tries again
+        return count
+
+    async def _republish(self, stalled: list[Execution], now: datetime) -> tuple[int, bool]:
+        """How many were published again, and False if the broker refused one."""
         count = 0
         for execution in stalled:
             key = (execution.execution_id, execution.attempt)
             if key in self._republished:
                 continue
             if not await dispatch(self._deps, execution):
-                break  # the broker is down: the next sweep tries again
+                return count, False
             await self._deps.executions.mark_dispatched(execution.execution_id, attempt=execution.attempt, now=now)
             self._republished[key] = now
             self._metrics.repairs.labels(action="republished").inc()
@@ -88,12 +103,14 @@ class Repair:
                 why="runner lease expired" if execution.status is ExecutionStatus.RUNNING else "request not consumed",
             )
             count += 1
-        return count
+        return count, True
 
     async def _repair_locks(self, now: datetime) -> tuple[int, int]:
-        locked = await self._deps.workflows.find_locked_since(before=now - self._repair_after, limit=self._batch)
+        page = await self._deps.workflows.find_locked_since(
+            before=now - self._repair_after, after=self._locks_after, limit=self._batch
+        )
         released = relocked = 0
-        for workflow in locked:
+        for workflow in page.items:
             holder_id = workflow.trigger.execution_id
             if holder_id is None:
                 continue
@@ -106,6 +123,7 @@ class Repair:
             elif workflow.trigger.status is TriggerStatus.PENDING and holder.status in _REQUEUED:
                 # A crash between claim_retry and mark_trigger_busy: the retry is on its way, the lock says pending.
                 relocked += await self._relock(workflow, holder_id)
+        self._locks_after = page.resume_after
         return released, relocked
 
     async def _relock(self, workflow: Workflow, holder_id: str) -> int:

@@ -14,8 +14,7 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
 from wfa.adapters.kafka import KafkaPublisher, ensure_topics
-from wfa.adapters.mongo import MongoStore
-from wfa.domain.clock import SystemClock
+from wfa.adapters.mongo import DatabaseClock, MongoStore
 from wfa.entrypoints.fault_injection import crash_at
 from wfa.entrypoints.serve import serve
 from wfa.observability.logging import configure_logging
@@ -48,6 +47,8 @@ def build_app(settings: Settings, *, tracer_provider: TracerProvider | None = No
             detail="WFA_API_KEYS is empty: the API accepts every request without authentication",
         )
     store = MongoStore.from_url(settings.mongo_url, timeout_ms=settings.mongo_timeout_ms)
+    # lockedAt is compared by the scheduler, on another host: both read the database server's clock.
+    clock = DatabaseClock(store.server_time)
     publisher = KafkaPublisher(
         settings,
         client_id=f"{settings.kafka_client_id}-workflows",
@@ -59,7 +60,7 @@ def build_app(settings: Settings, *, tracer_provider: TracerProvider | None = No
             workflows=store.workflows,
             executions=store.executions,
             publisher=publisher,
-            clock=SystemClock(),
+            clock=clock,
             checkpoint=crash_at(settings.test_crash_at),
             trace_context=current_traceparent,
         ),
@@ -68,17 +69,20 @@ def build_app(settings: Settings, *, tracer_provider: TracerProvider | None = No
     )
 
     async def prepare() -> None:
+        await clock.sync()
         await store.ensure_indexes()
         await ensure_topics(settings, publisher.topics)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await publisher.start()  # logs and carries on when Kafka is down: readiness reports it
+        clock.start()
         try:
             async with preparing(prepare):
                 log.info("workflows.started", port=settings.http_port)
                 yield
         finally:
+            await clock.stop()
             await publisher.stop()
             await store.close()
             log.info("workflows.stopped")

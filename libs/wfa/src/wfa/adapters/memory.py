@@ -33,6 +33,8 @@ from wfa.domain.workflow import TriggerStatus, Workflow
 from wfa.ports.repositories import (
     ClaimedExecution,
     ExecutionPage,
+    LockPage,
+    LockPosition,
     SlotClaim,
     SlotOutcome,
     WorkflowPage,
@@ -150,16 +152,17 @@ class InMemoryWorkflowRepository:
         times = [w.trigger.next_run_at for w in self._scheduled() if w.trigger.next_run_at is not None]
         return min(times, default=None)
 
-    async def find_locked_since(self, *, before: datetime, limit: int) -> Workflows:
-        locked = [
-            w
+    async def find_locked_since(self, *, before: datetime, after: LockPosition | None = None, limit: int) -> LockPage:
+        positions = [
+            (LockPosition(w.trigger.locked_at, w.workflow_id), w)
             for w in self._live.values()
-            if w.trigger.status is not TriggerStatus.IDLE
-            and w.trigger.locked_at is not None
-            and w.trigger.locked_at < before
+            if w.trigger.status is not TriggerStatus.IDLE and w.trigger.locked_at is not None
         ]
-        locked.sort(key=lambda w: (w.trigger.locked_at, w.workflow_id))
-        return [_copy_workflow(w) for w in locked[:limit]]
+        locked = sorted(
+            ((at, w) for at, w in positions if at.locked_at < before and (after is None or at > after)),
+            key=lambda pair: pair[0],
+        )[:limit]
+        return LockPage([_copy_workflow(w) for _, w in locked], locked[-1][0] if len(locked) == limit else None)
 
     def _get(self, workflow_id: str) -> Workflow:
         stored = self._live.get(workflow_id)
@@ -313,24 +316,37 @@ class InMemoryExecutionRepository:
         if stored is not None:
             _apply_to_run(stored, run_claims.mark_dispatched(attempt=attempt, now=now))
 
-    async def find_stalled(self, *, dispatched_before: datetime, now: datetime, limit: int) -> list[Execution]:
-        stalled = [
-            s.execution
-            for s in self._items.values()
-            if (
-                s.execution.status is ExecutionStatus.QUEUED
+    async def find_unconsumed(self, *, dispatched_before: datetime, limit: int) -> list[Execution]:
+        return self._least_recently_dispatched(
+            [
+                s
+                for s in self._items.values()
+                if s.execution.status is ExecutionStatus.QUEUED
                 and s.dispatched_at is not None
                 and s.dispatched_at < dispatched_before
-            )
-            or (s.execution.status is ExecutionStatus.RUNNING and s.lease_until is not None and s.lease_until <= now)
-        ]
-        stalled.sort(key=lambda e: (e.created_at, e.execution_id))
-        return [_copy_execution(e) for e in stalled[:limit]]
+            ],
+            limit,
+        )
+
+    async def find_expired_leases(self, *, now: datetime, limit: int) -> list[Execution]:
+        return self._least_recently_dispatched(
+            [
+                s
+                for s in self._items.values()
+                if s.execution.status is ExecutionStatus.RUNNING and s.lease_until is not None and s.lease_until <= now
+            ],
+            limit,
+        )
 
     async def statistics(self, *, workflow_id: str | None, since: datetime, until: datetime) -> ExecutionStatistics:
         return summarize(
             (stored.execution for stored in self._items.values()), workflow_id=workflow_id, since=since, until=until
         )
+
+    @staticmethod
+    def _least_recently_dispatched(stalled: list[_StoredExecution], limit: int) -> list[Execution]:
+        stalled.sort(key=lambda s: (s.dispatched_at, s.execution.execution_id))
+        return [_copy_execution(s.execution) for s in stalled[:limit]]
 
     def _get(self, execution_id: str) -> _StoredExecution:
         stored = self._items.get(execution_id)

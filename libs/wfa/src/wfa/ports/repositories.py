@@ -49,6 +49,20 @@ class ExecutionPage:
     next_cursor: str | None
 
 
+@dataclass(frozen=True, order=True)
+class LockPosition:
+    """A place in the held locks ordered by (lockedAt, workflowId): the next page starts strictly after it."""
+
+    locked_at: datetime
+    workflow_id: str
+
+
+@dataclass(frozen=True)
+class LockPage:
+    items: list[Workflow]
+    resume_after: LockPosition | None  # None when this page reached the end of the list
+
+
 class WorkflowRepository(Protocol):
     async def add(self, workflow: Workflow) -> None:
         """Store a new workflow. Raises WorkflowAlreadyExists; a deleted workflow's id may be reused."""
@@ -101,8 +115,9 @@ class WorkflowRepository(Protocol):
     async def earliest_next_run_at(self) -> datetime | None:
         """The earliest nextRunAt among enabled, scheduled, live workflows."""
 
-    async def find_locked_since(self, *, before: datetime, limit: int) -> Workflows:
-        """Workflows whose lock was taken before `before` and is still held: candidates for repair."""
+    async def find_locked_since(self, *, before: datetime, after: LockPosition | None = None, limit: int) -> LockPage:
+        """Workflows whose lock was taken before `before` and is still held: candidates for repair. Oldest first,
+        starting strictly after `after`: a sweep that reads one page at a time reaches every lock."""
 
 
 class ExecutionRepository(Protocol):
@@ -148,9 +163,13 @@ class ExecutionRepository(Protocol):
     async def mark_dispatched(self, execution_id: str, *, attempt: int, now: datetime) -> None:
         """Remember when the request for this attempt was last published, for the stall sweep."""
 
-    async def find_stalled(self, *, dispatched_before: datetime, now: datetime, limit: int) -> list[Execution]:
+    async def find_unconsumed(self, *, dispatched_before: datetime, limit: int) -> list[Execution]:
         """Queued executions last dispatched before `dispatched_before` (the request was lost or never sent),
-        and running ones whose lease expired (their runner died)."""
+        least recently dispatched first."""
+
+    async def find_expired_leases(self, *, now: datetime, limit: int) -> list[Execution]:
+        """Running executions whose lease expired at or before `now` (their runner died), least recently
+        dispatched first: one whose request was just published again goes to the back of the list."""
 
     async def statistics(self, *, workflow_id: str | None, since: datetime, until: datetime) -> ExecutionStatistics:
         """Statistics of the executions created in [since, until], of one workflow or of all (definitions in

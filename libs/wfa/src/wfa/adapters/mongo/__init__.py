@@ -1,5 +1,7 @@
-"""MongoDB adapters (PyMongo's async API): the store and the two repositories. Thin: no business logic."""
+"""MongoDB adapters (PyMongo's async API): the store, the two repositories and the clock that follows the
+server's. Thin: no business logic."""
 
+from wfa.adapters.mongo.clock import DatabaseClock
 from wfa.adapters.mongo.errors import MONGODB, mongo_call
 from wfa.adapters.mongo.executions import MongoExecutionRepository
 from wfa.adapters.mongo.store import MongoStore
@@ -7,6 +9,7 @@ from wfa.adapters.mongo.workflows import MongoWorkflowRepository
 
 __all__ = [
     "MONGODB",
+    "DatabaseClock",
     "MongoExecutionRepository",
     "MongoStore",
     "MongoWorkflowRepository",

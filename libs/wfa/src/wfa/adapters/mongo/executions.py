@@ -9,7 +9,7 @@ plan out unless the caller needs it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Final
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
@@ -37,7 +37,7 @@ from wfa.adapters.mongo.documents import (
     plan_from_document,
 )
 from wfa.adapters.mongo.errors import translated
-from wfa.adapters.mongo.queries import earliest, find_page
+from wfa.adapters.mongo.queries import at_or_after, earliest, find_page
 from wfa.adapters.mongo.transitions import state_of, write_filter, write_update
 from wfa.domain import run_claims
 from wfa.domain.errors import ExecutionAlreadyFinished, ExecutionNotFound
@@ -75,7 +75,8 @@ EXECUTION_INDEXES: Final = [
         name="retries",
         partialFilterExpression={F.STATUS: ExecutionStatus.PENDING.value},
     ),
-    # find_stalled: queued ones by when they were dispatched, running ones by when their lease ends.
+    # find_unconsumed: queued ones by when they were dispatched; find_expired_leases: running ones by when their
+    # lease ends.
     IndexModel(
         [(DISPATCHED_AT, ASCENDING)], name="queued", partialFilterExpression={F.STATUS: ExecutionStatus.QUEUED.value}
     ),
@@ -223,22 +224,27 @@ class MongoExecutionRepository:
         await self._change(execution_id, run_claims.mark_dispatched(attempt=attempt, now=now))
 
     @translated
-    async def find_stalled(self, *, dispatched_before: datetime, now: datetime, limit: int) -> list[Execution]:
-        documents = await self._find(
-            {
-                "$or": [
-                    {F.STATUS: ExecutionStatus.QUEUED.value, DISPATCHED_AT: {"$lt": dispatched_before}},
-                    {F.STATUS: ExecutionStatus.RUNNING.value, LEASE_UNTIL: {"$lte": now}},
-                ]
-            },
-            sort=[(F.CREATED_AT, ASCENDING), (ID, ASCENDING)],
-            limit=limit,
+    async def find_unconsumed(self, *, dispatched_before: datetime, limit: int) -> list[Execution]:
+        return await self._least_recently_dispatched(
+            {F.STATUS: ExecutionStatus.QUEUED.value, DISPATCHED_AT: {"$lt": dispatched_before}}, limit
         )
+
+    @translated
+    async def find_expired_leases(self, *, now: datetime, limit: int) -> list[Execution]:
+        return await self._least_recently_dispatched(
+            {F.STATUS: ExecutionStatus.RUNNING.value, LEASE_UNTIL: {"$lte": now}}, limit
+        )
+
+    async def _least_recently_dispatched(self, query: Document, limit: int) -> list[Execution]:
+        # Served by the queued and leases indexes (each query's status is its index's partial filter; one query
+        # with a top-level $or of both SecantusDB answers by scanning the whole collection). The order is what
+        # keeps a sweep from starving anyone: a republished execution's dispatchedAt moves to now.
+        documents = await self._find(query, sort=[(DISPATCHED_AT, ASCENDING), (ID, ASCENDING)], limit=limit)
         return [execution_from_document(document) for document in documents]
 
     @translated
     async def statistics(self, *, workflow_id: str | None, since: datetime, until: datetime) -> ExecutionStatistics:
-        window: Document = {F.CREATED_AT: {**_at_or_after(since), "$lte": until}}
+        window: Document = {F.CREATED_AT: {**at_or_after(since), "$lte": until}}
         match = window if workflow_id is None else {F.WORKFLOW_ID: plain(workflow_id), **window}
         cursor = await self._collection.aggregate(_statistics_pipeline(match))
         (result,) = await cursor.to_list(length=1)
@@ -334,15 +340,6 @@ def _cancel_pipeline(change: RunTransition, now: datetime) -> list[Document]:
 
 
 # -- statistics ----------------------------------------------------------------------------------------------
-
-
-def _at_or_after(moment: datetime) -> Document:
-    """`>= moment` on a BSON date, written `> moment - 1 ms` (exactly the same set: BSON dates are whole
-    milliseconds, and the driver truncates a datetime to them). SecantusDB treats an inclusive bound that ends
-    an index scan as exclusive when another key follows in the index (workflow_newest's _id), losing the
-    documents created exactly at `moment`; an exclusive bound has no such edge."""
-    whole_ms = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-    return {"$gt": whole_ms - timedelta(milliseconds=1)}
 
 
 _ACTION: Final = "action"  # the $unwind-ed action record

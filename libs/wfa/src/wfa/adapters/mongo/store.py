@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Final
 
 from pymongo import AsyncMongoClient
@@ -61,6 +61,14 @@ class MongoStore:
         """Raises DependencyUnavailable("mongodb", ...) when the server does not answer."""
         with mongo_call("ping"):
             await self._database.command("ping")
+
+    async def server_time(self) -> datetime:
+        """The server's clock (`hello`'s localTime, whole milliseconds): what DatabaseClock follows."""
+        with mongo_call("server_time"):
+            reply = await self._client.admin.command("hello")
+        moment: datetime = reply["localTime"]
+        # command() decodes with the driver's default options, not the client's tz_aware ones: naive UTC.
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
     async def close(self) -> None:
         await self._client.close()

@@ -30,13 +30,13 @@ from wfa.adapters.mongo.documents import (
     workflow_to_document,
 )
 from wfa.adapters.mongo.errors import translated
-from wfa.adapters.mongo.queries import earliest, find_page
+from wfa.adapters.mongo.queries import at_or_after, earliest, find_page
 from wfa.adapters.mongo.transitions import state_of, write_filter, write_update
 from wfa.domain import trigger_lock
 from wfa.domain.errors import TriggerLocked, VersionMismatch, WorkflowAlreadyExists, WorkflowNotFound
 from wfa.domain.trigger_lock import LockField, LockTransition
 from wfa.domain.workflow import TriggerStatus, Workflow
-from wfa.ports.repositories import SlotClaim, SlotOutcome, WorkflowPage, Workflows
+from wfa.ports.repositories import LockPage, LockPosition, SlotClaim, SlotOutcome, WorkflowPage, Workflows
 
 F = WorkflowFields
 
@@ -211,16 +211,30 @@ class MongoWorkflowRepository:
         return await earliest(self._collection, self._scheduled(), F.NEXT_RUN_AT)
 
     @translated
-    async def find_locked_since(self, *, before: datetime, limit: int) -> Workflows:
+    async def find_locked_since(self, *, before: datetime, after: LockPosition | None = None, limit: int) -> LockPage:
         # lockedAt is set exactly while the lock is held (every write that takes the lock sets it, release clears
-        # it), so the date range alone selects held locks and the locks index serves it.
-        documents = await self._find(
-            {DELETED: False, F.LOCKED_AT: {"$lt": before}},
-            sort=[(F.LOCKED_AT, ASCENDING), (ID, ASCENDING)],
-            limit=limit,
+        # it), so the date range alone selects held locks and the locks index serves it. "Strictly after `after`"
+        # is read as lockedAt >= after's and the ties sorted out here: a clause on _id (or a top-level $or) would
+        # make SecantusDB scan the whole collection.
+        window: Document = {"$lt": before} if after is None else {**at_or_after(after.locked_at), "$lt": before}
+        sort: Sort = [(F.LOCKED_AT, ASCENDING), (ID, ASCENDING)]
+        fetch = limit
+        while True:
+            documents = await self._find({DELETED: False, F.LOCKED_AT: window}, sort=sort, limit=fetch)
+            candidates = [(_lock_position(d), d) for d in documents]
+            candidates = [(at, d) for at, d in candidates if after is None or at > after]
+            # Only a full page of ties already seen (as many locks taken in one millisecond as a page holds) leaves
+            # nothing new: read further rather than stop there.
+            if candidates or len(documents) < fetch:
+                break
+            fetch *= 2
+        page = candidates[:limit]
+        more = len(candidates) > limit or len(documents) == fetch
+        locked = [workflow_from_document(document) for _, document in page]
+        return LockPage(
+            [workflow for workflow in locked if workflow.trigger.status is not TriggerStatus.IDLE],
+            page[-1][0] if more and page else None,
         )
-        locked = [workflow_from_document(document) for document in documents]
-        return [workflow for workflow in locked if workflow.trigger.status is not TriggerStatus.IDLE]
 
     async def _change(self, workflow_id: str, change: LockTransition) -> bool:
         result = await self._collection.update_one(
@@ -237,6 +251,10 @@ class MongoWorkflowRepository:
 
     async def _find(self, query: Document, *, sort: Sort, limit: int) -> Documents:
         return await find_page(self._collection, query, sort=sort, limit=limit)
+
+
+def _lock_position(document: Document) -> LockPosition:
+    return LockPosition(value_at(document, F.LOCKED_AT), document[ID])
 
 
 def _why_locked(workflow_id: str, current: Document) -> TriggerLocked | None:
