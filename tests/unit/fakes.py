@@ -1,11 +1,9 @@
-"""Fakes more than one unit suite needs: a start time for fake clocks, a recording publisher, a repository
-wrapper that yields like a network round trip, and a way to store a workflow as the API would."""
+"""Fakes more than one unit suite needs: a start time for fake clocks, a recording publisher, and a way to store a
+workflow as the API would."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
-from typing import Any
 
 from wfa.domain.errors import DependencyUnavailable
 from wfa.domain.schedule import first_fire
@@ -27,26 +25,6 @@ class RecordingPublisher:
         if self.down:
             raise DependencyUnavailable("kafka", "test broker is down")
         self.sent.append(request)
-
-
-class Yielding:
-    """Wraps a repository so that every call first yields to the event loop, as a network round trip does.
-
-    The in-memory repositories never suspend, so without this concurrent calls would simply run one after the
-    other: no race between schedulers, and no interleaving of concurrent requests, could happen in a test.
-    """
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._inner, name)
-
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            await asyncio.sleep(0)
-            return await method(*args, **kwargs)
-
-        return call
 
 
 async def add_workflow(deps: Triggering, trigger: dict[str, str], workflow_id: str = "w") -> Workflow:

@@ -2,7 +2,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from tests.unit.fakes import START, RecordingPublisher, Yielding, add_workflow
+from tests.unit.fakes import START, RecordingPublisher, add_workflow
 from tests.unit.scheduler.fakes import CountingWorkflows, histogram_sum, sample, seconds
 
 from wfa.domain.clock import FakeClock
@@ -176,8 +176,8 @@ async def test_two_schedulers_fire_each_slot_exactly_once(
         await add_workflow(deps, TEN_S, workflow_id=f"w{n}")
     # Both instances share one store; every call yields, so their passes truly interleave.
     shared = Triggering(
-        workflows=Yielding(deps.workflows),
-        executions=Yielding(deps.executions),
+        workflows=deps.workflows,
+        executions=deps.executions,
         publisher=deps.publisher,
         clock=deps.clock,
         new_id=deps.new_id,
@@ -369,7 +369,7 @@ async def test_a_slot_in_flight_is_not_fired_again_by_the_next_look(
     deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
 ) -> None:
     # Every call yields, so the claim is still pending when the look repeats.
-    slow = CountingWorkflows(Yielding(deps.workflows))
+    slow = CountingWorkflows(deps.workflows)
     firing = _firing(Triggering(slow, deps.executions, deps.publisher, clock, deps.new_id), metrics)  # type: ignore[arg-type]
     await add_workflow(deps, TEN_S)
     clock.set(START + seconds(10))

@@ -3,7 +3,7 @@ import math
 from datetime import timedelta
 
 import pytest
-from tests.unit.fakes import START, RecordingPublisher, Yielding, add_workflow
+from tests.unit.fakes import START, RecordingPublisher, add_workflow
 from tests.unit.scheduler.fakes import run_until_pending, sample, seconds
 
 from wfa.domain.clock import FakeClock
@@ -59,7 +59,7 @@ async def test_a_retry_is_dispatched_once_among_schedulers(
     deps: Triggering, clock: FakeClock, publisher: RecordingPublisher, metrics: SchedulerMetrics
 ) -> None:
     ids = [await _pending(deps, workflow_id=f"w{n}") for n in range(10)]
-    shared = Triggering(Yielding(deps.workflows), Yielding(deps.executions), publisher, clock, deps.new_id)
+    shared = Triggering(deps.workflows, deps.executions, publisher, clock, deps.new_id)
     clock.set(START + seconds(3))
 
     passes = await asyncio.gather(*(_retries(shared, metrics).run_once(clock.now()) for _ in range(3)))

@@ -1,7 +1,7 @@
 """Requests that race each other or the scheduler: idempotency keys, cancel and the lock, PUT and a fire.
 
-The repositories are wrapped so that every call yields to the event loop, as a network round trip does: without
-that, the in-memory repositories never suspend and no two requests could interleave.
+The in-memory repositories yield to the event loop at every call, as a network round trip does, so concurrent
+requests interleave between their calls.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from itertools import count
 from typing import Any
 
 import pytest
-from tests.unit.fakes import START, RecordingPublisher, Yielding, add_workflow
+from tests.unit.fakes import START, RecordingPublisher, add_workflow
 
 from wfa.adapters.memory import InMemoryExecutionRepository, InMemoryWorkflowRepository
 from wfa.domain.clock import FakeClock
@@ -26,8 +26,8 @@ from wfa_workflows.use_cases import WorkflowUseCases
 def deps() -> Triggering:
     ids = count(1)
     return Triggering(
-        workflows=Yielding(InMemoryWorkflowRepository()),
-        executions=Yielding(InMemoryExecutionRepository()),
+        workflows=InMemoryWorkflowRepository(),
+        executions=InMemoryExecutionRepository(),
         publisher=RecordingPublisher(),
         clock=FakeClock(START),
         new_id=lambda: f"e{next(ids)}",

@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 
 import httpx
-from tests.unit.fakes import RecordingPublisher, Yielding
+from tests.unit.fakes import RecordingPublisher
 from tests.unit.workflows.conftest import ClientFactory, assert_problem
 from tests.unit.workflows.fakes import SEED, manual_workflow
 
@@ -81,7 +81,7 @@ async def test_of_twenty_concurrent_triggers_exactly_one_wins(
     workflows: InMemoryWorkflowRepository,
     executions: InMemoryExecutionRepository,
 ) -> None:
-    async with make_client(workflows_repo=Yielding(workflows), executions_repo=Yielding(executions)) as client:
+    async with make_client(workflows_repo=workflows, executions_repo=executions) as client:
         await client.post("/workflows", json=manual_workflow("w"))
 
         responses = await asyncio.gather(*(client.post("/workflows/w/trigger") for _ in range(20)))
@@ -164,7 +164,7 @@ async def test_concurrent_triggers_with_one_key_all_get_the_one_execution(
     workflows: InMemoryWorkflowRepository,
     executions: InMemoryExecutionRepository,
 ) -> None:
-    async with make_client(workflows_repo=Yielding(workflows), executions_repo=Yielding(executions)) as client:
+    async with make_client(workflows_repo=workflows, executions_repo=executions) as client:
         await client.post("/workflows", json=manual_workflow("w"))
 
         responses = await asyncio.gather(

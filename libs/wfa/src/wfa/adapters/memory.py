@@ -7,6 +7,7 @@ applied here to the stored objects as the MongoDB adapter applies them as condit
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -44,6 +45,13 @@ Workflows = list[Workflow]
 """A plain list of workflows (the repositories' `list` method shadows the builtin in their scope)."""
 
 
+async def _round_trip() -> None:
+    """Every method yields to the event loop first, as a database round trip does, and then applies its change
+    without yielding again: concurrent callers interleave between calls, as against a real database, and a test
+    of concurrent calls can fail when a change is not atomic."""
+    await asyncio.sleep(0)
+
+
 def _copy_workflow(workflow: Workflow) -> Workflow:
     return workflow.model_copy(deep=True)
 
@@ -58,18 +66,22 @@ class InMemoryWorkflowRepository:
         self._deleted: set[str] = set()
 
     async def add(self, workflow: Workflow) -> None:
+        await _round_trip()
         if workflow.workflow_id in self._live:
             raise WorkflowAlreadyExists(workflow.workflow_id)
         self._deleted.discard(workflow.workflow_id)
         self._live[workflow.workflow_id] = _copy_workflow(workflow)
 
     async def get(self, workflow_id: str) -> Workflow:
+        await _round_trip()
         return _copy_workflow(self._get(workflow_id))
 
     async def ever_existed(self, workflow_id: str) -> bool:
+        await _round_trip()
         return workflow_id in self._live or workflow_id in self._deleted
 
     async def list(self, *, limit: int, cursor: str | None) -> WorkflowPage:
+        await _round_trip()
         after = decode_workflow_cursor(cursor) if cursor is not None else None
         ids = sorted(i for i in self._live if after is None or i > after)
         page = [_copy_workflow(self._live[i]) for i in ids[: limit + 1]]
@@ -78,6 +90,7 @@ class InMemoryWorkflowRepository:
         return WorkflowPage(page, encode_workflow_cursor(page[-1].workflow_id) if more and page else None)
 
     async def replace_definition(self, workflow: Workflow, *, expected_version: int, reschedule: bool) -> Workflow:
+        await _round_trip()
         stored = self._get(workflow.workflow_id)
         if stored.version != expected_version:
             raise VersionMismatch(workflow.workflow_id, expected_version, stored.version)
@@ -95,6 +108,7 @@ class InMemoryWorkflowRepository:
         return _copy_workflow(updated)
 
     async def delete(self, workflow_id: str, *, now: datetime) -> None:
+        await _round_trip()
         self._get(workflow_id)
         del self._live[workflow_id]
         self._deleted.add(workflow_id)
@@ -102,6 +116,7 @@ class InMemoryWorkflowRepository:
     async def set_enabled(
         self, workflow_id: str, *, enabled: bool, next_run_at: datetime | None, now: datetime
     ) -> Workflow:
+        await _round_trip()
         stored = self._get(workflow_id)
         stored.enabled = enabled
         stored.trigger.next_run_at = next_run_at
@@ -109,6 +124,7 @@ class InMemoryWorkflowRepository:
         return _copy_workflow(stored)
 
     async def try_acquire_trigger_lock(self, workflow_id: str, *, execution_id: str, now: datetime) -> Workflow:
+        await _round_trip()
         stored = self._get(workflow_id)
         change = trigger_lock.acquire(execution_id, now)
         if not _apply_to_lock(stored, change):
@@ -122,17 +138,21 @@ class InMemoryWorkflowRepository:
         return _copy_workflow(stored)
 
     async def release_trigger_lock(self, workflow_id: str, *, execution_id: str) -> bool:
+        await _round_trip()
         return self._change_lock(workflow_id, trigger_lock.release(execution_id))
 
     async def mark_trigger_pending(self, workflow_id: str, *, execution_id: str) -> bool:
+        await _round_trip()
         return self._change_lock(workflow_id, trigger_lock.to_pending(execution_id))
 
     async def mark_trigger_busy(self, workflow_id: str, *, execution_id: str) -> bool:
+        await _round_trip()
         return self._change_lock(workflow_id, trigger_lock.to_busy(execution_id))
 
     async def claim_schedule_slot(
         self, workflow_id: str, *, slot: datetime, next_run_at: datetime | None, execution_id: str, now: datetime
     ) -> SlotClaim:
+        await _round_trip()
         stored = self._live.get(workflow_id)
         if stored is None:
             return SlotClaim(SlotOutcome.LOST, None)
@@ -144,15 +164,18 @@ class InMemoryWorkflowRepository:
         return SlotClaim(SlotOutcome.LOST, None)
 
     async def due_for_schedule(self, *, now: datetime, limit: int) -> Workflows:
+        await _round_trip()
         due = [w for w in self._scheduled() if w.trigger.next_run_at is not None and w.trigger.next_run_at <= now]
         due.sort(key=lambda w: (w.trigger.next_run_at, w.workflow_id))
         return [_copy_workflow(w) for w in due[:limit]]
 
     async def earliest_next_run_at(self) -> datetime | None:
+        await _round_trip()
         times = [w.trigger.next_run_at for w in self._scheduled() if w.trigger.next_run_at is not None]
         return min(times, default=None)
 
     async def find_locked_since(self, *, before: datetime, after: LockPosition | None = None, limit: int) -> LockPage:
+        await _round_trip()
         positions = [
             (LockPosition(w.trigger.locked_at, w.workflow_id), w)
             for w in self._live.values()
@@ -213,6 +236,7 @@ class InMemoryExecutionRepository:
         self._items: dict[str, _StoredExecution] = {}
 
     async def add(self, execution: Execution, plan: ExecutionPlan, *, idempotency_key: str | None) -> None:
+        await _round_trip()
         if execution.execution_id in self._items:
             raise ValueError(f"execution {execution.execution_id} stored twice")
         self._items[execution.execution_id] = _StoredExecution(
@@ -223,9 +247,11 @@ class InMemoryExecutionRepository:
         )
 
     async def get(self, execution_id: str) -> Execution:
+        await _round_trip()
         return _copy_execution(self._get(execution_id).execution)
 
     async def find_by_idempotency_key(self, workflow_id: str, key: str, *, since: datetime) -> Execution | None:
+        await _round_trip()
         matches = [
             s.execution
             for s in self._items.values()
@@ -238,6 +264,7 @@ class InMemoryExecutionRepository:
     async def list_for_workflow(
         self, workflow_id: str, *, status: ExecutionStatus | None, limit: int, cursor: str | None
     ) -> ExecutionPage:
+        await _round_trip()
         position = decode_execution_cursor(cursor) if cursor is not None else None
         rows = [
             s.execution
@@ -257,6 +284,7 @@ class InMemoryExecutionRepository:
     async def claim_for_run(
         self, execution_id: str, *, attempt: int, owner: str, lease_until: datetime, now: datetime
     ) -> ClaimedExecution | None:
+        await _round_trip()
         stored = self._items.get(execution_id)
         claim = run_claims.claim_for_run(attempt=attempt, token=owner, lease_until=lease_until, now=now)
         if stored is None or not _apply_to_run(stored, claim):
@@ -264,6 +292,7 @@ class InMemoryExecutionRepository:
         return ClaimedExecution(_copy_execution(stored.execution), stored.plan.model_copy(deep=True))
 
     async def save_progress(self, execution: Execution, *, owner: str, lease_until: datetime) -> bool:
+        await _round_trip()
         stored = self._items.get(execution.execution_id)
         change = run_claims.save_progress(token=owner, lease_until=lease_until, status=execution.status)
         if stored is None or not change.allows(_run_state(stored)):
@@ -273,12 +302,14 @@ class InMemoryExecutionRepository:
         return _apply_to_run(stored, change)
 
     async def renew_lease(self, execution_id: str, *, owner: str, lease_until: datetime) -> bool:
+        await _round_trip()
         stored = self._items.get(execution_id)
         return stored is not None and _apply_to_run(
             stored, run_claims.renew_lease(token=owner, lease_until=lease_until)
         )
 
     async def cancel(self, execution_id: str, *, now: datetime) -> Execution:
+        await _round_trip()
         stored = self._get(execution_id)
         if not _apply_to_run(stored, run_claims.cancel(now=now, token=new_token())):
             raise ExecutionAlreadyFinished(execution_id, stored.execution.status.value)
@@ -286,6 +317,7 @@ class InMemoryExecutionRepository:
         return _copy_execution(stored.execution)
 
     async def claim_retry(self, execution_id: str, *, now: datetime) -> Execution | None:
+        await _round_trip()
         stored = self._items.get(execution_id)
         change = run_claims.requeue_for_retry(now=now, token=new_token())
         if stored is None or not _apply_to_run(stored, change):
@@ -293,6 +325,7 @@ class InMemoryExecutionRepository:
         return _copy_execution(stored.execution)
 
     async def due_retries(self, *, now: datetime, limit: int) -> list[Execution]:
+        await _round_trip()
         due = [
             s.execution
             for s in self._items.values()
@@ -304,6 +337,7 @@ class InMemoryExecutionRepository:
         return [_copy_execution(e) for e in due[:limit]]
 
     async def earliest_retry_at(self) -> datetime | None:
+        await _round_trip()
         times = [
             s.execution.next_retry_at
             for s in self._items.values()
@@ -312,11 +346,13 @@ class InMemoryExecutionRepository:
         return min(times, default=None)
 
     async def mark_dispatched(self, execution_id: str, *, attempt: int, now: datetime) -> None:
+        await _round_trip()
         stored = self._items.get(execution_id)
         if stored is not None:
             _apply_to_run(stored, run_claims.mark_dispatched(attempt=attempt, now=now))
 
     async def find_unconsumed(self, *, dispatched_before: datetime, limit: int) -> list[Execution]:
+        await _round_trip()
         return self._least_recently_dispatched(
             [
                 s
@@ -329,6 +365,7 @@ class InMemoryExecutionRepository:
         )
 
     async def find_expired_leases(self, *, now: datetime, limit: int) -> list[Execution]:
+        await _round_trip()
         return self._least_recently_dispatched(
             [
                 s
@@ -339,6 +376,7 @@ class InMemoryExecutionRepository:
         )
 
     async def statistics(self, *, workflow_id: str | None, since: datetime, until: datetime) -> ExecutionStatistics:
+        await _round_trip()
         return summarize(
             (stored.execution for stored in self._items.values()), workflow_id=workflow_id, since=since, until=until
         )
