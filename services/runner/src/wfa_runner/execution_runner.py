@@ -39,6 +39,7 @@ from wfa.domain.execution import Execution, ExecutionPlan, ExecutionStatus
 from wfa.events import ExecutionRequest, LifecycleEvent, LifecycleEventType
 from wfa.observability.tracing import Attributes, default_tracer, link_to_trace_of
 from wfa.ports.repositories import ExecutionRepository, WorkflowRepository
+from wfa.service_layer.finishing import finish
 from wfa_runner.actions.base import ActionRunner, ActionSpec, Output, output_of
 from wfa_runner.lease import LeaseLost, run_under_lease
 from wfa_runner.lifecycle_events import LifecycleEvents
@@ -290,27 +291,17 @@ class ExecutionRunner:
 
     async def _conclude(self, run: _Run) -> RunOutcome:
         execution = run.execution
-        workflow_id, execution_id = execution.workflow_id, execution.execution_id
         outcome, event_type = _OUTCOMES[execution.status]
-        if execution.status is ExecutionStatus.PENDING:
-            # The lock stays held either way: the record goes first, so the failed run is durable before it moves.
-            if not await self._save(run):
-                return RunOutcome.STOPPED
-            await self._durably(
-                run,
-                "mark_trigger_pending",
-                lambda: self._workflows.mark_trigger_pending(workflow_id, execution_id=execution_id),
-            )
-        else:
-            # Every action's result is already saved (the caller saw to it); the lock is released before the final
-            # status is stored, so that a client that reads a finished status can trigger again at once.
-            await self._durably(
-                run,
-                "release_trigger_lock",
-                lambda: self._workflows.release_trigger_lock(workflow_id, execution_id=execution_id),
-            )
-            if not await self._save(run):
-                return RunOutcome.STOPPED
+        recorded = await finish(
+            self._workflows,
+            workflow_id=execution.workflow_id,
+            execution_id=execution.execution_id,
+            status=execution.status,
+            record=lambda: self._save(run),
+            writing=lambda what, write: self._durably(run, what, write),
+        )
+        if not recorded:
+            return RunOutcome.STOPPED
         if execution.status.is_final:
             self._metrics.final_executions.observe(execution)
         self._emit(execution, event_type)

@@ -20,6 +20,7 @@ from wfa.domain.errors import ExecutionNotFound
 from wfa.domain.execution import Execution, ExecutionStatus
 from wfa.domain.workflow import TriggerStatus, Workflow
 from wfa.ports.repositories import LockPosition
+from wfa.service_layer.finishing import release
 from wfa.service_layer.triggering import Triggering, dispatch
 from wfa_scheduler.metrics import SchedulerMetrics
 
@@ -134,7 +135,7 @@ class Repair:
         return 1
 
     async def _release(self, workflow: Workflow, holder_id: str, holder: Execution | None) -> int:
-        if not await self._deps.workflows.release_trigger_lock(workflow.workflow_id, execution_id=holder_id):
+        if not await release(self._deps.workflows, workflow_id=workflow.workflow_id, execution_id=holder_id):
             return 0  # released or taken over meanwhile
         self._metrics.repairs.labels(action="released").inc()
         log.warning(

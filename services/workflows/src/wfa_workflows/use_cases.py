@@ -19,6 +19,7 @@ from wfa.domain.workflow import Workflow, WorkflowDefinition
 from wfa.events import LifecycleEvent, LifecycleEventType
 from wfa.ports.publisher import LifecycleEventPublisher
 from wfa.ports.repositories import ExecutionPage, ExecutionRepository, WorkflowPage, WorkflowRepository
+from wfa.service_layer.finishing import finish
 from wfa.service_layer.triggering import Triggering, TriggerResult, trigger_manually
 from wfa_workflows.metrics import ApiMetrics
 
@@ -156,13 +157,18 @@ class WorkflowUseCases:
         """Raises ExecutionNotFound, or ExecutionAlreadyFinished. The workflow's lock is released when this
         execution holds it; a runner working on it notices at its next save or lease renewal and stops.
 
-        The lock is released first, then the cancel recorded: a client that reads `cancelled` can trigger again at
-        once (contract, "Settled details"), as after any final status."""
+        Finished as every execution is (wfa.service_layer.finishing): the lock is released first, then the cancel
+        recorded, so a client that reads `cancelled` can trigger again at once."""
         current = await self.executions.get(execution_id)
         if current.status.is_final:
             raise ExecutionAlreadyFinished(execution_id, current.status.value)
-        await self.workflows.release_trigger_lock(current.workflow_id, execution_id=execution_id)
-        cancelled = await self.executions.cancel(execution_id, now=self.triggering.clock.now())
+        cancelled = await finish(
+            self.workflows,
+            workflow_id=current.workflow_id,
+            execution_id=execution_id,
+            status=ExecutionStatus.CANCELLED,
+            record=lambda: self.executions.cancel(execution_id, now=self.triggering.clock.now()),
+        )
         self.metrics.final_executions.observe(cancelled)
         log.info("execution.cancelled", execution_id=execution_id, workflow_id=cancelled.workflow_id)
         if self.events is not None:
