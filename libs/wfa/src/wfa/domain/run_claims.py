@@ -54,7 +54,7 @@ def claim_for_run(*, attempt: int, token: str, lease_until: datetime, now: datet
 def renew_lease(*, token: str, lease_until: datetime) -> RunTransition:
     return Transition(
         requires={RunField.STATUS: Is(ExecutionStatus.RUNNING), RunField.LEASE_OWNER: Is(token)},
-        sets={RunField.LEASE_UNTIL: lease_until},
+        sets={RunField.LEASE_UNTIL: lease_until, RunField.LEASE_OWNER: token},
     )
 
 
@@ -66,7 +66,8 @@ def save_progress(*, token: str, lease_until: datetime, status: ExecutionStatus)
             RunField.STATUS: IsOneOf((ExecutionStatus.RUNNING, status)),
             RunField.LEASE_OWNER: Is(token),
         },
-        sets={RunField.LEASE_UNTIL: lease_until},
+        # The owner is set to itself so that the state a save leaves names the claim whose save it was.
+        sets={RunField.LEASE_UNTIL: lease_until, RunField.LEASE_OWNER: token},
     )
 
 

@@ -41,6 +41,7 @@ IDEMPOTENCY_KEY: Final = "idempotencyKey"  # absent when the trigger carried non
 LEASE_OWNER: Final = "leaseOwner"
 LEASE_UNTIL: Final = "leaseUntil"
 DISPATCHED_AT: Final = "dispatchedAt"
+LAST_WRITE: Final = "lastWrite"  # the token of the last grouped update (wfa.adapters.mongo.group_commit)
 
 
 class WorkflowFields:
@@ -94,7 +95,9 @@ _KEPT_ON_REPLACE: Final = frozenset({ID, DELETED, WorkflowFields.ENABLED, Workfl
 _TRIGGER_STATE: Final = frozenset(
     alias(Trigger, name) for name in ("status", "execution_id", "locked_at", "skipped_fires")
 )
-_EXECUTION_STORAGE_ONLY: Final = frozenset({ID, PLAN, IDEMPOTENCY_KEY, LEASE_OWNER, LEASE_UNTIL, DISPATCHED_AT})
+_EXECUTION_STORAGE_ONLY: Final = frozenset(
+    {ID, PLAN, IDEMPOTENCY_KEY, LEASE_OWNER, LEASE_UNTIL, DISPATCHED_AT, LAST_WRITE}
+)
 
 
 def plain(value: str) -> str:
@@ -131,7 +134,7 @@ def workflow_to_document(workflow: Workflow) -> Document:
 
 
 def workflow_from_document(document: Document) -> Workflow:
-    fields = {key: value for key, value in document.items() if key not in (ID, DELETED, DELETED_AT)}
+    fields = {key: value for key, value in document.items() if key not in (ID, DELETED, DELETED_AT, LAST_WRITE)}
     fields[_ACTIONS] = [_unpack_action(action) for action in fields[_ACTIONS]]
     return Workflow.model_validate({_WORKFLOW_ID: document[ID], **fields})
 

@@ -37,6 +37,7 @@ from wfa.adapters.mongo.documents import (
     plan_from_document,
 )
 from wfa.adapters.mongo.errors import translated
+from wfa.adapters.mongo.group_commit import GroupCommit
 from wfa.adapters.mongo.queries import at_or_after, earliest, find_page
 from wfa.adapters.mongo.transitions import state_of, write_filter, write_update
 from wfa.domain import run_claims
@@ -108,11 +109,12 @@ def _one(execution_id: str) -> Document:
 class MongoExecutionRepository:
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self._collection = collection
+        self._group = GroupCommit(collection)
 
     @translated
     async def add(self, execution: Execution, plan: ExecutionPlan, *, idempotency_key: str | None) -> None:
         try:
-            await self._collection.insert_one(execution_to_document(execution, plan, idempotency_key=idempotency_key))
+            await self._group.insert(execution_to_document(execution, plan, idempotency_key=idempotency_key))
         except DuplicateKeyError as exc:
             # Execution ids are random: a duplicate is this very insert, sent again after its first send landed
             # (PyMongo retries a write once after a network error).
@@ -127,7 +129,7 @@ class MongoExecutionRepository:
 
     @translated
     async def get(self, execution_id: str) -> Execution:
-        document = await self._collection.find_one(_one(execution_id), projection=_WITHOUT_PLAN)
+        document = await self._group.find(plain(execution_id), projection=_WITHOUT_PLAN)
         if document is None:
             raise ExecutionNotFound(execution_id)
         return execution_from_document(document)
@@ -165,7 +167,7 @@ class MongoExecutionRepository:
     ) -> ClaimedExecution | None:
         claim = run_claims.claim_for_run(attempt=attempt, token=owner, lease_until=lease_until, now=now)
         await self._change(execution_id, claim)
-        document = await self._collection.find_one(_one(execution_id))
+        document = await self._group.find(plain(execution_id))
         if document is None or not claim.landed(state_of(document, RUN_PATHS)):
             return None
         return ClaimedExecution(execution_from_document(document), plan_from_document(document))
@@ -201,7 +203,7 @@ class MongoExecutionRepository:
         await self._change(execution_id, change)
         # Whether the write applied, was this very write sent again, or met a retry not due or taken by another
         # scheduler: the state it left says.
-        current = await self._collection.find_one(_one(execution_id), projection=_WITHOUT_PLAN)
+        current = await self._group.find(plain(execution_id), projection=_WITHOUT_PLAN)
         if current is None or not change.landed(state_of(current, RUN_PATHS)):
             return None
         return execution_from_document(current)
@@ -263,10 +265,10 @@ class MongoExecutionRepository:
         return await find_page(self._collection, query, sort=sort, limit=limit, projection=_WITHOUT_PLAN)
 
     async def _change(self, execution_id: str, change: RunTransition, *, also_set: Document | None = None) -> bool:
-        result = await self._collection.update_one(
-            write_filter(change, RUN_PATHS, _one(execution_id)), write_update(change, RUN_PATHS, also_set=also_set)
+        return await self._group.update(
+            write_filter(change, RUN_PATHS, _one(execution_id)),
+            write_update(change, RUN_PATHS, also_set=also_set),
         )
-        return result.matched_count == 1
 
 
 def _interrupted_action_error() -> Document:

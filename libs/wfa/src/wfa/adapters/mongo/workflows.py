@@ -30,6 +30,7 @@ from wfa.adapters.mongo.documents import (
     workflow_to_document,
 )
 from wfa.adapters.mongo.errors import translated
+from wfa.adapters.mongo.group_commit import GroupCommit
 from wfa.adapters.mongo.queries import at_or_after, earliest, find_page
 from wfa.adapters.mongo.transitions import state_of, write_filter, write_update
 from wfa.domain import trigger_lock
@@ -76,6 +77,7 @@ def _live(workflow_id: str) -> Document:
 class MongoWorkflowRepository:
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self._collection = collection
+        self._group = GroupCommit(collection)
 
     @translated
     async def add(self, workflow: Workflow) -> None:
@@ -90,7 +92,7 @@ class MongoWorkflowRepository:
 
     @translated
     async def get(self, workflow_id: str) -> Workflow:
-        document = await self._collection.find_one(_live(workflow_id))
+        document = await self._read_live(workflow_id)
         if document is None:
             raise WorkflowNotFound(workflow_id)
         return workflow_from_document(document)
@@ -157,7 +159,7 @@ class MongoWorkflowRepository:
         change = trigger_lock.acquire(execution_id, now)
         for _ in range(_RACE_RETRIES):
             await self._change(workflow_id, change)
-            current = await self._collection.find_one(_live(workflow_id))
+            current = await self._read_live(workflow_id)
             if current is None:
                 raise WorkflowNotFound(workflow_id)
             if change.landed(state_of(current, LOCK_PATHS)):
@@ -188,7 +190,7 @@ class MongoWorkflowRepository:
         fire = trigger_lock.fire_slot(slot, next_run_at=next_run_at, execution_id=execution_id, now=now)
         fired = await self._change(workflow_id, fire)
         skipped = not fired and await self._change(workflow_id, trigger_lock.skip_slot(slot, next_run_at=next_run_at))
-        current = await self._collection.find_one(_live(workflow_id))
+        current = await self._read_live(workflow_id)
         if current is None:
             return SlotClaim(SlotOutcome.LOST, None)
         if fired or fire.landed(state_of(current, LOCK_PATHS)):
@@ -237,10 +239,14 @@ class MongoWorkflowRepository:
         )
 
     async def _change(self, workflow_id: str, change: LockTransition) -> bool:
-        result = await self._collection.update_one(
-            write_filter(change, LOCK_PATHS, _live(workflow_id)), write_update(change, LOCK_PATHS)
+        return await self._group.update(
+            write_filter(change, LOCK_PATHS, _live(workflow_id)),
+            write_update(change, LOCK_PATHS),
         )
-        return result.matched_count == 1
+
+    async def _read_live(self, workflow_id: str) -> Document | None:
+        document = await self._group.find(plain(workflow_id))
+        return document if document is not None and not document.get(DELETED) else None
 
     @staticmethod
     def _scheduled() -> Document:
