@@ -153,3 +153,18 @@ def test_any_retry_after_makes_a_pending_execution_within_max_interval(seconds: 
     assert execution.status is ExecutionStatus.PENDING
     assert execution.next_retry_at is not None
     assert NOW <= execution.next_retry_at <= NOW + plan.policy_for(0).max_interval
+
+
+
+def test_the_backoff_counts_from_the_failed_runs_end_not_from_when_it_is_settled() -> None:
+    workflow = _workflow()
+    execution = _execution(workflow)
+    execution.start_attempt(NOW)
+    execution.begin_action(1, NOW)
+    failure = ActionFailed("503", kind="http_status", retryable=True)
+    execution.record_failed_run(1, failure, NOW + timedelta(seconds=1))
+
+    execution.settle_failure(1, failure, workflow.retry, NOW + timedelta(seconds=1, milliseconds=7))
+
+    assert execution.status is ExecutionStatus.PENDING
+    assert execution.next_retry_at == NOW + timedelta(seconds=2)  # the run's end + initialInterval (1s)

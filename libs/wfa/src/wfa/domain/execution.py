@@ -179,8 +179,10 @@ class Execution(Model):
         """After the action's failed run (recorded): pending a retry, or failed for good."""
         run = self.actions[index]
         if may_retry(policy, run.attempts, retryable=failure.retryable):
+            # The backoff counts from the failure (the run's end, as recorded), not from when this is decided.
+            failed_at = run.finished_at or now
             self.status = ExecutionStatus.PENDING
-            self.next_retry_at = now + backoff_delay(
+            self.next_retry_at = failed_at + backoff_delay(
                 policy, run.attempts, retry_after_seconds=failure.retry_after_seconds
             )
             self.error = run.error
