@@ -47,6 +47,14 @@ async def test_an_outage_is_retried_until_the_call_succeeds_and_its_result_is_re
     assert len(sleeps.waits) == 3
 
 
+async def test_a_call_that_returns_an_awaitable_is_awaited() -> None:
+    call, sleeps = Flaky(down()), Sleeps()
+
+    assert await until_done(lambda: call(), sleep=sleeps) == "done"
+
+    assert call.calls == 2
+
+
 async def test_an_error_not_listed_propagates_at_once() -> None:
     call, sleeps = Flaky(down(), KeyError("a bug")), Sleeps()
 

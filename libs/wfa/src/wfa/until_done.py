@@ -102,7 +102,13 @@ async def until_done(
         before_sleep=before_sleep,
         reraise=True,
     )
-    result: T = await retrying(call)
+
+    async def attempt() -> T:
+        # tenacity awaits only what it recognises as a coroutine function: a lambda or a partial returning an
+        # awaitable would be "called" without ever being awaited.
+        return await call()
+
+    result: T = await retrying(attempt)
     return result
 
 
