@@ -155,7 +155,6 @@ def test_any_retry_after_makes_a_pending_execution_within_max_interval(seconds: 
     assert NOW <= execution.next_retry_at <= NOW + plan.policy_for(0).max_interval
 
 
-
 def test_the_backoff_counts_from_the_failed_runs_end_not_from_when_it_is_settled() -> None:
     workflow = _workflow()
     execution = _execution(workflow)

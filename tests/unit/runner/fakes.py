@@ -91,6 +91,7 @@ class CallLog:
         self._prefix = prefix
         self.failures: dict[str, int] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.on_call: Callable[[str, dict[str, Any]], None] | None = None  # runs before each call, as it is made
 
     def fail(self, method: str, times: int) -> None:
         self.failures[method] = times
@@ -101,6 +102,8 @@ class CallLog:
         async def call(*args: Any, **kwargs: Any) -> Any:
             self._log.append(f"{self._prefix}.{name}")
             self.calls.append((name, kwargs))
+            if self.on_call is not None:
+                self.on_call(name, kwargs)
             if self.failures.get(name, 0) > 0:
                 self.failures[name] -= 1
                 raise DependencyUnavailable("mongodb", "test database is down")

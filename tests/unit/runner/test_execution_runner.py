@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from tests.unit.runner.conftest import OWNER, Harness
+from tests.unit.runner.conftest import LEASE, OWNER, Harness
 from tests.unit.runner.fakes import START, ScriptedActions, eventually, http_action, log_action, workflow
 
 from wfa.domain.errors import ActionFailed, DependencyUnavailable
@@ -366,6 +366,44 @@ async def test_a_write_that_meets_a_database_outage_is_retried_while_the_lease_h
     assert outcome is RunOutcome.SUCCEEDED
     assert actions.calls == ["a", "b"]
     assert (await harness.execution(request.execution_id)).status is ExecutionStatus.SUCCEEDED
+
+
+async def test_a_write_that_meets_a_database_outage_after_the_lease_lapsed_is_given_up(harness: Harness) -> None:
+    request = await harness.trigger(workflow([log_action("a"), log_action("b")]))
+    harness.execution_log.fail("save_progress", times=1_000)
+
+    async def outlives_the_lease() -> Output:
+        harness.clock.advance(LEASE + timedelta(seconds=1))
+        return {}
+
+    actions = ScriptedActions(a=[outlives_the_lease])
+
+    with pytest.raises(DependencyUnavailable):
+        await harness.runner(actions).run(request)
+
+    # One attempt: past the lease another runner may already own the execution.
+    assert harness.calls.count("executions.save_progress") == 1
+    assert actions.calls == ["a"]
+
+
+async def test_a_write_is_retried_until_the_lease_lapses_then_given_up(harness: Harness) -> None:
+    request = await harness.trigger(workflow([log_action("a")]))
+    attempts = 0
+
+    def lapses_on_the_third_attempt(name: str, _kwargs: object) -> None:
+        nonlocal attempts
+        if name == "save_progress":
+            attempts += 1
+            if attempts == 3:
+                harness.clock.advance(LEASE)
+
+    harness.execution_log.fail("save_progress", times=1_000)
+    harness.execution_log.on_call = lapses_on_the_third_attempt
+
+    with pytest.raises(DependencyUnavailable):
+        await harness.runner(ScriptedActions()).run(request)
+
+    assert attempts == 3
 
 
 async def test_a_claim_that_meets_a_database_outage_raises_for_the_caller_to_retry(harness: Harness) -> None:

@@ -7,7 +7,7 @@ from prometheus_client import CollectorRegistry
 from tests.unit.scheduler.fakes import sample
 
 from wfa.domain.errors import DependencyUnavailable
-from wfa.outage_backoff import Backoff
+from wfa.until_done import Backoff
 from wfa_scheduler.changes import ChangesUnsupported, Wake, Wakeup, follow_changes
 from wfa_scheduler.loop import Loop
 from wfa_scheduler.metrics import SchedulerMetrics
@@ -45,13 +45,6 @@ def _metrics() -> SchedulerMetrics:
     return SchedulerMetrics(CollectorRegistry())
 
 
-def test_backoff_doubles_from_one_second_up_to_ten() -> None:
-    backoff = Backoff()
-    assert [backoff.next_delay() for _ in range(7)] == [1, 2, 4, 8, 10, 10, 10]
-    backoff.reset()
-    assert backoff.next_delay() == 1
-
-
 async def test_loop_survives_outages_and_backs_off_between_failed_passes() -> None:
     unavailable = DependencyUnavailable("mongodb", "down")
     step = ScriptedStep([unavailable, unavailable, RuntimeError("bug"), 0.0])
@@ -64,7 +57,8 @@ async def test_loop_survives_outages_and_backs_off_between_failed_passes() -> No
     await asyncio.wait_for(task, DEADLINE)
 
     gaps = [b - a for a, b in zip(step.calls, step.calls[1:], strict=False)]
-    assert all(gap >= delay - 0.005 for gap, delay in zip(gaps, (0.02, 0.04, 0.05), strict=False))
+    # Jittered: each wait is at least half its nominal value.
+    assert all(gap >= delay / 2 - 0.005 for gap, delay in zip(gaps, (0.02, 0.04, 0.05), strict=False))
     assert sample(metrics.loop_failures, loop="t") == 3
 
 
@@ -161,3 +155,33 @@ def test_a_change_wakes_only_the_loops_it_concerns() -> None:
     wakeup.notify(Wake.RETRIES)
 
     assert (firing.is_set(), retries.is_set()) == (False, True)
+
+
+async def test_stop_ends_a_loop_backing_off_after_failures_at_once() -> None:
+    step = ScriptedStep([DependencyUnavailable("mongodb", "down")] * 100)
+    metrics = _metrics()
+    loop = Loop("t", step, max_sleep=60, metrics=metrics, backoff=Backoff(initial=60.0, cap=60.0))
+    task = asyncio.create_task(loop.run())
+    await _eventually(lambda: len(step.calls) == 1, "the first step")
+
+    loop.stop()
+
+    await asyncio.wait_for(task, 1.0)
+    assert len(step.calls) == 1
+    assert sample(metrics.loop_failures, loop="t") == 1
+
+
+async def test_a_step_that_fails_while_the_loop_stops_is_counted() -> None:
+    loop: Loop | None = None
+
+    async def fails_as_the_loop_stops() -> float:
+        assert loop is not None
+        loop.stop()
+        raise DependencyUnavailable("mongodb", "down")
+
+    metrics = _metrics()
+    loop = Loop("t", fails_as_the_loop_stops, max_sleep=60, metrics=metrics)
+
+    await asyncio.wait_for(loop.run(), 1.0)
+
+    assert sample(metrics.loop_failures, loop="t") == 1

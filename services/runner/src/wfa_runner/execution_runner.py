@@ -21,7 +21,6 @@ an HTTP call's client span beneath that), and the outcomes feed the runner's Pro
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from wfa.events import ExecutionRequest, LifecycleEvent, LifecycleEventType
 from wfa.observability.tracing import Attributes, default_tracer, link_to_trace_of
 from wfa.ports.repositories import ExecutionRepository, WorkflowRepository
 from wfa.service_layer.finishing import finish
+from wfa.until_done import until_done
 from wfa_runner.actions.base import ActionRunner, ActionSpec, Output, output_of
 from wfa_runner.lease import LeaseLost, run_under_lease
 from wfa_runner.lifecycle_events import LifecycleEvents
@@ -51,7 +51,8 @@ log = structlog.get_logger(__name__)
 
 # A lease is renewed once an action has run for this fraction of it: two renewals can fail before it lapses.
 RENEW_FRACTION = 1 / 3
-# Waits between attempts of a write that failed because MongoDB is unreachable (the last one repeats).
+# Nominal waits between attempts of a write that failed because MongoDB is unreachable (the last one repeats;
+# each is jittered, see wfa.until_done).
 WRITE_RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0)
 
 
@@ -329,18 +330,21 @@ class ExecutionRunner:
         """Retry `write` while MongoDB is unreachable and the lease still holds (no one else can take the
         execution meanwhile); once it lapsed, give up with DependencyUnavailable. Every write here is
         idempotent, so one that landed although its answer was lost does no harm when repeated."""
-        failures = 0
-        while True:
-            try:
-                return await write()
-            except DependencyUnavailable as exc:
-                if self._clock.now() >= run.lease_until:
-                    log.warning("execution.write_abandoned", write=what, error=str(exc))
-                    raise
-                delay = self._write_retry_delays[min(failures, len(self._write_retry_delays) - 1)]
-                failures += 1
-                log.warning("execution.write_retry", write=what, retry_in_s=delay, error=str(exc))
-                await asyncio.sleep(delay)
+
+        def retrying(error: Exception, wait: float) -> None:
+            log.warning("execution.write_retry", write=what, retry_in_s=round(wait, 3), error=str(error))
+
+        try:
+            return await until_done(
+                write,
+                retry_on=DependencyUnavailable,
+                delays=self._write_retry_delays,
+                give_up=lambda: self._clock.now() >= run.lease_until,
+                on_retry=retrying,
+            )
+        except DependencyUnavailable as exc:
+            log.warning("execution.write_abandoned", write=what, error=str(exc))
+            raise
 
     def _emit(self, execution: Execution, event_type: LifecycleEventType, index: int | None = None) -> None:
         action = execution.actions[index] if index is not None else None

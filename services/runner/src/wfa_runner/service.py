@@ -15,8 +15,7 @@ from typing import Protocol
 
 import structlog
 
-from wfa.domain.errors import DependencyUnavailable
-from wfa.outage_backoff import Backoff
+from wfa.until_done import Backoff, log_failure, until_done
 from wfa_runner.worker import Worker
 
 log = structlog.get_logger(__name__)
@@ -51,7 +50,7 @@ class RunnerService:
         retry_cap: float = 10.0,
     ) -> None:
         self._prepare = prepare
-        self._backoff = (retry_initial, retry_cap)
+        self._backoff = Backoff(initial=retry_initial, cap=retry_cap)
         self._consumer = consumer
         self._worker = worker
         self._grace = grace
@@ -85,27 +84,31 @@ class RunnerService:
     async def _run(self) -> None:
         if not await self._until_done("prepare", self._prepare):
             return
-        if not await self._until_done("join", self._consumer.start):
+        if self._stopping.is_set() or not await self._until_done("join", self._consumer.start):
             return
         log.info("runner.consuming")
         await self._worker.run(grace=self._grace)
 
     async def _until_done(self, step: str, call: Prepare) -> bool:
-        """Retry `call` with backoff while a dependency is down; False when stopped first."""
-        backoff = Backoff(*self._backoff)
-        while not self._stopping.is_set():
-            try:
-                await call()
-            except DependencyUnavailable as exc:
-                delay = backoff.next_delay()
-                log.warning(f"runner.{step}_failed", retry_in_s=delay, error=str(exc))
-            except Exception as exc:
-                delay = backoff.next_delay()
-                log.error(f"runner.{step}_failed", retry_in_s=delay, exc_info=exc)
-            else:
-                log.info(f"runner.{step}_done")
-                return True
-            with suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._stopping.wait()
-        return False
+        """Retry `call` with backoff while it fails; False when stopped first."""
+        try:
+            await until_done(
+                call,
+                retry_on=Exception,
+                delays=self._backoff,
+                give_up=self._stopping.is_set,
+                on_retry=lambda error, wait: log_failure(
+                    log, f"runner.{step}_failed", error, retry_in_s=round(wait, 3)
+                ),
+                sleep=self._pause,
+            )
+        except Exception:
+            # Every error is retried, so one that comes out means it gave up: the runner is stopping.
+            return False
+        log.info(f"runner.{step}_done")
+        return True
+
+    async def _pause(self, seconds: float) -> None:
+        with suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import suppress
 from enum import StrEnum
 from functools import partial
 from typing import Protocol
@@ -32,7 +33,7 @@ from wfa.adapters.kafka import context_from_headers
 from wfa.domain.errors import DependencyUnavailable
 from wfa.events import ExecutionRequest
 from wfa.observability.tracing import Attributes, default_tracer
-from wfa.outage_backoff import Backoff
+from wfa.until_done import Backoff, until_done
 from wfa_runner.metrics import RunnerMetrics
 from wfa_runner.offsets import OffsetTracker
 
@@ -131,8 +132,7 @@ class Worker:
         self._concurrency = concurrency
         self._commit_interval = commit_interval
         self._poll_timeout_ms = poll_timeout_ms
-        self._retry_initial = retry_initial
-        self._retry_cap = retry_cap
+        self._backoff = Backoff(initial=retry_initial, cap=retry_cap)
         self._consumer_group = consumer_group
         self._metrics = metrics or RunnerMetrics.private()
         self._tracer = tracer or default_tracer()
@@ -141,6 +141,7 @@ class Worker:
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
         self._paused = False
+        self._last_commit = time.monotonic()
 
     @property
     def in_flight(self) -> int:
@@ -152,22 +153,37 @@ class Worker:
 
     async def run(self, *, grace: float) -> None:
         """Fetch and run records until `stop()`, then give what runs `grace` seconds and commit what finished."""
-        backoff = Backoff(initial=self._retry_initial, cap=self._retry_cap)
-        last_commit = time.monotonic()
+        self._last_commit = time.monotonic()
         while not self._stopping.is_set():
             try:
-                for record in await self._fetch():
-                    self._start(record)
-                backoff.reset()
-            except Exception as exc:
-                delay = backoff.next_delay()
-                log.warning("runner.fetch_failed", retry_in_s=delay, error=str(exc) or repr(exc))
-                await self._pause_for(delay)
-            if time.monotonic() - last_commit >= self._commit_interval:
-                await self._commit()
-                last_commit = time.monotonic()
+                records = await until_done(
+                    self._fetch,
+                    retry_on=Exception,
+                    delays=self._backoff,
+                    give_up=self._stopping.is_set,
+                    on_retry=self._fetch_failed,
+                    sleep=self._pause_then_commit,
+                )
+            except Exception:
+                break  # every error is retried: one that comes out means it gave up, as the worker is stopping
+            for record in records:
+                self._start(record)
+            await self._commit_if_due()
         await self._finish(grace)
         await self._commit()
+
+    def _fetch_failed(self, error: Exception, wait: float) -> None:
+        log.warning("runner.fetch_failed", retry_in_s=round(wait, 3), error=str(error) or repr(error))
+
+    async def _pause_then_commit(self, seconds: float) -> None:
+        # Records that finish while fetching fails are committed all the same.
+        await self._pause_for(seconds)
+        await self._commit_if_due()
+
+    async def _commit_if_due(self) -> None:
+        if time.monotonic() - self._last_commit >= self._commit_interval:
+            await self._commit()
+            self._last_commit = time.monotonic()
 
     async def _fetch(self) -> Sequence[Record]:
         free = self._concurrency - len(self._tasks)
@@ -295,27 +311,28 @@ class Worker:
         **fields: object,
     ) -> bool:
         """Await `call` until it succeeds, backing off while a dependency is down. False when stopped first."""
-        backoff = Backoff(initial=self._retry_initial, cap=self._retry_cap)
-        while True:
-            try:
-                await call()
-                return True
-            except DependencyUnavailable as exc:
-                if self._stopping.is_set():
-                    return False
-                delay = backoff.next_delay()
-                bound.warning(deferred_event, retry_in_s=delay, error=str(exc), **fields)
-                if not await self._pause_for(delay):
-                    return False
 
-    async def _pause_for(self, seconds: float) -> bool:
-        """Sleep `seconds` unless stopped first; False when stopped."""
+        def deferred(error: Exception, wait: float) -> None:
+            bound.warning(deferred_event, retry_in_s=round(wait, 3), error=str(error), **fields)
+
         try:
+            await until_done(
+                call,
+                retry_on=DependencyUnavailable,
+                delays=self._backoff,
+                give_up=self._stopping.is_set,
+                on_retry=deferred,
+                sleep=self._pause_for,
+            )
+        except DependencyUnavailable:
+            return False  # an outage is retried, so one that comes out means it gave up: the worker is stopping
+        return True
+
+    async def _pause_for(self, seconds: float) -> None:
+        """Sleep `seconds`, or less if stopped first."""
+        with suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await self._stopping.wait()
-        except TimeoutError:
-            return True
-        return False
 
     async def _finish(self, grace: float) -> None:
         if not self._tasks:

@@ -14,8 +14,7 @@ from contextlib import suppress
 
 import structlog
 
-from wfa.domain.errors import DependencyUnavailable
-from wfa.outage_backoff import Backoff
+from wfa.until_done import Backoff, log_failure, until_done
 from wfa_scheduler.metrics import SchedulerMetrics
 
 log = structlog.get_logger(__name__)
@@ -28,8 +27,8 @@ class Loop:
     """Runs `step` until stopped, sleeping at most `max_sleep` between steps.
 
     The cap bounds how stale a sleeping loop can be when no change feed wakes it (the feed is down, or a change
-    came from somewhere it does not see). A step that raises is logged and retried after a backoff: the loop
-    never dies of an outage, and recovers without a restart when the dependency comes back.
+    came from somewhere it does not see). A step that raises is logged and retried after a backoff (`until_done`):
+    the loop never dies of an outage, and recovers without a restart when the dependency comes back.
     """
 
     def __init__(
@@ -59,35 +58,52 @@ class Loop:
         bound = log.bind(loop=self.name)
         bound.info("scheduler.loop_started")
         while not self._stopping:
-            # Cleared before the step: a change that lands while the step runs still cuts the next sleep short.
-            self._wake.clear()
-            delay = await self._guarded_step(bound)
-            if self._stopping:
+            delay = await self._pass(bound)
+            if delay is None or self._stopping:
                 break
             await self._sleep(delay)
         bound.info("scheduler.loop_stopped")
 
-    async def _guarded_step(self, bound: structlog.stdlib.BoundLogger) -> float:
-        """The seconds to sleep next: until the job has work (capped), or a backoff after a failure."""
+    async def _pass(self, bound: structlog.stdlib.BoundLogger) -> float | None:
+        """The seconds to sleep until the job has work (capped), once a step succeeded; a step that fails is
+        stepped again after a backoff. None when stopped while steps failed."""
+        retried = 0
+        reported = False
+
+        async def step() -> float:
+            nonlocal reported
+            reported = False
+            # Cleared before the step: a change that lands while the step runs still cuts the next sleep short.
+            self._wake.clear()
+            return await self._step()
+
+        def retrying(error: Exception, wait: float) -> None:
+            nonlocal retried, reported
+            retried += 1
+            reported = True
+            self._failed(bound, error, retry_in_s=round(wait, 3))
+
         try:
-            delay = await self._step()
-        except DependencyUnavailable as exc:
-            return self._failed(bound, exc)
+            delay = await until_done(
+                step,
+                retry_on=Exception,
+                delays=self._backoff,
+                give_up=lambda: self._stopping,
+                on_retry=retrying,
+                sleep=self._sleep,
+            )
         except Exception as exc:
-            return self._failed(bound, exc, unexpected=True)
-        if self._backoff.failures:
-            bound.info("scheduler.loop_recovered", failed_passes=self._backoff.failures)
-        self._backoff.reset()
+            # Given up, as the loop is stopping: a failure it did not get to retry is reported all the same.
+            if not reported:
+                self._failed(bound, exc)
+            return None
+        if retried:
+            bound.info("scheduler.loop_recovered", failed_passes=retried)
         return min(delay, self._max_sleep)
 
-    def _failed(self, bound: structlog.stdlib.BoundLogger, exc: Exception, *, unexpected: bool = False) -> float:
-        delay = self._backoff.next_delay()
+    def _failed(self, bound: structlog.stdlib.BoundLogger, error: Exception, **fields: object) -> None:
         self._metrics.loop_failures.labels(loop=self.name).inc()
-        if unexpected:
-            bound.error("scheduler.pass_failed", retry_in_s=delay, exc_info=exc)
-        else:
-            bound.warning("scheduler.pass_failed", retry_in_s=delay, error=str(exc))
-        return delay
+        log_failure(bound, "scheduler.pass_failed", error, **fields)
 
     async def _sleep(self, seconds: float) -> None:
         if seconds <= 0 or math.isnan(seconds):

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from wfa.domain.errors import DependencyUnavailable
-from wfa.outage_backoff import Backoff
+from wfa.until_done import log_failure, until_done
 from wfa_scheduler.changes import Wake, Wakeup, WorkflowChanges, follow_changes
 from wfa_scheduler.firing import Firing
 from wfa_scheduler.loop import Loop
@@ -80,8 +79,7 @@ class Scheduler:
                 await self._main
 
     async def _run(self) -> None:
-        await self._prepare_until_done()
-        if self._stopping:
+        if not await self._prepare_until_done():
             return
         if self._changes is not None:
             self._feed = asyncio.create_task(follow_changes(self._changes, self._wakeup), name="workflow-changes")
@@ -94,18 +92,21 @@ class Scheduler:
                 with suppress(asyncio.CancelledError):
                     await self._feed
 
-    async def _prepare_until_done(self) -> None:
-        backoff = Backoff()
-        while not self._stopping:
-            try:
-                await self._prepare()
-            except DependencyUnavailable as exc:
-                delay = backoff.next_delay()
-                log.warning("scheduler.prepare_failed", retry_in_s=delay, error=str(exc))
-            except Exception as exc:
-                delay = backoff.next_delay()
-                log.error("scheduler.prepare_failed", retry_in_s=delay, exc_info=exc)
-            else:
-                log.info("scheduler.prepared")
-                return
-            await asyncio.sleep(delay)
+    async def _prepare_until_done(self) -> bool:
+        """False when stopped first."""
+        if self._stopping:
+            return False
+        try:
+            await until_done(
+                self._prepare,
+                retry_on=Exception,
+                give_up=lambda: self._stopping,
+                on_retry=lambda error, wait: log_failure(
+                    log, "scheduler.prepare_failed", error, retry_in_s=round(wait, 3)
+                ),
+            )
+        except Exception:
+            # Every error is retried, so one that comes out means it gave up: the scheduler is stopping.
+            return False
+        log.info("scheduler.prepared")
+        return True

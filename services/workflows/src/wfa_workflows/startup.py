@@ -14,6 +14,8 @@ from contextlib import asynccontextmanager, suppress
 
 import structlog
 
+from wfa.until_done import Backoff, until_done
+
 log = structlog.get_logger(__name__)
 
 Prepare = Callable[[], Awaitable[None]]
@@ -24,17 +26,17 @@ MAX_RETRY_SECONDS = 10.0
 
 
 async def prepare_until_done(prepare: Prepare) -> None:
-    delay = FIRST_RETRY_SECONDS
-    while True:
-        try:
-            await prepare()
-        except Exception as exc:
-            log.warning("workflows.prepare_failed", retry_in_s=delay, error=str(exc) or type(exc).__name__)
-        else:
-            log.info("workflows.prepared")
-            return
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, MAX_RETRY_SECONDS)
+    def failed(error: Exception, wait: float) -> None:
+        log.warning("workflows.prepare_failed", retry_in_s=round(wait, 3), error=str(error) or type(error).__name__)
+
+    # Any error: whatever keeps the indexes or topics from being made, the API serves meanwhile (503 where needed).
+    await until_done(
+        prepare,
+        retry_on=Exception,
+        delays=Backoff(initial=FIRST_RETRY_SECONDS, cap=MAX_RETRY_SECONDS),
+        on_retry=failed,
+    )
+    log.info("workflows.prepared")
 
 
 @asynccontextmanager
