@@ -100,9 +100,15 @@ async def test_ensure_indexes_creates_the_query_indexes_and_can_run_again(store:
     workflow_indexes = await store.workflows_collection.index_information()
     execution_indexes = await store.executions_collection.index_information()
     assert {"schedule", "locks"} <= set(workflow_indexes)
-    assert {"workflow_newest", "workflow_status_newest", "idempotency_key", "retries", "queued", "leases"} <= set(
-        execution_indexes
-    )
+    assert {
+        "workflow_newest",
+        "workflow_status_newest",
+        "idempotency_key",
+        "retries",
+        "queued",
+        "leases",
+        "finished",
+    } <= set(execution_indexes)
 
 
 @pytest.mark.integration
@@ -181,6 +187,7 @@ _ROUND_TRIPS: dict[str, list[str]] = {
     "executions.renew_lease": ["update"],
     "executions.save_progress": ["update"],
     "executions.cancel": _WRITE_THEN_READ,
+    "executions.remove_finished": ["delete"],
 }
 
 
@@ -251,6 +258,9 @@ async def test_every_repository_method_takes_its_round_trips_at_a_cost_independe
         ("executions.find_unconsumed", lambda: executions.find_unconsumed(dispatched_before=later, limit=10)),
         ("executions.find_expired_leases", lambda: executions.find_expired_leases(now=later, limit=10)),
         ("executions.cancel", lambda: executions.cancel("to-cancel", now=T0 + ms(1))),
+        ("executions.find_finished_before", lambda: executions.find_finished_before(before=later, limit=10)),
+        ("executions.keep_last_boundary", lambda: executions.keep_last_boundary("wf", keep_last=2)),
+        ("executions.remove_finished", lambda: executions.remove_finished(["done"], finished_before=later)),
     ]
 
     returns_nothing = {"workflows.add", "workflows.delete", "executions.add", "executions.mark_dispatched"}

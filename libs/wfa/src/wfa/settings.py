@@ -5,12 +5,14 @@ Every variable is prefixed `WFA_`; a `.env` file in the working directory may ad
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from wfa.domain.durations import RetentionPeriod
 from wfa.service_layer.triggering import TriggerStep
 
 
@@ -62,6 +64,13 @@ class Settings(BaseSettings):
     redispatch_after_seconds: float = 30.0
     repair_after_seconds: float = 30.0
     sweep_interval_seconds: float = 5.0
+
+    # Retention (a scheduler loop): executions finished more than `retention` ago are removed, but never the
+    # newest `retention_keep_last` of a workflow; at most `retention_batch` a pass.
+    retention: RetentionPeriod = timedelta(days=30)
+    retention_keep_last: int = Field(default=100, ge=0)
+    retention_batch: int = Field(default=1_000, ge=1)
+    retention_interval_seconds: float = Field(default=60.0, gt=0)
 
     # Test-only (wfa.entrypoints.fault_injection): the workflows or scheduler process SIGKILLs itself at this
     # step of a trigger. Never set it in production.

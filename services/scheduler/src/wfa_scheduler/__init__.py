@@ -1,7 +1,8 @@
-"""The scheduler service: fires scheduled workflows, re-dispatches retries, repairs what crashes leave behind.
+"""The scheduler service: fires scheduled workflows, re-dispatches retries, repairs what crashes leave behind,
+removes executions past their retention.
 
 Each job is a use case over the repository ports and a clock, callable one pass at a time (`run_once(now)`);
-`Scheduler` runs the three as loops, and `main` wires them to MongoDB and Kafka.
+`Scheduler` runs them as loops, and `main` wires them to MongoDB and Kafka.
 """
 
 from wfa_scheduler.changes import ChangesUnsupported, Wake, Wakeup, WorkflowChanges, follow_changes
@@ -9,6 +10,7 @@ from wfa_scheduler.firing import Firing, FiringPass
 from wfa_scheduler.loop import Loop
 from wfa_scheduler.metrics import SchedulerMetrics
 from wfa_scheduler.repair import Repair, RepairPass
+from wfa_scheduler.retention import Retention, RetentionPass
 from wfa_scheduler.retries import Retries, RetryOutcome, RetryPass
 from wfa_scheduler.scheduler import Scheduler, SchedulerJobs
 
@@ -19,6 +21,8 @@ __all__ = [
     "Loop",
     "Repair",
     "RepairPass",
+    "Retention",
+    "RetentionPass",
     "Retries",
     "RetryOutcome",
     "RetryPass",

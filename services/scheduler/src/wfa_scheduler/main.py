@@ -27,6 +27,7 @@ from wfa_scheduler.adapters.mongo_changes import MongoWorkflowChanges
 from wfa_scheduler.firing import Firing
 from wfa_scheduler.metrics import SchedulerMetrics
 from wfa_scheduler.repair import Repair
+from wfa_scheduler.retention import Retention
 from wfa_scheduler.retries import Retries
 from wfa_scheduler.scheduler import Scheduler, SchedulerJobs
 
@@ -69,6 +70,17 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
             redispatch_after=timedelta(seconds=settings.redispatch_after_seconds),
             repair_after=timedelta(seconds=settings.repair_after_seconds),
             interval=timedelta(seconds=settings.sweep_interval_seconds),
+        ),
+        retention=None
+        if settings.retention is None
+        else Retention(
+            store.executions,
+            clock,
+            metrics=metrics,
+            retention=settings.retention,
+            keep_last=settings.retention_keep_last,
+            batch=settings.retention_batch,
+            interval=timedelta(seconds=settings.retention_interval_seconds),
         ),
     )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import cache
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 # Fire lateness is the scheduler's precision: tens of milliseconds when healthy, seconds after an outage.
 LATENESS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -48,6 +48,17 @@ class SchedulerMetrics:
             "Repairs made by the sweep, by action: republished (stalled execution sent again), released (lock of a "
             "missing or finished execution freed), relocked (pending lock of a re-queued execution set back to busy)",
             ["action"],
+            registry=registry,
+        )
+        self.retention_removed = Counter(
+            "wfa_retention_removed",
+            "Finished executions removed by the retention sweep (older than WFA_RETENTION, beyond a workflow's "
+            "newest WFA_RETENTION_KEEP_LAST)",
+            registry=registry,
+        )
+        self.retention_pass_seconds = Gauge(
+            "wfa_retention_pass_duration_seconds",
+            "How long the last retention pass took (find the candidates, the keep-last boundaries, delete)",
             registry=registry,
         )
         self.loop_failures = Counter(

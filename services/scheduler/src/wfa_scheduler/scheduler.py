@@ -1,4 +1,4 @@
-"""The scheduler process's work: prepare the stores, then run the three loops until stopped.
+"""The scheduler process's work: prepare the stores, then run its loops until stopped.
 
 Preparing (indexes, topics) is retried in the background rather than failing the start: the process serves
 /healthz and an honest /readyz while MongoDB or Kafka are down, and starts its loops as soon as they are back.
@@ -19,6 +19,7 @@ from wfa_scheduler.firing import Firing
 from wfa_scheduler.loop import Loop
 from wfa_scheduler.metrics import SchedulerMetrics
 from wfa_scheduler.repair import Repair
+from wfa_scheduler.retention import Retention
 from wfa_scheduler.retries import Retries
 
 log = structlog.get_logger(__name__)
@@ -31,6 +32,7 @@ class SchedulerJobs:
     firing: Firing
     retries: Retries
     repair: Repair
+    retention: Retention | None = None  # None: WFA_RETENTION=off, executions are kept forever
 
 
 class Scheduler:
@@ -54,6 +56,11 @@ class Scheduler:
             Loop("retries", jobs.retries.step, max_sleep=max_sleep, metrics=metrics, wake=wake(Wake.RETRIES)),
             Loop("repair", jobs.repair.step, max_sleep=repair_interval, metrics=metrics),
         ]
+        if jobs.retention is not None:
+            # Capped by its own interval: the sweep is paced by time, not woken by changes.
+            self.loops.append(
+                Loop("retention", jobs.retention.step, max_sleep=jobs.retention.interval_seconds, metrics=metrics)
+            )
         self._main: asyncio.Task[None] | None = None
         self._feed: asyncio.Task[None] | None = None
         self._stopping = False

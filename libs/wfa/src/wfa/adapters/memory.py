@@ -8,6 +8,7 @@ applied here to the stored objects as the MongoDB adapter applies them as condit
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -34,6 +35,10 @@ from wfa.domain.workflow import TriggerStatus, Workflow
 from wfa.ports.repositories import (
     ClaimedExecution,
     ExecutionPage,
+    ExecutionPosition,
+    FinishedExecution,
+    FinishedPage,
+    FinishedPosition,
     LockPage,
     LockPosition,
     SlotClaim,
@@ -374,6 +379,50 @@ class InMemoryExecutionRepository:
             ],
             limit,
         )
+
+    async def find_finished_before(
+        self, *, before: datetime, after: FinishedPosition | None = None, limit: int
+    ) -> FinishedPage:
+        await _round_trip()
+        finished = sorted(
+            (
+                FinishedExecution(e.execution_id, e.workflow_id, e.created_at, e.finished_at)
+                for e in (s.execution for s in self._items.values())
+                if e.status.is_final and e.finished_at is not None and e.finished_at < before
+            ),
+            key=lambda item: item.position,
+        )
+        page = [item for item in finished if after is None or item.position > after][:limit]
+        return FinishedPage(page, page[-1].position if len(page) == limit else None)
+
+    async def keep_last_boundary(self, workflow_id: str, *, keep_last: int) -> ExecutionPosition | None:
+        await _round_trip()
+        history = sorted(
+            (
+                ExecutionPosition(s.execution.created_at, s.execution.execution_id)
+                for s in self._items.values()
+                if s.execution.workflow_id == workflow_id
+            ),
+            reverse=True,
+        )
+        return history[keep_last - 1] if len(history) >= keep_last else None
+
+    async def remove_finished(self, execution_ids: Sequence[str], *, finished_before: datetime) -> int:
+        await _round_trip()
+        removed = 0
+        for execution_id in set(execution_ids):
+            stored = self._items.get(execution_id)
+            if stored is None:
+                continue
+            execution = stored.execution
+            if (
+                execution.status.is_final
+                and execution.finished_at is not None
+                and execution.finished_at < finished_before
+            ):
+                del self._items[execution_id]
+                removed += 1
+        return removed
 
     async def statistics(self, *, workflow_id: str | None, since: datetime, until: datetime) -> ExecutionStatistics:
         await _round_trip()

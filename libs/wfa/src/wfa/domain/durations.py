@@ -63,3 +63,21 @@ Interval = Annotated[timedelta, _bounded(MIN_INTERVAL, MAX_INTERVAL), _SERIALIZE
 
 Timeout = Annotated[timedelta, _bounded(MIN_INTERVAL, MAX_TIMEOUT), _SERIALIZER, _SCHEMA]
 """An HTTP action's timeout: 1s to 1h."""
+
+# Idempotency keys are remembered for 24 h after their execution's creation (wfa.service_layer.triggering): an
+# execution removed sooner would let a repeated key start a second one.
+MIN_RETENTION = timedelta(days=1)
+RETENTION_OFF = "off"
+
+
+def _retention_period(value: Any) -> timedelta | None:
+    if isinstance(value, str) and value.strip().lower() == RETENTION_OFF:
+        return None
+    duration = _validate(value.strip() if isinstance(value, str) else value)
+    if duration < MIN_RETENTION:
+        raise ValueError(f"must be at least {format_duration(MIN_RETENTION)}, or {RETENTION_OFF!r} to keep everything")
+    return duration
+
+
+RetentionPeriod = Annotated[timedelta | None, BeforeValidator(_retention_period)]
+"""How long finished executions are kept: at least 1d, or `off` (None) to keep them all."""

@@ -6,6 +6,7 @@ and an in-memory one (`wfa.adapters.memory`) for unit tests.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -61,6 +62,46 @@ class LockPosition:
 class LockPage:
     items: list[Workflow]
     resume_after: LockPosition | None  # None when this page reached the end of the list
+
+
+@dataclass(frozen=True, order=True)
+class ExecutionPosition:
+    """A place in a workflow's history ordered by (createdAt, executionId), as its executions are listed."""
+
+    created_at: datetime
+    execution_id: str
+
+
+@dataclass(frozen=True, order=True)
+class FinishedPosition:
+    """A place in the finished executions ordered by (finishedAt, executionId)."""
+
+    finished_at: datetime
+    execution_id: str
+
+
+@dataclass(frozen=True)
+class FinishedExecution:
+    """What retention needs to know of a finished execution, without reading its record."""
+
+    execution_id: str
+    workflow_id: str
+    created_at: datetime
+    finished_at: datetime
+
+    @property
+    def position(self) -> FinishedPosition:
+        return FinishedPosition(self.finished_at, self.execution_id)
+
+    @property
+    def in_history(self) -> ExecutionPosition:
+        return ExecutionPosition(self.created_at, self.execution_id)
+
+
+@dataclass(frozen=True)
+class FinishedPage:
+    items: list[FinishedExecution]
+    resume_after: FinishedPosition | None  # None when this page reached the end of the list
 
 
 class WorkflowRepository(Protocol):
@@ -170,6 +211,22 @@ class ExecutionRepository(Protocol):
     async def find_expired_leases(self, *, now: datetime, limit: int) -> list[Execution]:
         """Running executions whose lease expired at or before `now` (their runner died), least recently
         dispatched first: one whose request was just published again goes to the back of the list."""
+
+    async def find_finished_before(
+        self, *, before: datetime, after: FinishedPosition | None = None, limit: int
+    ) -> FinishedPage:
+        """Executions that reached a final status (succeeded, failed, cancelled) before `before`, by (finishedAt,
+        executionId), starting strictly after `after`: retention's candidates. Never a queued, running or pending
+        one."""
+
+    async def keep_last_boundary(self, workflow_id: str, *, keep_last: int) -> ExecutionPosition | None:
+        """The place of the workflow's `keep_last`-th newest execution (any status; keep_last >= 1): it and every
+        newer one are kept. None when the workflow has fewer than `keep_last` executions."""
+
+    async def remove_finished(self, execution_ids: Sequence[str], *, finished_before: datetime) -> int:
+        """Delete those of these executions that are final and finished before `finished_before`; how many went.
+        Any other (unknown, already removed, not final, finished later) is left alone, so that running it twice,
+        or in several processes at once, removes each execution once."""
 
     async def statistics(self, *, workflow_id: str | None, since: datetime, until: datetime) -> ExecutionStatistics:
         """Statistics of the executions created in [since, until], of one workflow or of all (definitions in

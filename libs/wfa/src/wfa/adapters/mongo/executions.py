@@ -9,6 +9,7 @@ plan out unless the caller needs it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Final
 
@@ -52,7 +53,14 @@ from wfa.domain.statistics import (
     StatusCounts,
     ratio,
 )
-from wfa.ports.repositories import ClaimedExecution, ExecutionPage
+from wfa.ports.repositories import (
+    ClaimedExecution,
+    ExecutionPage,
+    ExecutionPosition,
+    FinishedExecution,
+    FinishedPage,
+    FinishedPosition,
+)
 
 F = ExecutionFields
 
@@ -86,9 +94,17 @@ EXECUTION_INDEXES: Final = [
     ),
     # statistics over every workflow: the window is a createdAt range (one workflow's uses workflow_newest).
     IndexModel([(F.CREATED_AT, DESCENDING)], name="created"),
+    # find_finished_before (retention): finishedAt is set exactly when an execution becomes final, and a date range
+    # leaves out the null of the others. Not partial: SecantusDB does not match a query against a partial filter
+    # on status ($in of the final ones: it scans the collection instead), and the executions not yet finished are
+    # few, so their null keys cost little.
+    IndexModel([(F.FINISHED_AT, ASCENDING), (ID, ASCENDING)], name="finished"),
 ]
 
 _WITHOUT_PLAN: Final = {PLAN: 0}
+_FINISHED_FIELDS: Final = {F.WORKFLOW_ID: 1, F.CREATED_AT: 1, F.FINISHED_AT: 1}
+_FINAL: Final = [status.value for status in ExecutionStatus if status.is_final]
+_REMOVE_CHUNK: Final = 100
 _RACE_RETRIES: Final = 5
 
 RUN_PATHS: Final = {
@@ -245,6 +261,63 @@ class MongoExecutionRepository:
         return [execution_from_document(document) for document in documents]
 
     @translated
+    async def find_finished_before(
+        self, *, before: datetime, after: FinishedPosition | None = None, limit: int
+    ) -> FinishedPage:
+        # As find_locked_since: "strictly after `after`" is read as finishedAt >= after's and the ties sorted out
+        # here, since a clause on _id (or a top-level $or) would make SecantusDB scan the whole collection. One more
+        # than the page for `after` itself, should it still be there.
+        window: Document = {"$lt": before} if after is None else {**at_or_after(after.finished_at), "$lt": before}
+        sort: Sort = [(F.FINISHED_AT, ASCENDING), (ID, ASCENDING)]
+        fetch = limit if after is None else limit + 1
+        while True:
+            documents = await find_page(
+                self._collection, {F.FINISHED_AT: window}, sort=sort, limit=fetch, projection=_FINISHED_FIELDS
+            )
+            candidates = [_finished(d) for d in documents]
+            candidates = [c for c in candidates if after is None or c.position > after]
+            # Only more ties already seen than that leave the page short: read further rather than stop there.
+            if len(candidates) >= limit or len(documents) < fetch:
+                break
+            fetch *= 2
+        page = candidates[:limit]
+        more = len(candidates) > limit or len(documents) == fetch
+        return FinishedPage(page, page[-1].position if more and page else None)
+
+    @translated
+    async def keep_last_boundary(self, workflow_id: str, *, keep_last: int) -> ExecutionPosition | None:
+        # On workflow_newest, as list_for_workflow reads the same history.
+        documents = await self._collection.find(
+            {F.WORKFLOW_ID: plain(workflow_id)},
+            projection={F.CREATED_AT: 1},
+            sort=[(F.CREATED_AT, DESCENDING), (ID, DESCENDING)],
+            skip=keep_last - 1,
+            limit=1,
+        ).to_list(length=1)
+        if not documents:
+            return None
+        return ExecutionPosition(documents[0][F.CREATED_AT], documents[0][ID])
+
+    @translated
+    async def remove_finished(self, execution_ids: Sequence[str], *, finished_before: datetime) -> int:
+        ids = [plain(execution_id) for execution_id in execution_ids]
+        removed = 0
+        # SecantusDB holds the collection's write lock for a whole delete (1-2 ms a document): in chunks, a pass
+        # never stalls the runners' writes for more than a fraction of a second.
+        for start in range(0, len(ids), _REMOVE_CHUNK):
+            # The status and the finish are checked by the server in the same step as the delete: whatever the
+            # caller read, a non-final execution (or one finished later) is never removed.
+            result = await self._collection.delete_many(
+                {
+                    ID: {"$in": ids[start : start + _REMOVE_CHUNK]},
+                    F.STATUS: {"$in": _FINAL},
+                    F.FINISHED_AT: {"$lt": finished_before},
+                }
+            )
+            removed += result.deleted_count
+        return removed
+
+    @translated
     async def statistics(self, *, workflow_id: str | None, since: datetime, until: datetime) -> ExecutionStatistics:
         window: Document = {F.CREATED_AT: {**at_or_after(since), "$lte": until}}
         match = window if workflow_id is None else {F.WORKFLOW_ID: plain(workflow_id), **window}
@@ -269,6 +342,15 @@ class MongoExecutionRepository:
             write_filter(change, RUN_PATHS, _one(execution_id)),
             write_update(change, RUN_PATHS, also_set=also_set),
         )
+
+
+def _finished(document: Document) -> FinishedExecution:
+    return FinishedExecution(
+        execution_id=document[ID],
+        workflow_id=document[F.WORKFLOW_ID],
+        created_at=document[F.CREATED_AT],
+        finished_at=document[F.FINISHED_AT],
+    )
 
 
 def _interrupted_action_error() -> Document:
