@@ -1,7 +1,8 @@
 """The scheduler service: fires scheduled workflows, re-dispatches retries, repairs what crashes leave behind.
 
 Each job is a use case over the repository ports and a clock, callable one pass at a time (`run_once(now)`);
-`Scheduler` runs the three as loops, and `main` wires them to MongoDB and Kafka.
+`Scheduler` runs them as loops, `ShardOwnership` divides the firing among scheduler processes, and `main` wires
+them to MongoDB and Kafka.
 """
 
 from wfa_scheduler.changes import ChangesUnsupported, Wake, Wakeup, WorkflowChanges, follow_changes
@@ -11,6 +12,7 @@ from wfa_scheduler.metrics import SchedulerMetrics
 from wfa_scheduler.repair import Repair, RepairPass
 from wfa_scheduler.retries import Retries, RetryOutcome, RetryPass
 from wfa_scheduler.scheduler import Scheduler, SchedulerJobs
+from wfa_scheduler.shards import ShardOwnership
 
 __all__ = [
     "ChangesUnsupported",
@@ -25,6 +27,7 @@ __all__ = [
     "Scheduler",
     "SchedulerJobs",
     "SchedulerMetrics",
+    "ShardOwnership",
     "Wake",
     "Wakeup",
     "WorkflowChanges",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import cache
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 # Fire lateness is the scheduler's precision: tens of milliseconds when healthy, seconds after an outage.
 LATENESS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -54,6 +54,12 @@ class SchedulerMetrics:
             "wfa_scheduler_loop_failures",
             "Passes of a scheduler loop that failed (a dependency was down, or an unexpected error), by loop",
             ["loop"],
+            registry=registry,
+        )
+
+        self.shards = Gauge(
+            "wfa_scheduler_shards",
+            "Shards of the schedule this process holds a lease on (of 64, shared among the scheduler processes)",
             registry=registry,
         )
 
