@@ -1,5 +1,6 @@
-"""Scheduled fires with two scheduler processes side by side: each slot fires at most once, none is missed, a
-scheduler killed with SIGKILL leaves the other firing, pause and resume keep the grid, a busy workflow skips.
+"""Scheduled fires with two scheduler processes side by side: they share the shards of the schedule (so claims are
+not lost to each other), each slot fires at most once, none is missed, a scheduler killed with SIGKILL leaves the
+other to take its shards over and fire, pause and resume keep the grid, a busy workflow skips.
 
 This module runs a stack of its own with two schedulers. Nothing here asserts on how late a fire came (the
 machine is shared): fires are identified by their slot (`scheduledFor`), and counted against the grid
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -20,10 +22,12 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from pymongo import MongoClient
 from tests.e2e.conftest import E2E_ENV, STACK_START_TIMEOUT, sibling_database
 from tests.e2e.helpers import create_workflow, get_json, http_action, log_action, poll, unique_id, wait_for_idle
 from tests.e2e.target import TargetServer
 
+from wfa.domain.shards import SHARDS, shard_of
 from wfa_devstack import ServiceProcess, ServiceStack, start_services
 
 pytestmark = pytest.mark.e2e
@@ -31,9 +35,15 @@ pytestmark = pytest.mark.e2e
 INTERVAL = timedelta(seconds=1)
 FIRES_WITH_TWO = 8  # slots fired while both schedulers run
 FIRES_AFTER_KILL = 5  # slots fired by the survivor
+# A short shard lease, so that the survivor takes the killed scheduler's shards over within two slots: until then
+# that workflow's slots are not fired, and collapse into one fire as after downtime (docs/scheduler.md).
+SHARD_LEASE_SECONDS = 1.5
+TAKEOVER_SLOTS = math.ceil(SHARD_LEASE_SECONDS * 4 / 3 / INTERVAL.total_seconds())
 # How many slots a phase may lose to a late pass collapsing them (a loaded machine), beyond those counted as skipped.
 MISSED_WITH_TWO = 1
-MISSED_AFTER_KILL = 2
+MISSED_AFTER_KILL = 2 + TAKEOVER_SLOTS
+# Claims one scheduler loses to the other while both run, once they share the shards.
+LOST_WITH_TWO = 1
 FIRES_TIMEOUT = 60.0
 
 
@@ -45,7 +55,7 @@ def two_schedulers(
         sibling_database(mongo_url, "_sched"),
         kafka_bootstrap,
         f"e2e-sched.{uuid.uuid4().hex[:12]}.",
-        extra_env=E2E_ENV,
+        extra_env={**E2E_ENV, "WFA_SCHEDULER_SHARD_LEASE_SECONDS": str(SHARD_LEASE_SECONDS)},
         log_dir=tmp_path_factory.mktemp("sched-services"),
         timeout=STACK_START_TIMEOUT,
         schedulers=2,
@@ -127,6 +137,7 @@ class KilledRun:
     executions: list[dict[str, Any]]
     killed_at: datetime
     killed: ServiceProcess
+    lost_with_two: float  # claims lost while both schedulers ran
 
     @property
     def slots(self) -> list[float]:
@@ -137,14 +148,41 @@ class KilledRun:
         return max(int(k) for k in self.slots if k < slot_index(self.workflow, self.killed_at))
 
 
+def scheduler_shards(stack: ServiceStack) -> list[float]:
+    """`wfa_scheduler_shards` of each scheduler process: how many shards it holds."""
+    return [metric_value(scheduler, "wfa_scheduler_shards") for scheduler in stack.schedulers]
+
+
+def shards_held_by(mongo_url: str, scheduler: ServiceProcess) -> set[int]:
+    """The shards whose lease the scheduler holds, by its name (logged when its shards change)."""
+    names = re.findall(r"scheduler\.shards_changed\s.*?owner=(\S+)", scheduler.log_text(since_start=True))
+    assert names, scheduler.log_tail()
+    with MongoClient(mongo_url) as client:
+        leases = client.get_default_database()["scheduler_shards"].find({"owner": names[-1]})
+        return {lease["_id"] for lease in leases if isinstance(lease["_id"], int)}
+
+
 @pytest.fixture(scope="module")
-async def killed_run(two_schedulers: ServiceStack, sched_api: httpx.AsyncClient) -> KilledRun:
-    """A workflow every second: some slots with both schedulers running, then one is SIGKILLed and the other
-    carries on alone. The killed one is started again afterwards, for the rest of the module."""
-    workflow_id = unique_id("two-schedulers")
+async def killed_run(mongo_url: str, two_schedulers: ServiceStack, sched_api: httpx.AsyncClient) -> KilledRun:
+    """A workflow every second: some slots with both schedulers running (each holding half the shards), then the
+    one holding the workflow's shard is SIGKILLed and the other takes it over and carries on alone. The killed one
+    is started again afterwards, for the rest of the module."""
+    await poll(
+        lambda: asyncio.to_thread(scheduler_shards, two_schedulers),
+        lambda held: sum(held) == SHARDS and min(held) > 0,
+        what="the two schedulers sharing the shards",
+        within=FIRES_TIMEOUT,
+        interval=0.25,
+    )
+    killed = two_schedulers.schedulers[1]
+    doomed = shards_held_by(sibling_database(mongo_url, "_sched"), killed)
+    workflow_id = next(
+        candidate for candidate in (unique_id("two-schedulers") for _ in range(1000)) if shard_of(candidate) in doomed
+    )
+    lost_before = scheduler_fires(two_schedulers, "lost")
     await create_workflow(sched_api, periodic(workflow_id, log_action("tick")))
     await wait_for_slots(sched_api, workflow_id, FIRES_WITH_TWO)
-    killed = two_schedulers.schedulers[1]
+    lost_with_two = scheduler_fires(two_schedulers, "lost") - lost_before
     killed_at = datetime.now(UTC)
     killed.kill()
     try:
@@ -152,7 +190,11 @@ async def killed_run(two_schedulers: ServiceStack, sched_api: httpx.AsyncClient)
         workflow, executions = await pause_and_settle(sched_api, workflow_id)
     finally:
         killed.start().wait_ready(STACK_START_TIMEOUT)
-    return KilledRun(workflow, executions, killed_at, killed)
+    return KilledRun(workflow, executions, killed_at, killed, lost_with_two)
+
+
+def test_two_schedulers_do_not_lose_claims_to_each_other(killed_run: KilledRun) -> None:
+    assert killed_run.lost_with_two <= LOST_WITH_TWO
 
 
 def test_no_slot_fires_twice_with_two_schedulers(killed_run: KilledRun) -> None:
@@ -242,14 +284,21 @@ async def test_a_busy_workflow_skips_its_slots_and_never_runs_twice_at_once(
 
 def scheduler_fires(stack: ServiceStack, outcome: str) -> float:
     """`wfa_schedule_fires_total{outcome}` summed over the scheduler processes."""
-    total = 0.0
-    for scheduler in stack.schedulers:
-        text = httpx.get(f"{scheduler.url}/metrics", timeout=10.0).text
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == "wfa_schedule_fires_total" and sample.labels.get("outcome") == outcome:
-                    total += sample.value
-    return total
+    return sum(
+        metric_value(scheduler, "wfa_schedule_fires_total", outcome=outcome)
+        for scheduler in stack.schedulers
+        if scheduler.is_running()
+    )
+
+
+def metric_value(process: ServiceProcess, name: str, **labels: str) -> float:
+    text = httpx.get(f"{process.url}/metrics", timeout=10.0).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )
 
 
 DOWNTIME_SLOTS = 3  # slots that pass with no scheduler running

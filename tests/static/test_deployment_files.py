@@ -4,6 +4,7 @@ and Kafka (9092), each image built from its own package only and run as a non-ro
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import os
 import re
@@ -440,3 +441,135 @@ def test_env_example_names_every_contract_variable() -> None:
         "WFA_API_KEYS",
         "WFA_ALLOW_PRIVATE_NETWORKS",
     } <= set(names)
+
+
+# --- deploy/kubernetes/ -----------------------------------------------------------------------------------
+
+KUBERNETES = ROOT / "deploy" / "kubernetes"
+# Replicas a process needs so that losing one pod loses no work: the others take its partitions or shards over.
+MIN_REPLICAS = {"workflows": 1, "scheduler": 2, "runner": 2}
+SECRET_PREFIX = "WFA_SECRET_"
+
+
+@pytest.fixture(scope="module")
+def manifests() -> list[dict[str, Any]]:
+    documents = [
+        document
+        for path in sorted(KUBERNETES.glob("*.yaml"))
+        for document in yaml.safe_load_all(path.read_text())
+        if document is not None
+    ]
+    assert documents
+    return documents
+
+
+def _of_kind(manifests: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {document["metadata"]["name"]: document for document in manifests if document["kind"] == kind}
+
+
+def _container(deployment: dict[str, Any]) -> dict[str, Any]:
+    containers: list[dict[str, Any]] = deployment["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def _settings_variables() -> set[str]:
+    tree = ast.parse((ROOT / "libs" / "wfa" / "src" / "wfa" / "settings.py").read_text())
+    settings = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "Settings")
+    return {
+        f"WFA_{statement.target.id.upper()}"
+        for statement in settings.body
+        if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)
+    }
+
+
+def test_kustomization_lists_every_manifest(manifests: list[dict[str, Any]]) -> None:
+    kustomization = yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text())
+    listed = set(kustomization["resources"])
+
+    assert listed == {path.name for path in KUBERNETES.glob("*.yaml")} - {"kustomization.yaml"}
+
+
+def test_kubernetes_has_a_deployment_per_service_and_a_service_for_the_api(manifests: list[dict[str, Any]]) -> None:
+    deployments = _of_kind(manifests, "Deployment")
+    services = _of_kind(manifests, "Service")
+
+    assert set(deployments) == {f"wfa-{name}" for name in SERVICES}
+    api = services["wfa-workflows"]["spec"]
+    assert api["selector"] == deployments["wfa-workflows"]["spec"]["template"]["metadata"]["labels"]
+    assert [(port["port"], port["targetPort"]) for port in api["ports"]] == [(8080, 8080)]
+
+
+@pytest.mark.parametrize("name, port", SERVICES.items())
+def test_kubernetes_deployment_runs_its_image_on_its_port(
+    manifests: list[dict[str, Any]], name: str, port: int
+) -> None:
+    deployment = _of_kind(manifests, "Deployment")[f"wfa-{name}"]
+    container = _container(deployment)
+    selector = deployment["spec"]["selector"]["matchLabels"]
+
+    assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    assert container["image"].split(":")[0] == f"wfa-{name}"  # as compose tags the build of its Dockerfile
+    assert [p["containerPort"] for p in container["ports"]] == [port]
+    assert {"name": "WFA_HTTP_PORT", "value": str(port)} in container["env"]
+    assert deployment["spec"]["replicas"] >= MIN_REPLICAS[name]
+
+
+@pytest.mark.parametrize("name, port", SERVICES.items())
+def test_kubernetes_probes_healthz_for_liveness_and_readyz_for_readiness(
+    manifests: list[dict[str, Any]], name: str, port: int
+) -> None:
+    container = _container(_of_kind(manifests, "Deployment")[f"wfa-{name}"])
+
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port}
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_kubernetes_deployment_bounds_its_resources_and_runs_as_the_image_user(
+    manifests: list[dict[str, Any]], name: str
+) -> None:
+    deployment = _of_kind(manifests, "Deployment")[f"wfa-{name}"]
+    resources = _container(deployment)["resources"]
+
+    assert set(resources["requests"]) == set(resources["limits"]) == {"cpu", "memory"}
+    assert deployment["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_kubernetes_configuration_comes_from_the_config_map_and_secrets(
+    manifests: list[dict[str, Any]], name: str
+) -> None:
+    container = _container(_of_kind(manifests, "Deployment")[f"wfa-{name}"])
+    config_maps = _of_kind(manifests, "ConfigMap")
+    secrets = _of_kind(manifests, "Secret")
+    sources = container["envFrom"]
+    maps = [source["configMapRef"]["name"] for source in sources if "configMapRef" in source]
+    used_secrets = [source["secretRef"]["name"] for source in sources if "secretRef" in source]
+
+    assert maps == ["wfa-config"] and set(maps) <= set(config_maps)
+    assert set(used_secrets) <= set(secrets)
+    assert {"WFA_MONGO_URL", "WFA_KAFKA_BOOTSTRAP", "WFA_TOPIC_PREFIX"} <= set(config_maps["wfa-config"]["data"])
+    if name == "workflows":
+        assert any("WFA_API_KEYS" in secrets[secret]["stringData"] for secret in used_secrets)
+    if name == "runner":
+        assert any(key.startswith(SECRET_PREFIX) for secret in used_secrets for key in secrets[secret]["stringData"])
+
+
+def test_kubernetes_secrets_hold_the_secret_variables_and_the_config_map_none(
+    manifests: list[dict[str, Any]],
+) -> None:
+    config = _of_kind(manifests, "ConfigMap")["wfa-config"]["data"]
+    secret_keys = {key for secret in _of_kind(manifests, "Secret").values() for key in secret["stringData"]}
+
+    assert "WFA_API_KEYS" in secret_keys and "WFA_API_KEYS" not in config
+    assert not [key for key in config if key.startswith(SECRET_PREFIX)]
+    assert all(isinstance(value, str) for value in config.values())  # a ConfigMap's values must be strings
+
+
+def test_every_wfa_variable_the_manifests_name_is_a_setting(manifests: list[dict[str, Any]]) -> None:
+    named = set(re.findall(r"\bWFA_\w+", "\n".join(path.read_text() for path in KUBERNETES.glob("*.yaml"))))
+    known = _settings_variables()
+
+    assert "WFA_MONGO_URL" in known
+    assert sorted(name for name in named if name not in known and not name.startswith(SECRET_PREFIX)) == []

@@ -26,11 +26,11 @@ class CountingWorkflows:
 
 
 def sample(registry_metric: Any, **labels: str) -> float:
-    """The current value of a counter (with these labels) or a histogram's observation count."""
+    """The current value of a counter (with these labels), a gauge, or a histogram's observation count."""
     metric = registry_metric.labels(**labels) if labels else registry_metric
     for family in metric.collect():
         for s in family.samples:
-            if s.name.endswith("_total") or s.name.endswith("_count"):
+            if s.name.endswith("_total") or s.name.endswith("_count") or family.type == "gauge":
                 return float(s.value)
     raise AssertionError("no sample")
 

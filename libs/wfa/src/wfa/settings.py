@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     redispatch_after_seconds: float = 30.0
     repair_after_seconds: float = 30.0
     sweep_interval_seconds: float = 5.0
+    # How long a scheduler's lease on its shards of the schedule lasts unrenewed (renewed every third of it): how
+    # late the slots of a scheduler that died may come, before the others take its shards over.
+    scheduler_shard_lease_seconds: float = 6.0
 
     # Retention (a scheduler loop): executions finished more than `retention` ago are removed, but never the
     # newest `retention_keep_last` of a workflow; at most `retention_batch` a pass.

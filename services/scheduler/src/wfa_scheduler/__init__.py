@@ -2,7 +2,8 @@
 removes executions past their retention.
 
 Each job is a use case over the repository ports and a clock, callable one pass at a time (`run_once(now)`);
-`Scheduler` runs them as loops, and `main` wires them to MongoDB and Kafka.
+`Scheduler` runs them as loops, `ShardOwnership` divides the firing among scheduler processes, and `main` wires
+them to MongoDB and Kafka.
 """
 
 from wfa_scheduler.changes import ChangesUnsupported, Wake, Wakeup, WorkflowChanges, follow_changes
@@ -13,6 +14,7 @@ from wfa_scheduler.repair import Repair, RepairPass
 from wfa_scheduler.retention import Retention, RetentionPass
 from wfa_scheduler.retries import Retries, RetryOutcome, RetryPass
 from wfa_scheduler.scheduler import Scheduler, SchedulerJobs
+from wfa_scheduler.shards import ShardOwnership
 
 __all__ = [
     "ChangesUnsupported",
@@ -29,6 +31,7 @@ __all__ = [
     "Scheduler",
     "SchedulerJobs",
     "SchedulerMetrics",
+    "ShardOwnership",
     "Wake",
     "Wakeup",
     "WorkflowChanges",

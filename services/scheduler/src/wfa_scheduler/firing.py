@@ -16,6 +16,7 @@ Each slot is fired in a span of its own (`schedule fire`): the root of the fired
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -45,6 +46,10 @@ _SATURATED_PAUSE = 0.01
 Slot = tuple[str, datetime]
 
 
+def _every_workflow(workflow_id: str) -> bool:
+    return True
+
+
 @dataclass(frozen=True)
 class FiringPass:
     due: int
@@ -64,13 +69,16 @@ class Firing:
         concurrency: int = DEFAULT_CONCURRENCY,
         lookahead: timedelta = DEFAULT_LOOKAHEAD,
         tracer: Tracer | None = None,
+        owns: Callable[[str], bool] = _every_workflow,
     ) -> None:
+        """`owns`: whether this process fires a workflow's slots (its share of the shards, see shards.py)."""
         self._deps = deps
         self._metrics = metrics
         self._tracer = tracer or default_tracer()
         self._batch = batch
         self._concurrency = concurrency
         self._lookahead = lookahead
+        self._owns = owns
         self._gate = asyncio.Semaphore(concurrency)
         self._armed: list[Workflow] = []  # fetched by the last look, not fired yet; earliest slot first
         self._known_until: datetime | None = None  # every slot at or before this was fetched by the last look
@@ -82,7 +90,8 @@ class Firing:
 
     async def run_once(self, now: datetime) -> FiringPass:
         """Fire every slot due at `now` (up to one batch), all done when it returns."""
-        due = await self._deps.workflows.due_for_schedule(now=now, limit=self._batch)
+        fetched = await self._deps.workflows.due_for_schedule(now=now, limit=self._batch)
+        due = [workflow for workflow in fetched if self._owns(workflow.workflow_id)]
         outcomes = await run_bounded(due, self._fire, limit=self._concurrency)
         counts: dict[SlotOutcome, int] = {}
         for outcome in outcomes:
@@ -122,10 +131,15 @@ class Firing:
         limit = self._batch + len(self._in_flight)
         settled = set(self._handled)  # claimed before this query: what it reads already shows them moved on
         fetched = await self._deps.workflows.due_for_schedule(now=horizon, limit=limit)
+        # Other processes' shards are filtered here, not in the query: SecantusDB serves no `shard: {$in: ...}`
+        # clause from an index (measured: a scan of the whole collection), while the due-soon range it does serve
+        # is small. The look reads the slots every scheduler reads; only the claims, the writes, are divided.
         self._armed = [
             workflow
             for workflow in fetched
-            if _key(workflow) not in self._in_flight and _key(workflow) not in self._handled
+            if _key(workflow) not in self._in_flight
+            and _key(workflow) not in self._handled
+            and self._owns(workflow.workflow_id)
         ]
         self._handled -= settled
         # A full batch may have left out later slots: only up to its last one is known.

@@ -6,6 +6,8 @@ Nothing else in the package creates a client or reads the environment.
 from __future__ import annotations
 
 import os
+import socket
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -30,6 +32,7 @@ from wfa_scheduler.repair import Repair
 from wfa_scheduler.retention import Retention
 from wfa_scheduler.retries import Retries
 from wfa_scheduler.scheduler import Scheduler, SchedulerJobs
+from wfa_scheduler.shards import ShardOwnership
 
 DEFAULT_PORT = 8081
 # The loops stop at the end of the pass in progress; a pass is a batch of database round trips, so a few
@@ -60,8 +63,17 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
         trace_context=current_traceparent,
     )
     metrics = SchedulerMetrics.default()
+    # A name of its own per process start: a restarted process is a new member, and its old leases just run out.
+    owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    shards = ShardOwnership(
+        store.shard_leases,
+        clock,
+        owner=owner,
+        lease=timedelta(seconds=settings.scheduler_shard_lease_seconds),
+        metrics=metrics,
+    )
     jobs = SchedulerJobs(
-        firing=Firing(deps, metrics=metrics, batch=settings.scheduler_batch, tracer=tracer),
+        firing=Firing(deps, metrics=metrics, batch=settings.scheduler_batch, tracer=tracer, owns=shards.owns),
         retries=Retries(deps, metrics=metrics, batch=settings.scheduler_batch, tracer=tracer),
         repair=Repair(
             deps,
@@ -82,6 +94,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
             batch=settings.retention_batch,
             interval=timedelta(seconds=settings.retention_interval_seconds),
         ),
+        shards=shards,
     )
 
     async def prepare() -> None:

@@ -68,6 +68,12 @@ class SchedulerMetrics:
             registry=registry,
         )
 
+        self.shards = Gauge(
+            "wfa_scheduler_shards",
+            "Shards of the schedule this process holds a lease on (of 64, shared among the scheduler processes)",
+            registry=registry,
+        )
+
     @classmethod
     @cache
     def default(cls) -> SchedulerMetrics:

@@ -1,4 +1,5 @@
-"""The scheduler process's work: prepare the stores, then run its loops until stopped.
+"""The scheduler process's work: prepare the stores, then run the loops until stopped (firing, retries, repair,
+retention, and the shard leases that divide the firing among scheduler processes).
 
 Preparing (indexes, topics) is retried in the background rather than failing the start: the process serves
 /healthz and an honest /readyz while MongoDB or Kafka are down, and starts its loops as soon as they are back.
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from wfa.domain.errors import DependencyUnavailable
 from wfa.until_done import log_failure, until_done
 from wfa_scheduler.changes import Wake, Wakeup, WorkflowChanges, follow_changes
 from wfa_scheduler.firing import Firing
@@ -21,6 +23,7 @@ from wfa_scheduler.metrics import SchedulerMetrics
 from wfa_scheduler.repair import Repair
 from wfa_scheduler.retention import Retention
 from wfa_scheduler.retries import Retries
+from wfa_scheduler.shards import ShardOwnership
 
 log = structlog.get_logger(__name__)
 
@@ -33,6 +36,7 @@ class SchedulerJobs:
     retries: Retries
     repair: Repair
     retention: Retention | None = None  # None: WFA_RETENTION=off, executions are kept forever
+    shards: ShardOwnership | None = None  # None: this process fires every workflow
 
 
 class Scheduler:
@@ -51,8 +55,10 @@ class Scheduler:
         self._firing = jobs.firing
         self._wakeup = Wakeup()
         wake = self._wakeup.subscribe
+        firing_wake = wake(Wake.FIRING)
+        self._shards = jobs.shards
         self.loops = [
-            Loop("firing", jobs.firing.step, max_sleep=max_sleep, metrics=metrics, wake=wake(Wake.FIRING)),
+            Loop("firing", jobs.firing.step, max_sleep=max_sleep, metrics=metrics, wake=firing_wake),
             Loop("retries", jobs.retries.step, max_sleep=max_sleep, metrics=metrics, wake=wake(Wake.RETRIES)),
             Loop("repair", jobs.repair.step, max_sleep=repair_interval, metrics=metrics),
         ]
@@ -61,6 +67,10 @@ class Scheduler:
             self.loops.append(
                 Loop("retention", jobs.retention.step, max_sleep=jobs.retention.interval_seconds, metrics=metrics)
             )
+        if jobs.shards is not None:
+            # Shards taken over may hold slots due before the firing loop's next look: it looks again at once.
+            jobs.shards.on_change = firing_wake.set
+            self.loops.append(Loop("shards", jobs.shards.step, max_sleep=jobs.shards.interval, metrics=metrics))
         self._main: asyncio.Task[None] | None = None
         self._feed: asyncio.Task[None] | None = None
         self._stopping = False
@@ -93,11 +103,21 @@ class Scheduler:
         try:
             await asyncio.gather(*(loop.run() for loop in self.loops))
             await self._firing.drain()
+            await self._leave()
         finally:
             if self._feed is not None:
                 self._feed.cancel()
                 with suppress(asyncio.CancelledError):
                     await self._feed
+
+    async def _leave(self) -> None:
+        if self._shards is None:
+            return
+        try:
+            await self._shards.leave()
+        except DependencyUnavailable as exc:
+            # The leases run out by themselves; the others take the shards over then.
+            log.warning("scheduler.leave_failed", error=str(exc))
 
     async def _prepare_until_done(self) -> bool:
         """False when stopped first."""

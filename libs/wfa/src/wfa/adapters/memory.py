@@ -8,8 +8,8 @@ applied here to the stored objects as the MongoDB adapter applies them as condit
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from wfa.adapters.cursor import (
@@ -29,6 +29,7 @@ from wfa.domain.errors import (
 )
 from wfa.domain.execution import Execution, ExecutionPlan, ExecutionStatus
 from wfa.domain.run_claims import RunField, RunTransition, new_token
+from wfa.domain.shards import RELEASED, ShardLease, ShardView
 from wfa.domain.statistics import ExecutionStatistics, summarize
 from wfa.domain.trigger_lock import LockField, LockTransition
 from wfa.domain.workflow import TriggerStatus, Workflow
@@ -456,3 +457,47 @@ def _apply_to_run(stored: _StoredExecution, change: RunTransition) -> bool:
     for name, value in change.applied_to(state).items():
         setattr(stored.execution if name in _RECORD_FIELDS else stored, name.value, value)
     return True
+
+
+class InMemoryShardLeases:
+    def __init__(self) -> None:
+        self._leases: dict[int, ShardLease] = {}
+        self._members: dict[str, datetime] = {}
+
+    async def read(self) -> ShardView:
+        await _round_trip()
+        return ShardView(leases=dict(self._leases), members=dict(self._members))
+
+    async def heartbeat(self, owner: str, *, until: datetime) -> None:
+        await _round_trip()
+        self._members[owner] = until
+        for shard, lease in self._leases.items():
+            if lease.owner == owner:
+                self._leases[shard] = replace(lease, lease_until=until)
+
+    async def try_take(self, shard: int, *, owner: str, until: datetime, now: datetime) -> bool:
+        await _round_trip()
+        lease = self._leases.get(shard)
+        if lease is not None and lease.lease_until > now:
+            return False
+        self._leases[shard] = ShardLease(shard, owner, until)
+        return True
+
+    async def release(self, shard: int, *, owner: str) -> None:
+        await _round_trip()
+        lease = self._leases.get(shard)
+        if lease is not None and lease.owner == owner:
+            self._leases[shard] = ShardLease(shard, None, RELEASED)
+
+    async def leave(self, owner: str) -> None:
+        await _round_trip()
+        for shard, lease in self._leases.items():
+            if lease.owner == owner:
+                self._leases[shard] = ShardLease(shard, None, RELEASED)
+        if owner in self._members:
+            self._members[owner] = RELEASED
+
+    async def forget(self, owners: Iterable[str]) -> None:
+        await _round_trip()
+        for owner in owners:
+            self._members.pop(owner, None)

@@ -6,13 +6,14 @@ and an in-memory one (`wfa.adapters.memory`) for unit tests.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
 from wfa.domain.execution import Execution, ExecutionPlan, ExecutionStatus
+from wfa.domain.shards import ShardView
 from wfa.domain.statistics import ExecutionStatistics
 from wfa.domain.workflow import Workflow
 
@@ -231,3 +232,26 @@ class ExecutionRepository(Protocol):
     async def statistics(self, *, workflow_id: str | None, since: datetime, until: datetime) -> ExecutionStatistics:
         """Statistics of the executions created in [since, until], of one workflow or of all (definitions in
         wfa.domain.statistics). Computed where the executions are, never by loading them all."""
+
+
+class ShardLeaseRepository(Protocol):
+    """The scheduler processes' leases on the shards of the schedule (wfa.domain.shards), and their heartbeats."""
+
+    async def read(self) -> ShardView:
+        """Every lease and every process's heartbeat (a few dozen small records: one read)."""
+
+    async def heartbeat(self, owner: str, *, until: datetime) -> None:
+        """Say that `owner` lives until `until`, and extend every lease it still holds to then."""
+
+    async def try_take(self, shard: int, *, owner: str, until: datetime, now: datetime) -> bool:
+        """Lease `shard` to `owner` until `until` if nobody holds it at `now` (never leased, released, or expired);
+        of concurrent takers one wins. False when another holds it."""
+
+    async def release(self, shard: int, *, owner: str) -> None:
+        """Hand `shard` back at once, if `owner` holds it."""
+
+    async def leave(self, owner: str) -> None:
+        """Hand back every shard `owner` holds and mark it no longer alive: at a clean shutdown."""
+
+    async def forget(self, owners: Iterable[str]) -> None:
+        """Remove the heartbeats of processes long gone."""

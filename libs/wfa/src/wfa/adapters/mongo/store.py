@@ -1,4 +1,4 @@
-"""MongoStore: the client, the database named in the URL, and the two repositories over it."""
+"""MongoStore: the client, the database named in the URL, and the repositories over it."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from wfa.adapters.mongo.documents import Document
 from wfa.adapters.mongo.errors import mongo_call
 from wfa.adapters.mongo.executions import EXECUTION_INDEXES, MongoExecutionRepository
 from wfa.adapters.mongo.metrics import CommandCounter
+from wfa.adapters.mongo.shards import MongoShardLeases
 from wfa.adapters.mongo.workflows import WORKFLOW_INDEXES, MongoWorkflowRepository
 
 DEFAULT_DATABASE: Final = "wfa"
 WORKFLOWS: Final = "workflows"
 EXECUTIONS: Final = "executions"
+SHARD_LEASES: Final = "scheduler_shards"
 
 
 class MongoStore:
@@ -28,6 +30,8 @@ class MongoStore:
         self.executions_collection: AsyncCollection[Document] = database[EXECUTIONS]
         self.workflows = MongoWorkflowRepository(self.workflows_collection)
         self.executions = MongoExecutionRepository(self.executions_collection)
+        # The scheduler's shard leases (wfa.domain.shards); read whole, so no index beyond _id.
+        self.shard_leases = MongoShardLeases(database[SHARD_LEASES])
 
     @classmethod
     def from_url(cls, url: str, *, timeout_ms: int) -> MongoStore:
