@@ -1,0 +1,32 @@
+"""One database for the whole suite, emptied before each case: creating a database and its indexes per case
+would cost more than the case itself."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from wfa.adapters.mongo import MongoStore
+
+TIMEOUT_MS = 5_000
+
+
+@pytest.fixture(scope="module")
+async def shared_store(mongo_server_url: str) -> AsyncIterator[MongoStore]:
+    base, _, options = mongo_server_url.partition("?")
+    url = f"{base.rstrip('/')}/wfa_faults_{uuid.uuid4().hex[:12]}" + (f"?{options}" if options else "")
+    store = MongoStore.from_url(url, timeout_ms=TIMEOUT_MS)
+    await store.ensure_indexes()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+async def store(shared_store: MongoStore) -> MongoStore:
+    await shared_store.workflows_collection.delete_many({})
+    await shared_store.executions_collection.delete_many({})
+    return shared_store

@@ -1,0 +1,74 @@
+"""The guarantees checked after recovery, whatever the fault: each returns what it found broken, in words."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from tests.integration.fault_injection.world import WORKFLOW_ID, World
+
+from wfa.domain.errors import ExecutionNotFound
+from wfa.domain.execution import Execution
+from wfa.domain.workflow import TriggerStatus
+
+
+async def broken_guarantees(world: World, executions: list[Execution]) -> list[str]:
+    problems = list(world.actions.violations)  # no overlap; no action run again after its success was recorded
+    if not world.settled:
+        problems.append("recovery did not settle: the state still changed after the last round")
+    problems += _succeeded_actions_run_once(world)
+    problems += await _lock_free_or_held_by_live_execution(world)
+    problems += _accepted_triggers_finished(world, executions)
+    problems += _one_execution_per_trigger_and_slot(world, executions)
+    problems += [f"{e.execution_id} still {e.status.value} after recovery" for e in executions if not e.status.is_final]
+    return problems
+
+
+def _succeeded_actions_run_once(world: World) -> list[str]:
+    """An action may run again only when a fault or a kill interrupted the run before its outcome was stored (at
+    least once for the action in flight): never more often than that, and never once it succeeded and was
+    recorded (TrackedActions notes that as it happens)."""
+    interruptions = 1 + world.kills
+    # A run after a failed one is the retry policy at work; a run after one that succeeded or was killed is a
+    # run again.
+    again = {key: sum(earlier != "failed" for earlier in runs[:-1]) for key, runs in world.actions.runs.items()}
+    reruns = {key: n for key, n in again.items() if n}
+    problems = []
+    if sum(reruns.values()) > interruptions:
+        problems.append(f"actions ran again {reruns} after {interruptions} interruption(s)")
+    return problems
+
+
+async def _lock_free_or_held_by_live_execution(world: World) -> list[str]:
+    lock = (await world.store.workflows.get(WORKFLOW_ID)).trigger
+    if lock.status is TriggerStatus.IDLE:
+        return []
+    holder = lock.execution_id
+    if holder is None:
+        return [f"lock {lock.status.value} without a holder"]
+    try:
+        execution = await world.store.executions.get(holder)
+    except ExecutionNotFound:
+        return [f"lock {lock.status.value} held by {holder}, which does not exist"]
+    if execution.status.is_final:
+        return [f"lock {lock.status.value} held by {holder}, which is {execution.status.value}"]
+    return [f"lock {lock.status.value} still held by {holder} ({execution.status.value}) after recovery"]
+
+
+def _accepted_triggers_finished(world: World, executions: list[Execution]) -> list[str]:
+    stored = {e.execution_id: e for e in executions}
+    problems = []
+    for execution_id in world.accepted:
+        execution = stored.get(execution_id)
+        if execution is None:
+            problems.append(f"trigger accepted {execution_id}, which was never stored")
+    return problems
+
+
+def _one_execution_per_trigger_and_slot(world: World, executions: list[Execution]) -> list[str]:
+    problems = []
+    manual = [e for e in executions if e.scheduled_for is None]
+    if len(manual) > world.trigger_calls:
+        problems.append(f"{len(manual)} executions from {world.trigger_calls} trigger call(s)")
+    slots = Counter(e.scheduled_for for e in executions if e.scheduled_for is not None)
+    problems += [f"slot {slot.isoformat()} has {n} executions" for slot, n in slots.items() if n > 1]
+    return problems

@@ -1,0 +1,215 @@
+"""The scenarios: what the processes do before recovery, and what each scenario expects of its executions.
+
+`writes` is the number of writes a scenario makes when nothing fails (test_fault_free_run checks it): the
+boundaries k = 1..writes the suite strikes at, one test each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tests.integration.fault_injection.faults import component
+from tests.integration.fault_injection.world import LEASE, Gates, Hang, Script, Step, World, succeed
+
+from wfa.domain.errors import ActionFailed
+from wfa.domain.execution import ActionStatus, Execution, ExecutionStatus
+
+Expect = Callable[[World, list[Execution]], list[str]]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    writes: int
+    body: dict[str, Any]
+    act: Callable[[World], Awaitable[None]]
+    expect: Expect
+    script: Script = succeed
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _log(name: str) -> dict[str, Any]:
+    return {"type": "log", "name": name, "message": name}
+
+
+def _http(name: str) -> dict[str, Any]:
+    return {"type": "http-request", "name": name, "url": f"https://example.com/{name}"}
+
+
+MANUAL = {"type": "manual"}
+RETRY = {"maxAttempts": 3, "initialInterval": "1s", "backoffRate": 2.0, "maxInterval": "5s"}
+
+
+def _all(status: ExecutionStatus, actions: list[ActionStatus]) -> Expect:
+    def expect(world: World, executions: list[Execution]) -> list[str]:
+        return [
+            f"{e.execution_id} ended {e.status.value} {[run.status.value for run in e.actions]}, "
+            f"expected {status.value} {[a.value for a in actions]}"
+            for e in executions
+            if (e.status, [run.status for run in e.actions]) != (status, actions)
+        ]
+
+    return expect
+
+
+SUCCEEDED = [ActionStatus.SUCCEEDED, ActionStatus.SUCCEEDED]
+THREE_SUCCEEDED = [ActionStatus.SUCCEEDED] * 3
+
+
+# -- (1) a manual trigger, run to success -------------------------------------------------------------------
+
+
+async def manual_trigger(world: World) -> None:
+    await world.trigger("api")
+    await world.deliver_new("runner-1")
+
+
+# -- (2) a scheduled fire, run to success -------------------------------------------------------------------
+
+
+async def scheduled_fire(world: World) -> None:
+    slot = (await world.store.workflows.get("wf")).trigger.next_run_at
+    assert slot is not None
+    world.clock.set(slot)
+    await world.call("scheduler", world.fire_due())
+    await world.deliver_new("runner-1")
+
+
+# -- (3) an attempt failing retryably, retried by the scheduler, then succeeding ------------------------------
+
+
+def fails_once(gates: Gates, execution_id: str, action: str, run: int) -> Step:
+    if action == "a2" and run == 1:
+        return ActionFailed("503 from upstream", kind="http_status", retryable=True)
+    return {"ok": action}
+
+
+async def retried(world: World) -> None:
+    await world.trigger("api")
+    await world.deliver_new("runner-1")
+    world.clock.advance(LEASE / 30)  # the 1 s backoff of the first failure
+    await world.call("scheduler", world.retries().run_once(world.clock.now()))
+    await world.deliver_new("runner-2")
+
+
+# -- (4) an attempt failing for good ------------------------------------------------------------------------
+
+
+def fails_for_good(gates: Gates, execution_id: str, action: str, run: int) -> Step:
+    if action == "a2":
+        return ActionFailed("404 from upstream", kind="http_status", retryable=False)
+    return {"ok": action}
+
+
+# -- (5) a cancel while an action is in flight --------------------------------------------------------------
+
+
+def gated_first_execution(gates: Gates, execution_id: str, action: str, run: int) -> Step:
+    """The first execution's actions wait for the scenario; any other execution's run at once."""
+    return gates[action] if execution_id == "e1" and run == 1 else {"ok": action}
+
+
+async def cancel_in_flight(world: World) -> None:
+    accepted = await world.trigger("api-trigger")
+    first = world.start_delivery("runner-1")
+    if first is not None:
+        await world.eventually(lambda: world.actions.running("e1", "a1") or first.done(), "e1.a1 in flight")
+    if accepted is not None:
+        await world.cancel("api-cancel", accepted.execution.execution_id)
+    world.actions.gates["a1"].set()
+    if first is not None:
+        # The runner either saw the cancel at its save after a1 and stopped, or (no cancel recorded) runs a2.
+        await world.eventually(lambda: world.actions.running("e1", "a2") or first.done(), "e1 stopped or at a2")
+    # Another client triggers the workflow now: refused while e1 holds the lock, accepted once it let go.
+    await world.trigger("api-trigger-again")
+    second = world.start_delivery("runner-2")
+    if second is not None:
+        await world.eventually(second.done, "the second execution run")
+    world.actions.gates["a2"].set()
+
+
+def cancelled_or_ran(world: World, executions: list[Execution]) -> list[str]:
+    problems = []
+    for e in executions:
+        if e.execution_id in world.cancelled and e.status is not ExecutionStatus.CANCELLED:
+            problems.append(f"{e.execution_id}: the cancel returned, yet it ended {e.status.value}")
+        elif e.status is ExecutionStatus.CANCELLED:
+            if e.execution_id != "e1":
+                problems.append(f"{e.execution_id} ended cancelled, only e1 was")
+        elif (e.status, [run.status for run in e.actions]) != (ExecutionStatus.SUCCEEDED, SUCCEEDED):
+            problems.append(f"{e.execution_id} ended {e.status.value} {[r.status.value for r in e.actions]}")
+    return problems
+
+
+# -- (6) a runner killed in flight; the repair sweep republishes it and another runner takes over -------------
+
+
+def hangs_first_time(gates: Gates, execution_id: str, action: str, run: int) -> Step:
+    """e1.a2 hangs on the runner the scenario kills; it runs at once wherever else it runs (that runner may have
+    died before reaching it)."""
+    return Hang() if (execution_id, action, component.get()) == ("e1", "a2", "runner-1") else {"ok": action}
+
+
+async def taken_over(world: World) -> None:
+    await world.trigger("api")
+    first = world.start_delivery("runner-1")
+    if first is not None:
+        await world.eventually(lambda: world.actions.running("e1", "a2") or first.done(), "e1.a2 in flight")
+        await world.kill(first)
+    world.clock.advance(LEASE + LEASE / 30)
+    await world.call("scheduler", world.repair().run_once(world.clock.now()))
+    await world.deliver_new("runner-2")
+
+
+SCENARIOS = [
+    Scenario(
+        "manual",
+        writes=7,
+        body={"trigger": MANUAL, "actions": [_log("a1"), _http("a2")]},
+        act=manual_trigger,
+        expect=_all(ExecutionStatus.SUCCEEDED, SUCCEEDED),
+    ),
+    Scenario(
+        "scheduled",
+        writes=7,
+        body={"trigger": {"type": "periodic", "interval": "10m"}, "actions": [_log("a1"), _http("a2")]},
+        act=scheduled_fire,
+        expect=_all(ExecutionStatus.SUCCEEDED, SUCCEEDED),
+    ),
+    Scenario(
+        "retried",
+        writes=13,
+        body={"trigger": MANUAL, "retry": RETRY, "actions": [_log("a1"), _http("a2")]},
+        act=retried,
+        expect=_all(ExecutionStatus.SUCCEEDED, SUCCEEDED),
+        script=fails_once,
+    ),
+    Scenario(
+        "failed",
+        writes=7,
+        body={"trigger": MANUAL, "retry": RETRY, "actions": [_log("a1"), _http("a2")]},
+        act=manual_trigger,
+        expect=_all(ExecutionStatus.FAILED, [ActionStatus.SUCCEEDED, ActionStatus.FAILED]),
+        script=fails_for_good,
+    ),
+    Scenario(
+        "cancelled",
+        writes=15,
+        body={"trigger": MANUAL, "actions": [_http("a1"), _http("a2")]},
+        act=cancel_in_flight,
+        expect=cancelled_or_ran,
+        script=gated_first_execution,
+    ),
+    Scenario(
+        "taken_over",
+        writes=11,
+        body={"trigger": MANUAL, "actions": [_log("a1"), _http("a2"), _log("a3")]},
+        act=taken_over,
+        expect=_all(ExecutionStatus.SUCCEEDED, THREE_SUCCEEDED),
+        script=hangs_first_time,
+    ),
+]
