@@ -417,3 +417,41 @@ async def test_an_execution_published_again_goes_to_the_back_of_the_stall_sweep(
 
     assert [e.execution_id for e in expired] == ["dead-2", "dead-0"]
     assert [e.execution_id for e in unconsumed] == ["lost-2", "lost-0"]
+
+
+# -- request_cancel: the first step of a cancel ------------------------------------------------------------------
+
+
+async def test_a_cancel_request_takes_the_lease_from_the_runner(executions: ExecutionRepository) -> None:
+    execution = await running(executions, WF, "ex", owner="r1", now=T0)
+
+    requested = await executions.request_cancel("ex", now=T0 + ms(2))
+
+    assert requested.status is ExecutionStatus.RUNNING  # not cancelled yet: that is recorded after the lock
+    assert not await executions.save_progress(execution, owner="r1", lease_until=T0 + LEASE)
+    assert not await executions.renew_lease("ex", owner="r1", lease_until=T0 + LEASE)
+    later = T0 + LEASE + LEASE
+    assert await executions.claim_for_run("ex", attempt=1, owner="r2", lease_until=later + LEASE, now=later) is None
+
+
+async def test_an_execution_with_a_cancel_requested_is_never_retried(executions: ExecutionRepository) -> None:
+    waiting = await pending(executions, WF, "ex", now=T0)
+    assert waiting.next_retry_at is not None
+
+    await executions.request_cancel("ex", now=T0 + ms(2))
+
+    assert await executions.claim_retry("ex", now=waiting.next_retry_at) is None
+    # Due at once, so that the retry loop completes the cancel should its process die before recording it.
+    assert [due.execution_id for due in await executions.due_retries(now=T0 + ms(2), limit=10)] == ["ex"]
+
+
+async def test_a_cancel_request_of_a_finished_execution_raises_already_finished(
+    executions: ExecutionRepository,
+) -> None:
+    await stored(executions, WF, "ex")
+    await executions.cancel("ex", now=T0)
+
+    with pytest.raises(ExecutionAlreadyFinished):
+        await executions.request_cancel("ex", now=T0 + ms(1))
+    with pytest.raises(ExecutionNotFound):
+        await executions.request_cancel("nope", now=T0)

@@ -29,6 +29,7 @@ WRITES = frozenset(
         "claim_for_run",
         "save_progress",
         "renew_lease",
+        "request_cancel",
         "cancel",
         "claim_retry",
         "mark_dispatched",

@@ -198,7 +198,7 @@ SCENARIOS = [
     ),
     Scenario(
         "cancelled",
-        writes=15,
+        writes=16,
         body={"trigger": MANUAL, "actions": [_http("a1"), _http("a2")]},
         act=cancel_in_flight,
         expect=cancelled_or_ran,

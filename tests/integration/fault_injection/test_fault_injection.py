@@ -18,29 +18,12 @@ from wfa.adapters.mongo import MongoStore
 
 pytestmark = pytest.mark.integration
 
-# Cancel releases the lock (write 5) before it records the cancel (write 6). When only the release lands (a crash
-# or a lost reply right after it, a crash or an outage at the cancel), the client is told the cancel failed, the
-# runner never learns of it and goes on to a2 with the lock idle, and a second trigger is accepted and runs its
-# actions beside e1's a2: two executions of one workflow at once (contract, "Settled details").
-CANCEL_RELEASES_LOCK_OF_A_LIVE_EXECUTION = pytest.mark.xfail(
-    strict=True,
-    reason="WorkflowUseCases.cancel_execution releases the lock before recording the cancel; when the cancel "
-    "write never lands the execution keeps running without the lock and a new trigger runs beside it",
-)
-KNOWN_BUGS = {
-    ("cancelled", FaultMode.CRASH_AFTER, 5): CANCEL_RELEASES_LOCK_OF_A_LIVE_EXECUTION,
-    ("cancelled", FaultMode.LOST_REPLY, 5): CANCEL_RELEASES_LOCK_OF_A_LIVE_EXECUTION,
-    ("cancelled", FaultMode.CRASH_BEFORE, 6): CANCEL_RELEASES_LOCK_OF_A_LIVE_EXECUTION,
-    ("cancelled", FaultMode.OUTAGE, 6): CANCEL_RELEASES_LOCK_OF_A_LIVE_EXECUTION,
-}
-
 CASES = [
     pytest.param(
         scenario,
         mode,
         k,
         id=f"{scenario.name}-{mode.value}-{k}",
-        marks=[KNOWN_BUGS[scenario.name, mode, k]] if (scenario.name, mode, k) in KNOWN_BUGS else [],
     )
     for scenario in SCENARIOS
     for mode in FaultMode

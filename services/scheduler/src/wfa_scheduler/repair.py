@@ -20,7 +20,7 @@ from wfa.domain.errors import ExecutionNotFound
 from wfa.domain.execution import Execution, ExecutionStatus
 from wfa.domain.workflow import TriggerStatus, Workflow
 from wfa.ports.repositories import LockPosition
-from wfa.service_layer.finishing import release
+from wfa.service_layer.finishing import complete_cancel, release
 from wfa.service_layer.triggering import Triggering, dispatch
 from wfa_scheduler.metrics import SchedulerMetrics
 
@@ -87,6 +87,9 @@ class Repair:
         """How many were published again, and False if the broker refused one."""
         count = 0
         for execution in stalled:
+            if execution.cancel_requested_at is not None:
+                await self._complete_cancel(execution, now)
+                continue
             key = (execution.execution_id, execution.attempt)
             if key in self._republished:
                 continue
@@ -121,11 +124,22 @@ class Repair:
                 holder = None
             if holder is None or holder.status.is_final:
                 released += await self._release(workflow, holder_id, holder)
+            elif holder.cancel_requested_at is not None:
+                released += await self._complete_cancel(holder, now)
             elif workflow.trigger.status is TriggerStatus.PENDING and holder.status in _REQUEUED:
                 # A crash between claim_retry and mark_trigger_busy: the retry is on its way, the lock says pending.
                 relocked += await self._relock(workflow, holder_id)
         self._locks_after = page.resume_after
         return released, relocked
+
+    async def _complete_cancel(self, execution: Execution, now: datetime) -> int:
+        """A cancel whose process died after marking the execution: the lock and the record as the cancel would
+        have left them."""
+        if not await complete_cancel(self._deps.workflows, self._deps.executions, execution, now=now):
+            return 0
+        self._metrics.repairs.labels(action="cancel_completed").inc()
+        log.warning("repair.cancel_completed", execution_id=execution.execution_id, workflow_id=execution.workflow_id)
+        return 1
 
     async def _relock(self, workflow: Workflow, holder_id: str) -> int:
         if not await self._deps.workflows.mark_trigger_busy(workflow.workflow_id, execution_id=holder_id):

@@ -22,6 +22,7 @@ from opentelemetry.trace import Tracer
 
 from wfa.domain.execution import Execution
 from wfa.observability.tracing import Attributes, default_tracer, link_to_trace_of
+from wfa.service_layer.finishing import complete_cancel
 from wfa.service_layer.triggering import Triggering, dispatch
 from wfa_scheduler.concurrency import run_bounded
 from wfa_scheduler.metrics import SchedulerMetrics
@@ -97,6 +98,11 @@ class Retries:
             return outcome
 
     async def _claim_and_dispatch(self, pending: Execution, now: datetime) -> RetryOutcome:
+        if pending.cancel_requested_at is not None:
+            # A cancel whose process died after marking it (its retry was made due at once for this): no retry.
+            await complete_cancel(self._deps.workflows, self._deps.executions, pending, now=now)
+            self._metrics.retries.labels(outcome=RetryOutcome.LOST.value).inc()
+            return RetryOutcome.LOST
         claimed = await self._deps.executions.claim_retry(pending.execution_id, now=now)
         if claimed is None:
             self._metrics.retries.labels(outcome=RetryOutcome.LOST.value).inc()

@@ -11,7 +11,7 @@ from typing import Any
 
 import structlog
 
-from wfa.domain.errors import Conflict, ExecutionAlreadyFinished, VersionMismatch, WorkflowNotFound
+from wfa.domain.errors import Conflict, VersionMismatch, WorkflowNotFound
 from wfa.domain.execution import Execution, ExecutionStatus
 from wfa.domain.schedule import first_fire, next_fire_after
 from wfa.domain.statistics import ExecutionStatistics
@@ -19,7 +19,7 @@ from wfa.domain.workflow import Workflow, WorkflowDefinition
 from wfa.events import LifecycleEvent, LifecycleEventType
 from wfa.ports.publisher import LifecycleEventPublisher
 from wfa.ports.repositories import ExecutionPage, ExecutionRepository, WorkflowPage, WorkflowRepository
-from wfa.service_layer.finishing import finish
+from wfa.service_layer.finishing import cancel
 from wfa.service_layer.triggering import Triggering, TriggerResult, trigger_manually
 from wfa_workflows.metrics import ApiMetrics
 
@@ -159,16 +159,7 @@ class WorkflowUseCases:
 
         Finished as every execution is (wfa.service_layer.finishing): the lock is released first, then the cancel
         recorded, so a client that reads `cancelled` can trigger again at once."""
-        current = await self.executions.get(execution_id)
-        if current.status.is_final:
-            raise ExecutionAlreadyFinished(execution_id, current.status.value)
-        cancelled = await finish(
-            self.workflows,
-            workflow_id=current.workflow_id,
-            execution_id=execution_id,
-            status=ExecutionStatus.CANCELLED,
-            record=lambda: self.executions.cancel(execution_id, now=self.triggering.clock.now()),
-        )
+        cancelled = await cancel(self.workflows, self.executions, execution_id, now=self.triggering.clock.now())
         self.metrics.final_executions.observe(cancelled)
         log.info("execution.cancelled", execution_id=execution_id, workflow_id=cancelled.workflow_id)
         if self.events is not None:

@@ -314,6 +314,13 @@ class InMemoryExecutionRepository:
             stored, run_claims.renew_lease(token=owner, lease_until=lease_until)
         )
 
+    async def request_cancel(self, execution_id: str, *, now: datetime) -> Execution:
+        await _round_trip()
+        stored = self._get(execution_id)
+        if not _apply_to_run(stored, run_claims.request_cancel(now=now, token=new_token())):
+            raise ExecutionAlreadyFinished(execution_id, stored.execution.status.value)
+        return _copy_execution(stored.execution)
+
     async def cancel(self, execution_id: str, *, now: datetime) -> Execution:
         await _round_trip()
         stored = self._get(execution_id)
@@ -443,7 +450,9 @@ class InMemoryExecutionRepository:
         return stored
 
 
-_RECORD_FIELDS = frozenset({RunField.STATUS, RunField.ATTEMPT, RunField.NEXT_RETRY_AT, RunField.FINISHED_AT})
+_RECORD_FIELDS = frozenset(
+    {RunField.STATUS, RunField.ATTEMPT, RunField.NEXT_RETRY_AT, RunField.FINISHED_AT, RunField.CANCEL_REQUESTED_AT}
+)
 
 
 def _run_state(stored: _StoredExecution) -> dict[RunField, object]:

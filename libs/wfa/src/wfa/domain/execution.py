@@ -104,6 +104,9 @@ class Execution(Model):
     # Internal, never served (exclude): the W3C trace context of the request that created the execution, so that
     # later attempts, dispatched in traces of their own, can link back to it.
     traceparent: str | None = Field(default=None, exclude=True)
+    # Internal, never served: when a cancel was asked for. From then on no runner may claim the execution and its
+    # lease is gone; should the cancel not be recorded (a crash), the scheduler's repair completes it.
+    cancel_requested_at: datetime | None = Field(default=None, exclude=True)
 
     @classmethod
     def queued(

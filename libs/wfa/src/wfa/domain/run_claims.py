@@ -24,6 +24,7 @@ class RunField(StrEnum):
     LEASE_OWNER = "lease_owner"  # the token of the last claim: a runner's (holding the lease), a re-queue's, a cancel's
     LEASE_UNTIL = "lease_until"
     DISPATCHED_AT = "dispatched_at"  # when the request for the current attempt was last published
+    CANCEL_REQUESTED_AT = "cancel_requested_at"
 
 
 RunTransition = Transition[RunField]
@@ -46,6 +47,7 @@ def claim_for_run(*, attempt: int, token: str, lease_until: datetime, now: datet
             RunField.ATTEMPT: Is(attempt),
             RunField.STATUS: IsOneOf((ExecutionStatus.QUEUED, ExecutionStatus.RUNNING)),
             RunField.LEASE_UNTIL: IsNotAfter(now),
+            RunField.CANCEL_REQUESTED_AT: Is(None),
         },
         sets={RunField.STATUS: ExecutionStatus.RUNNING, RunField.LEASE_OWNER: token, RunField.LEASE_UNTIL: lease_until},
     )
@@ -75,7 +77,11 @@ def requeue_for_retry(*, now: datetime, token: str) -> RunTransition:
     """pending → queued for the next attempt once nextRetryAt has come, without the last attempt's lease (the
     re-queue's `token` in its place)."""
     return Transition(
-        requires={RunField.STATUS: Is(ExecutionStatus.PENDING), RunField.NEXT_RETRY_AT: IsAtOrBefore(now)},
+        requires={
+            RunField.STATUS: Is(ExecutionStatus.PENDING),
+            RunField.NEXT_RETRY_AT: IsAtOrBefore(now),
+            RunField.CANCEL_REQUESTED_AT: Is(None),
+        },
         sets={
             RunField.STATUS: ExecutionStatus.QUEUED,
             RunField.DISPATCHED_AT: now,
@@ -88,6 +94,22 @@ def requeue_for_retry(*, now: datetime, token: str) -> RunTransition:
 
 def mark_dispatched(*, attempt: int, now: datetime) -> RunTransition:
     return Transition(requires={RunField.ATTEMPT: Is(attempt)}, sets={RunField.DISPATCHED_AT: now})
+
+
+def request_cancel(*, now: datetime, token: str) -> RunTransition:
+    """The first step of a cancel (wfa.service_layer.finishing.cancel): the execution is marked, and its lease taken
+    away, before the lock is released, so that no runner goes on or starts with the lock free. The lease ends now,
+    and a pending retry is due now: should the cancel itself never be recorded, the repair sweep (a queued or
+    running execution) or the retry loop (a pending one) finds the execution at once and completes the cancel."""
+    return Transition(
+        requires={RunField.STATUS: IsOneOf(NOT_FINAL)},
+        sets={
+            RunField.CANCEL_REQUESTED_AT: now,
+            RunField.LEASE_OWNER: token,
+            RunField.LEASE_UNTIL: now,
+            RunField.NEXT_RETRY_AT: now,
+        },
+    )
 
 
 def cancel(*, now: datetime, token: str) -> RunTransition:

@@ -189,6 +189,10 @@ class ExecutionRepository(Protocol):
 
     async def renew_lease(self, execution_id: str, *, owner: str, lease_until: datetime) -> bool: ...
 
+    async def request_cancel(self, execution_id: str, *, now: datetime) -> Execution:
+        """Mark a queued, pending or running execution for cancelling and take its lease away: no runner may claim
+        it from now on, nor save. Raises ExecutionNotFound or ExecutionAlreadyFinished."""
+
     async def cancel(self, execution_id: str, *, now: datetime) -> Execution:
         """Move a queued, pending or running execution to cancelled. Raises ExecutionNotFound or
         ExecutionAlreadyFinished."""

@@ -1,21 +1,27 @@
 """Finishing an execution: the one order in which its workflow's lock moves and its record is stored.
 
 Used by the runner when an attempt ends (succeeded, failed for good, or pending a retry), by the API's cancel, and
-by the repair sweep for a lock whose holder is finished or missing. The order (contract, "Settled details"):
+by the repair sweep for a lock whose holder is finished or missing, or a cancel left half done. The order
+(contract, "Settled details"):
 - every action's result is durable before the lock moves (the runner saves each result as it comes; a cancel
   records no result);
 - a final status: the lock is released first, then the final record stored, so that whoever reads the final status
   can trigger again at once;
-- pending a retry: the record first, then the lock goes from busy to pending (it stays held either way).
+- pending a retry: the record first, then the lock goes from busy to pending (it stays held either way);
+- a cancel: first the execution is marked for cancelling and its lease taken away (no runner goes on with it, nor
+  claims it, once the lock is free), then the lock released, then the cancel recorded. A crash after the mark
+  leaves an execution the repair sweep finds (its lease ended) and whose cancel it completes (`complete_cancel`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TypeVar
 
-from wfa.domain.execution import ExecutionStatus
-from wfa.ports.repositories import WorkflowRepository
+from wfa.domain.errors import ExecutionAlreadyFinished
+from wfa.domain.execution import Execution, ExecutionStatus
+from wfa.ports.repositories import ExecutionRepository, WorkflowRepository
 
 R = TypeVar("R")
 
@@ -60,3 +66,35 @@ async def release(
     return await writing(
         "release_trigger_lock", lambda: workflows.release_trigger_lock(workflow_id, execution_id=execution_id)
     )
+
+
+async def cancel(
+    workflows: WorkflowRepository, executions: ExecutionRepository, execution_id: str, *, now: datetime
+) -> Execution:
+    """Cancel a queued, pending or running execution. Raises ExecutionNotFound or ExecutionAlreadyFinished."""
+    requested = await executions.request_cancel(execution_id, now=now)
+    return await finish(
+        workflows,
+        workflow_id=requested.workflow_id,
+        execution_id=execution_id,
+        status=ExecutionStatus.CANCELLED,
+        record=lambda: executions.cancel(execution_id, now=now),
+    )
+
+
+async def complete_cancel(
+    workflows: WorkflowRepository, executions: ExecutionRepository, execution: Execution, *, now: datetime
+) -> bool:
+    """Finish a cancel that was asked for but not recorded (its process died): False when it got finished
+    meanwhile, by the cancel itself or another sweep."""
+    try:
+        await finish(
+            workflows,
+            workflow_id=execution.workflow_id,
+            execution_id=execution.execution_id,
+            status=ExecutionStatus.CANCELLED,
+            record=lambda: executions.cancel(execution.execution_id, now=now),
+        )
+    except ExecutionAlreadyFinished:
+        return False
+    return True

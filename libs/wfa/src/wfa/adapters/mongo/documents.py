@@ -81,6 +81,7 @@ class ExecutionFields:
     ACTION_ATTEMPTS: Final = alias(ActionRun, "attempts")
     # Excluded from the model's dumps (it is never served), so stored and read back by name.
     TRACEPARENT: Final = alias(Execution, "traceparent")
+    CANCEL_REQUESTED_AT: Final = alias(Execution, "cancel_requested_at")
 
 
 _WORKFLOW_ID: Final = alias(Workflow, "workflow_id")

@@ -115,6 +115,7 @@ RUN_PATHS: Final = {
     RunField.LEASE_OWNER: LEASE_OWNER,
     RunField.LEASE_UNTIL: LEASE_UNTIL,
     RunField.DISPATCHED_AT: DISPATCHED_AT,
+    RunField.CANCEL_REQUESTED_AT: F.CANCEL_REQUESTED_AT,
 }
 
 
@@ -196,6 +197,17 @@ class MongoExecutionRepository:
     @translated
     async def renew_lease(self, execution_id: str, *, owner: str, lease_until: datetime) -> bool:
         return await self._change(execution_id, run_claims.renew_lease(token=owner, lease_until=lease_until))
+
+    @translated
+    async def request_cancel(self, execution_id: str, *, now: datetime) -> Execution:
+        change = run_claims.request_cancel(now=now, token=new_token())
+        await self._change(execution_id, change)
+        current = await self._group.find(plain(execution_id), projection=_WITHOUT_PLAN)
+        if current is None:
+            raise ExecutionNotFound(execution_id)
+        if not change.landed(state_of(current, RUN_PATHS)):
+            raise ExecutionAlreadyFinished(execution_id, current[F.STATUS])
+        return execution_from_document(current)
 
     @translated
     async def cancel(self, execution_id: str, *, now: datetime) -> Execution:
