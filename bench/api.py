@@ -105,6 +105,25 @@ class WorkflowsApi:
                 return executions
             params["cursor"] = page["nextCursor"]
 
+    async def executions_since(self, workflow_id: str, since: datetime) -> list[Execution]:
+        """The workflow's executions created after `since`, newest first: pages are read only until one reaches
+        back to `since`, so a long history costs nothing to skip."""
+        executions: list[Execution] = []
+        params: dict[str, Any] = {"limit": 100}
+        while True:
+            response = await self._while_unavailable(
+                lambda: self._client.get(f"/workflows/{workflow_id}/executions", params=dict(params))
+            )
+            _expect(response, 200)
+            page = response.json()
+            for execution in page["items"]:
+                if parse_timestamp(execution["createdAt"]) <= since:
+                    return executions
+                executions.append(execution)
+            if page.get("nextCursor") is None:
+                return executions
+            params["cursor"] = page["nextCursor"]
+
     async def _while_unavailable(self, send: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
         """`send()` again after each 503, for up to UNAVAILABLE_FOR_SECONDS; for idempotent calls only."""
         deadline = time.monotonic() + UNAVAILABLE_FOR_SECONDS

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import sys
 import traceback
@@ -18,16 +19,17 @@ from typing import Any
 
 import httpx
 
-from bench import scenarios
+from bench import history, micro, scenarios, soak
 from bench.api import WorkflowsApi
 from bench.environment import environment
 from bench.events import FinalEventWatcher
 from bench.otlp_sink import OtlpSink
-from bench.stack import Stack, running_stack
+from bench.scale import throughput_by_runners
+from bench.stack import Stack, process_pids, running_stack
 
-SCENARIOS = ("latency", "throughput", "cost", "schedule")
-# `schedule` runs for a minute and more and fills the database with executions, so it runs only when asked for
-# (and last, so that what it leaves behind cannot slow the others down).
+SCENARIOS = ("latency", "throughput", "cost", "micro", "schedule", "soak", "history")
+# `schedule`, `soak` and `history` run for minutes and fill the database with executions, so they run only when
+# asked for (and last, so that what they leave behind cannot slow the others down; `history` stores the most).
 DEFAULT_SCENARIOS = ("latency", "throughput", "cost")
 REPO = Path(__file__).resolve().parent.parent
 
@@ -39,9 +41,16 @@ def parser() -> argparse.ArgumentParser:
         dest="scenarios",
         action="append",
         choices=SCENARIOS,
-        help="run this scenario (repeatable; default: latency, throughput and cost, in that order; schedule only "
-        "when named, after the others)",
+        help="run this scenario (repeatable; default: latency, throughput and cost; the others only when named; "
+        "always in the order listed)",
     )
+    parser.add_argument(
+        "--runners",
+        type=_positive_int,
+        default=1,
+        help="runner processes (throughput: > 1 also measures one alone, and the ratio)",
+    )
+    parser.add_argument("--schedulers", type=_positive_int, default=1, help="scheduler processes")
     parser.add_argument("--latency-executions", type=_positive_int, default=100)
     parser.add_argument("--latency-warmup", type=_non_negative_int, default=3, help="executions run first, not counted")
     parser.add_argument("--poll-interval-ms", type=_positive_float, default=10.0, help="latency: GET interval")
@@ -64,6 +73,18 @@ def parser() -> argparse.ArgumentParser:
         default=0,
         help="schedule: periodic workflows also defined, none due in the window (every 365 days)",
     )
+    parser.add_argument("--soak-minutes", type=_positive_float, default=30.0, help="soak: how long the load runs")
+    parser.add_argument("--soak-window-seconds", type=_positive_float, default=300.0, help="soak: window length")
+    parser.add_argument("--soak-periodic", type=_positive_int, default=20, help="soak: workflows firing every 1 s")
+    parser.add_argument("--soak-rate", type=_positive_float, default=5.0, help="soak: manual triggers a second")
+    parser.add_argument(
+        "--history-executions", type=_positive_int, default=50_000, help="history: finished executions stored"
+    )
+    parser.add_argument("--micro-calls", type=_positive_int, default=2000, help="micro: calls per command and level")
+    parser.add_argument("--micro-seconds", type=_positive_float, default=10.0, help="micro: at most, per command")
+    parser.add_argument("--micro-concurrency", type=_positive_int, default=16, help="micro: calls in flight")
+    parser.add_argument("--micro-batch", type=_positive_int, default=32, help="micro: documents per bulk call")
+    parser.add_argument("--micro-preload", type=_positive_int, default=5000, help="micro: documents read/updated")
     parser.add_argument("--timeout", type=_positive_float, default=600.0, help="seconds any one wait may take")
     parser.add_argument("--start-timeout", type=_positive_float, default=120.0, help="seconds to start each part")
     parser.add_argument("--results-dir", type=Path, default=REPO / "bench" / "results")
@@ -147,6 +168,7 @@ async def run_scenarios(stack: Stack, args: argparse.Namespace, figures: dict[st
                 timeout=args.timeout,
                 server_pids=stack.server_pids,
             )
+            pids = functools.partial(process_pids, stack.services, stack.server_pids)
             for name in chosen(args):
                 if name == "latency":
                     figures[name] = await scenarios.latency(
@@ -156,8 +178,8 @@ async def run_scenarios(stack: Stack, args: argparse.Namespace, figures: dict[st
                         poll_interval=args.poll_interval_ms / 1000,
                     )
                 elif name == "throughput":
-                    figures[name] = await scenarios.throughput(
-                        ctx, executions=args.throughput_executions, concurrency=args.concurrency
+                    figures[name] = await throughput_by_runners(
+                        ctx, stack.services, executions=args.throughput_executions, concurrency=args.concurrency
                     )
                 elif name == "cost":
                     figures[name] = await scenarios.cost(
@@ -175,6 +197,35 @@ async def run_scenarios(stack: Stack, args: argparse.Namespace, figures: dict[st
                         seconds=args.schedule_seconds,
                         min_interval=low,
                         max_interval=high,
+                        concurrency=args.concurrency,
+                    )
+                elif name == "micro":
+                    settings = micro.Settings(
+                        calls=args.micro_calls,
+                        seconds=args.micro_seconds,
+                        concurrency=args.micro_concurrency,
+                        batch=args.micro_batch,
+                        preload=args.micro_preload,
+                    )
+                    figures[name] = await micro.micro(stack.mongo_url, settings=settings, server_pids=stack.server_pids)
+                elif name == "soak":
+                    figures[name] = await soak.soak(
+                        ctx,
+                        mongo_url=stack.mongo_url,
+                        settings=soak.Settings(
+                            seconds=args.soak_minutes * 60,
+                            window_seconds=args.soak_window_seconds,
+                            periodic=args.soak_periodic,
+                            rate=args.soak_rate,
+                        ),
+                        pids=pids,
+                    )
+                elif name == "history":
+                    figures[name] = await history.history(
+                        ctx,
+                        mongo_url=stack.mongo_url,
+                        executions=args.throughput_executions,
+                        history_executions=args.history_executions,
                         concurrency=args.concurrency,
                     )
                 stack.services.check_running()
@@ -202,7 +253,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if sink is not None:
         service_env.update(OTEL_TRACES_EXPORTER="otlp", OTEL_EXPORTER_OTLP_ENDPOINT=sink.endpoint)
     try:
-        with running_stack(run_dir, start_timeout=args.start_timeout, extra_env=service_env) as stack:
+        with running_stack(
+            run_dir,
+            start_timeout=args.start_timeout,
+            extra_env=service_env,
+            runners=args.runners,
+            schedulers=args.schedulers,
+        ) as stack:
             try:
                 asyncio.run(run_scenarios(stack, args, figures))
             except BaseException:

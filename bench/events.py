@@ -97,6 +97,10 @@ class FinalEventWatcher:
                         self._seen[final[0]] = FinalEvent(final[0], final[1], now)
                         self._changed.set()
 
+    def finals(self) -> list[FinalEvent]:
+        """Every final event read so far, one per execution."""
+        return list(self._seen.values())
+
     async def wait_for(self, execution_ids: Collection[str], timeout: float) -> dict[str, FinalEvent]:  # noqa: ASYNC109
         """The final events of all `execution_ids` once each has been seen; BenchError after `timeout` seconds
         (naming how many are missing) or if the watcher stopped."""

@@ -114,11 +114,12 @@ async def _trigger_all(ctx: Context, workflow_ids: list[str], concurrency: int) 
     return await bounded(workflow_ids, concurrency, fire)
 
 
-async def throughput(ctx: Context, *, executions: int, concurrency: int) -> dict[str, Any]:
-    """Trigger `executions` workflows at once (at most `concurrency` requests in flight) and wait for them all."""
-    progress(f"throughput: creating {executions} workflows")
-    workflow_ids = await _create_workflows(ctx, "throughput", executions, concurrency)
-    progress(f"throughput: triggering {executions} executions, {concurrency} requests in flight")
+async def throughput(ctx: Context, *, executions: int, concurrency: int, name: str = "throughput") -> dict[str, Any]:
+    """Trigger `executions` workflows at once (at most `concurrency` requests in flight) and wait for them all.
+    `name` tells the workflows of one call from another's."""
+    progress(f"{name}: creating {executions} workflows")
+    workflow_ids = await _create_workflows(ctx, name, executions, concurrency)
+    progress(f"{name}: triggering {executions} executions, {concurrency} requests in flight")
     start = time.monotonic()
     sent = await _trigger_all(ctx, workflow_ids, concurrency)
     triggered = time.monotonic()
@@ -169,7 +170,7 @@ def _activity(scrape: Scrape, *, quiet_processes: Iterable[str]) -> tuple[object
 async def _settled_scrape(ctx: Context, *, gap: float, timeout: float) -> tuple[dict[str, str], bool]:  # noqa: ASYNC109
     """A scrape once two in a row, `gap` apart, show no more activity from the executions (see `_activity`),
     or the last one after `timeout`; and whether it settled."""
-    quiet = [process for process in ctx.metrics_urls if process != "scheduler-svc"]
+    quiet = [process for process in ctx.metrics_urls if not process.startswith(SCHEDULER)]
     deadline = time.monotonic() + timeout
     previous = await scrape(ctx)
     while True:

@@ -21,6 +21,7 @@ class Stack:
     topic_prefix: str
     log_dir: Path
     server_pids: Mapping[str, int] = field(default_factory=dict)  # {"mongo": pid, "kafka": pid}
+    mongo_url: str = ""  # with the run's database, as the services are given it
 
     @property
     def api_url(self) -> str:
@@ -28,8 +29,8 @@ class Stack:
 
     @property
     def metrics_urls(self) -> dict[str, str]:
-        """`{script: http://host:port/metrics}` of the three processes."""
-        return {process.script: f"{process.url}/metrics" for process in self.services}
+        """`{name: http://host:port/metrics}` of every service process (`runner-svc`, `runner-svc-2`, ...)."""
+        return {name: f"{process.url}/metrics" for name, process in self.services.processes.items()}
 
     @property
     def events_topic(self) -> str:
@@ -42,11 +43,16 @@ def _progress(message: str) -> None:
 
 @contextmanager
 def running_stack(
-    log_dir: Path, *, start_timeout: float, extra_env: Mapping[str, str] | None = None, runners: int = 1
+    log_dir: Path,
+    *,
+    start_timeout: float,
+    extra_env: Mapping[str, str] | None = None,
+    runners: int = 1,
+    schedulers: int = 1,
 ) -> Iterator[Stack]:
     """Start everything, yield it, stop everything (also on error). Must run on the main thread: the servers
     and services die with the thread that started them, so an interrupted run leaves nothing behind.
-    `extra_env` adds WFA_ variables for every service; `runners` > 1 starts more runner processes."""
+    `extra_env` adds WFA_ variables for every service; `runners` or `schedulers` > 1 start more of those."""
     tag = uuid.uuid4().hex[:8]
     with ExitStack() as stack:
         _progress(f"starting embedded MongoDB and Kafka (logs in {log_dir})")
@@ -59,14 +65,16 @@ def running_stack(
         for server in (mongo, kafka):
             server.wait_ready(start_timeout)
         topic_prefix = f"bench.{tag}."
-        _progress("starting workflows-svc, scheduler-svc and runner-svc")
+        _progress(f"starting workflows-svc, {schedulers} scheduler-svc and {runners} runner-svc")
+        mongo_url = f"{mongo.url}/wfa_bench_{tag}"
         services = start_services(
-            f"{mongo.url}/wfa_bench_{tag}",
+            mongo_url,
             kafka.bootstrap,
             topic_prefix,
             log_dir=log_dir,
             extra_env=extra_env,
             runners=runners,
+            schedulers=schedulers,
             timeout=start_timeout,
         )
         stack.enter_context(services)
@@ -78,6 +86,7 @@ def running_stack(
             topic_prefix=topic_prefix,
             log_dir=log_dir,
             server_pids=pids,
+            mongo_url=mongo_url,
         )
 
 
@@ -91,3 +100,24 @@ def cpu_seconds(pid: int) -> float | None:
     fields = stat[stat.rindex(")") + 2 :].split()
     utime, stime = int(fields[11]), int(fields[12])
     return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_bytes(pid: int) -> int | None:
+    """The process's resident memory now (VmRSS in Linux /proc), or None where it cannot be read."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024  # /proc gives kB
+    return None
+
+
+def process_pids(stack: ServiceStack, servers: Mapping[str, int]) -> dict[str, int]:
+    """`{name: pid}` of every running service process and every embedded server (`mongo server`, ...)."""
+    pids = {name: process.pid for name, process in stack.processes.items() if process.is_running()}
+    return {
+        **{name: pid for name, pid in pids.items() if pid is not None},
+        **{f"{name} server": pid for name, pid in servers.items()},
+    }

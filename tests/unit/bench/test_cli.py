@@ -38,3 +38,24 @@ def test_schedule_intervals_are_a_range_of_whole_seconds() -> None:
     for wrong in ("0-5", "5-2", "a-b"):
         with pytest.raises(SystemExit):
             parser().parse_args(["--schedule-intervals", wrong])
+
+
+def test_the_long_scenarios_run_only_when_named_and_history_last() -> None:
+    args = parser().parse_args(["--scenario", "history", "--scenario", "soak", "--scenario", "micro"])
+
+    assert chosen(args) == ["micro", "soak", "history"]
+    assert not {"micro", "soak", "history"} & set(chosen(parser().parse_args([])))
+
+
+def test_soak_history_and_scale_defaults_are_those_documented() -> None:
+    args = parser().parse_args([])
+
+    assert (args.soak_minutes, args.soak_window_seconds, args.soak_periodic, args.soak_rate) == (30.0, 300.0, 20, 5.0)
+    assert args.history_executions == 50_000
+    assert (args.runners, args.schedulers) == (1, 1)
+
+
+@pytest.mark.parametrize("flag", ["--runners=0", "--schedulers=0", "--soak-minutes=0", "--history-executions=0"])
+def test_scale_soak_and_history_sizes_must_be_positive(flag: str) -> None:
+    with pytest.raises(SystemExit):
+        parser().parse_args([flag])

@@ -1,7 +1,7 @@
 import os
 import time
 
-from bench.stack import cpu_seconds
+from bench.stack import cpu_seconds, rss_bytes
 
 
 def test_cpu_seconds_of_a_process_grow_as_it_works() -> None:
@@ -18,3 +18,14 @@ def test_cpu_seconds_of_a_process_grow_as_it_works() -> None:
 
 def test_cpu_seconds_of_no_process_is_none() -> None:
     assert cpu_seconds(2**22 + 1) is None
+
+
+def test_rss_of_a_running_process_is_some_megabytes() -> None:
+    rss = rss_bytes(os.getpid())
+
+    assert rss is not None
+    assert rss > 2**20
+
+
+def test_rss_of_no_process_is_none() -> None:
+    assert rss_bytes(2**22 + 1) is None
