@@ -61,7 +61,7 @@ def running_stack(
         topic_prefix = f"bench.{tag}."
         _progress("starting workflows-svc, scheduler-svc and runner-svc")
         services = start_services(
-            f"{mongo.url}/wfa_bench_{tag}",
+            mongo.url_for(f"wfa_bench_{tag}"),
             kafka.bootstrap,
             topic_prefix,
             log_dir=log_dir,
