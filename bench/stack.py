@@ -66,7 +66,7 @@ def running_stack(
             server.wait_ready(start_timeout)
         topic_prefix = f"bench.{tag}."
         _progress(f"starting workflows-svc, {schedulers} scheduler-svc and {runners} runner-svc")
-        mongo_url = f"{mongo.url}/wfa_bench_{tag}"
+        mongo_url = mongo.url_for(f"wfa_bench_{tag}")
         services = start_services(
             mongo_url,
             kafka.bootstrap,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from pymongo import MongoClient
+from pymongo import MongoClient, monitoring
 
 from wfa_devstack import EmbeddedKafka, StackConfig, down, free_port, kafka_responds, mongo_responds, up
 
@@ -173,3 +173,39 @@ def test_supervisor_stops_the_others_when_one_child_dies(tmp_path: Path) -> None
 
     assert supervisor.returncode == 3, output
     assert out.read_text().splitlines() == ["ready", "stopped by SIGTERM"], output
+
+
+def test_writes_through_the_test_mongo_url_are_not_retryable(use_docker: bool, mongo_url: str) -> None:
+    # SecantusDB stores every retryable write's reply and walks them all on each such write (docs/local-stack.md).
+    if use_docker:
+        pytest.skip("only the embedded server's address turns retryable writes off")
+    listener = _CommandLog()
+    client: MongoClient[dict[str, object]] = MongoClient(
+        mongo_url, serverSelectionTimeoutMS=10_000, event_listeners=[listener]
+    )
+    try:
+        checks = client.get_default_database().retry_checks
+        checks.insert_one({"_id": "retry"})
+        checks.update_one({"_id": "retry"}, {"$set": {"n": 1}})
+        checks.find_one_and_update({"_id": "retry"}, {"$inc": {"n": 1}})
+        checks.delete_one({"_id": "retry"})
+    finally:
+        client.close()
+
+    writes = [command for name, command in listener.commands if name in {"insert", "update", "findAndModify", "delete"}]
+    assert len(writes) == 4
+    assert all("txnNumber" not in command for command in writes)
+
+
+class _CommandLog(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.commands: list[tuple[str, dict[str, object]]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.commands.append((event.command_name, dict(event.command)))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass

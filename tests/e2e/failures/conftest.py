@@ -79,7 +79,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         for server in (mongo, kafka):
             server.wait_ready(SERVER_START_TIMEOUT)
         stack = start_services(
-            f"{mongo.url}/wfa_failures",
+            mongo.url_for("wfa_failures"),
             kafka.bootstrap,
             f"e2e-failures.{uuid.uuid4().hex[:12]}.",
             extra_env=E2E_ENV | FAST_RECOVERY,
