@@ -10,18 +10,20 @@ Fixtures:
 - `mongo_server_url`: the server alone, with no database in the URL.
 - `kafka_bootstrap`: `host:port` of the broker.
 - `unique_prefix`: a topic prefix of the test's own (`test.<random>.`), for `WFA_TOPIC_PREFIX`.
+- `store`: a MongoStore on `fresh_mongo_url`, its indexes made.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Generator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 
 import pytest
 from pymongo import MongoClient
 from tests.fuzzing import FUZZ_SECONDS, FUZZ_SEED, BudgetSpent
 
+from wfa.adapters.mongo import MongoStore
 from wfa_devstack import EmbeddedKafka, EmbeddedMongo, free_port, mongo_responds, wait_until
 
 SERVER_START_TIMEOUT = 120.0
@@ -157,3 +159,13 @@ def _kafka_container() -> Iterator[str]:
 
     with KafkaContainer() as container:
         yield str(container.get_bootstrap_server())
+
+
+@pytest.fixture
+async def store(fresh_mongo_url: str) -> AsyncIterator[MongoStore]:
+    store = MongoStore.from_url(fresh_mongo_url, timeout_ms=10_000)
+    await store.ensure_indexes()
+    try:
+        yield store
+    finally:
+        await store.close()

@@ -4,7 +4,7 @@ in round trips. The behaviour it shares with the in-memory repositories is in th
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,16 +18,6 @@ from wfa.ports.repositories import LockPosition
 from wfa_devstack import free_port
 
 LEASE = seconds(30)
-
-
-@pytest.fixture
-async def store(fresh_mongo_url: str) -> AsyncIterator[MongoStore]:
-    store = MongoStore.from_url(fresh_mongo_url, timeout_ms=10_000)
-    await store.ensure_indexes()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 def commands_sent(command: str | None = None) -> float:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -38,16 +37,6 @@ def commands() -> Counter[str]:
             if sample.name == "wfa_mongodb_commands_total"
         }
     )
-
-
-@pytest.fixture
-async def store(fresh_mongo_url: str) -> AsyncIterator[MongoStore]:
-    store = MongoStore.from_url(fresh_mongo_url, timeout_ms=10_000)
-    await store.ensure_indexes()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 async def _run_executions(store: MongoStore, count: int) -> Counter[str]:

@@ -23,7 +23,6 @@ from wfa_scheduler.changes import Wake
 pytestmark = pytest.mark.integration
 
 F = WorkflowFields
-MONGO_TIMEOUT_MS = 10_000
 EVENT_TIMEOUT = 20.0
 MARKER = "~marker"
 SLOT = T0 + timedelta(seconds=10)  # the first slot of the builders' workflows
@@ -76,16 +75,6 @@ class Feed:
                 await write
 
         await self.wakes_of(all_of)
-
-
-@pytest.fixture
-async def store(fresh_mongo_url: str) -> AsyncIterator[MongoStore]:
-    store = MongoStore.from_url(fresh_mongo_url, timeout_ms=MONGO_TIMEOUT_MS)
-    await store.ensure_indexes()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 @pytest.fixture
