@@ -1,15 +1,18 @@
 """Running one attempt of an execution: claim it, run its actions in order, record every step.
 
 The order of writes, and why:
-- `claim_for_run` takes the execution under a lease in one atomic step, so a redelivered or duplicated request
-  is a no-op, and a dead runner's execution can be taken over once its lease expires.
-- The record is saved after each action completes, before the next one starts: that is what makes "an action
-  that succeeded is never run again" hold across crashes (a retry or a redelivery resumes at the first action
-  not succeeded). The save before an http-request action shows it running; a `log` action is instantaneous and
-  gets none. The last action's completion and the final status are one save.
-- A save that returns False means the execution was cancelled or taken over: the runner stops at once.
-- At the end the workflow's lock is released (or moved to pending) before the final status is stored, so a
-  client that reads a finished status can trigger again at once (contract, "Settled details").
+- `claim_for_run` takes the execution under a lease with a token of this claim's own, in one conditional write,
+  so a redelivered or duplicated request is a no-op, a dead runner's execution can be taken over once its lease
+  expires, and a second claim (even in this process) makes the first one's writes fail.
+- The record is saved after each action completes, the last one included, before anything depends on it: that
+  is what makes "an action that succeeded is never run again" hold across crashes (a retry, a redelivery or a
+  takeover resumes at the first action not succeeded, or concludes a failure already decided). The save before an
+  http-request action shows it running; a `log` action is instantaneous and gets none.
+- A save that returns False means the execution was cancelled or taken over: the runner stops at once. An action
+  whose lease cannot be renewed is stopped before the lease ends (wfa_runner.lease).
+- Then the execution is finished in the one order of wfa.service_layer.finishing: the lock is released before
+  the final status is stored, so a client that reads a finished status can trigger again at once (contract,
+  "Settled details"); a pending record is saved before the lock goes pending.
 
 This module knows neither Kafka nor MongoDB: it works on the ports, and the worker calls `run` per request.
 

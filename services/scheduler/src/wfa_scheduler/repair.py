@@ -3,10 +3,13 @@
 Every sweep:
 - Stalled executions: queued ones whose request was last published long ago (lost between MongoDB and Kafka:
   a crash, a broker outage) and running ones whose runner's lease expired (it died mid-execution) get their
-  request published again for their current attempt. The runner's claim makes a duplicate harmless.
+  request published again for their current attempt. The runner's claim makes a duplicate harmless. One marked
+  for cancelling (a cancel whose process died before recording it: its lease was ended for this) gets its cancel
+  completed instead (wfa.service_layer.finishing).
 - Old locks: a workflow locked for long by an execution that does not exist (a crash between taking the lock
-  and storing the execution) or that is already final gets its lock released. A lock held by a queued,
-  running or pending execution is left alone: the stall sweep and the retry loop see to those.
+  and storing the execution) or that is already final gets its lock released; one held by an execution marked
+  for cancelling gets that cancel completed. A lock held by a queued, running or pending execution is left
+  alone: the stall sweep and the retry loop see to those.
 """
 
 from __future__ import annotations
