@@ -57,11 +57,20 @@ class _Queue(Generic[A, T]):
 
     async def call(self, argument: A) -> T:
         call: _Call[A, T] = _Call(argument)
-        self._waiting.append(call)
-        if not self._sending:
-            self._sending = True
-            asyncio.get_running_loop().create_task(self._drain())
-        return await call.answer
+        if self._sending:
+            self._waiting.append(call)
+            return await call.answer
+        # Nothing in flight: this call is sent from the caller's own task, with no hop through another one (an
+        # idle process pays nothing for the grouping); whatever arrives meanwhile goes next, together.
+        self._sending = True
+        try:
+            await self._send([call])
+        finally:
+            if self._waiting:
+                asyncio.get_running_loop().create_task(self._drain())
+            else:
+                self._sending = False
+        return call.answer.result()
 
     async def _drain(self) -> None:
         try:
