@@ -160,3 +160,33 @@ async def test_a_scheduler_whose_view_is_older_than_a_lease_fires_everything(
     clock.advance(LEASE)  # a's renewals failed all that while: what it knows may be stale
 
     assert a.shards.owns(foreign)
+
+
+async def test_a_dead_schedulers_overdue_slots_are_fired_by_another_before_its_lease_runs_out(
+    deps: Triggering, clock: FakeClock
+) -> None:
+    for n in range(WORKFLOWS):
+        await add_workflow(deps, TEN_S, workflow_id=f"w{n}")
+    leases = InMemoryShardLeases()
+    a, b = Process("a", deps, leases), Process("b", deps, leases)
+    for _ in range(3):
+        await _renew(a, b)
+    assert await _fire_slot(clock, 1, deps, a, b) == [SlotOutcome.FIRED] * WORKFLOWS
+    theirs = [n for n in range(WORKFLOWS) if not a.shards.owns(f"w{n}")]
+    assert theirs
+
+    # Both renew up to just before slot 2, then b dies: a's view still says b holds its shards (their lease runs
+    # until 24 s).
+    while clock.now() < START + seconds(18):
+        clock.advance(LEASE / 3)
+        await _renew(a, b)
+    clock.set(START + seconds(20))
+    await _renew(a)
+    on_time = await a.firing.run_once(clock.now())
+    clock.advance(seconds(3))
+    overdue = await a.firing.run_once(clock.now())
+
+    assert on_time.count(SlotOutcome.FIRED) == WORKFLOWS - len(theirs)
+    assert overdue.count(SlotOutcome.FIRED) == len(theirs)
+    assert not any(a.shards.owns(f"w{n}") for n in theirs)
+    assert await _fired_per_workflow(deps) == {2}

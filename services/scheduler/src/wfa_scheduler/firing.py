@@ -38,6 +38,9 @@ DEFAULT_CONCURRENCY = 16
 # by then): a second after the last one, which is also when the loop's capped sleep (1 s) would wake it, so an
 # idle scheduler queries once a second.
 DEFAULT_LOOKAHEAD = timedelta(milliseconds=1100)
+# A live owner fires a slot within milliseconds (within a second or two on a saturated database): one still due
+# this long past its time is taken over by any scheduler that sees it.
+DEFAULT_TAKEOVER_AFTER = timedelta(seconds=3)
 RELOOK_MARGIN = timedelta(milliseconds=100)
 # With a batch of fires in flight the loop stops looking until some are done, so that a backlog (after downtime)
 # is taken a bounded part at a time; it checks again after this many seconds.
@@ -70,8 +73,12 @@ class Firing:
         lookahead: timedelta = DEFAULT_LOOKAHEAD,
         tracer: Tracer | None = None,
         owns: Callable[[str], bool] = _every_workflow,
+        takeover_after: timedelta = DEFAULT_TAKEOVER_AFTER,
     ) -> None:
-        """`owns`: whether this process fires a workflow's slots (its share of the shards, see shards.py)."""
+        """`owns`: whether this process fires a workflow's slots (its share of the shards, see shards.py). A slot
+        of another process's share still due `takeover_after` past its time is fired here too: its owner is dead or
+        stuck, and waiting until its shard lease runs out would collapse several slots into one late fire. The
+        claim keeps such a slot fired once, whoever comes first."""
         self._deps = deps
         self._metrics = metrics
         self._tracer = tracer or default_tracer()
@@ -79,6 +86,7 @@ class Firing:
         self._concurrency = concurrency
         self._lookahead = lookahead
         self._owns = owns
+        self._takeover_after = takeover_after
         self._gate = asyncio.Semaphore(concurrency)
         self._armed: list[Workflow] = []  # fetched by the last look, not fired yet; earliest slot first
         self._known_until: datetime | None = None  # every slot at or before this was fetched by the last look
@@ -91,7 +99,7 @@ class Firing:
     async def run_once(self, now: datetime) -> FiringPass:
         """Fire every slot due at `now` (up to one batch), all done when it returns."""
         fetched = await self._deps.workflows.due_for_schedule(now=now, limit=self._batch)
-        due = [workflow for workflow in fetched if self._owns(workflow.workflow_id)]
+        due = [workflow for workflow in fetched if self._mine(workflow, now)]
         outcomes = await run_bounded(due, self._fire, limit=self._concurrency)
         counts: dict[SlotOutcome, int] = {}
         for outcome in outcomes:
@@ -139,11 +147,17 @@ class Firing:
             for workflow in fetched
             if _key(workflow) not in self._in_flight
             and _key(workflow) not in self._handled
-            and self._owns(workflow.workflow_id)
+            and self._mine(workflow, now)
         ]
         self._handled -= settled
         # A full batch may have left out later slots: only up to its last one is known.
         self._known_until = horizon if len(fetched) < limit else _slot(fetched[-1])
+
+    def _mine(self, workflow: Workflow, now: datetime) -> bool:
+        if self._owns(workflow.workflow_id):
+            return True
+        slot = workflow.trigger.next_run_at
+        return slot is not None and slot <= now - self._takeover_after
 
     def _launch(self, workflow: Workflow) -> None:
         key = _key(workflow)
