@@ -54,6 +54,9 @@ class _Queue(Generic[A, T]):
         self._key = key
         self._waiting: list[_Call[A, T]] = []
         self._sending = False
+        # The loop keeps only a weak reference to a task: without this one, a drain could be collected mid-way and
+        # leave its callers waiting forever.
+        self._drainer: asyncio.Task[None] | None = None
 
     async def call(self, argument: A) -> T:
         call: _Call[A, T] = _Call(argument)
@@ -67,7 +70,7 @@ class _Queue(Generic[A, T]):
             await self._send([call])
         finally:
             if self._waiting:
-                asyncio.get_running_loop().create_task(self._drain())
+                self._drainer = asyncio.get_running_loop().create_task(self._drain())
             else:
                 self._sending = False
         return call.answer.result()
