@@ -7,31 +7,15 @@ requests interleave between their calls.
 from __future__ import annotations
 
 import asyncio
-from itertools import count
 from typing import Any
 
-import pytest
-from tests.unit.fakes import START, RecordingPublisher, add_workflow
+from tests.unit.fakes import START, add_workflow
 
-from wfa.adapters.memory import InMemoryExecutionRepository, InMemoryWorkflowRepository
-from wfa.domain.clock import FakeClock
 from wfa.domain.execution import ExecutionStatus
 from wfa.domain.workflow import TriggerStatus, WorkflowDefinition
 from wfa.ports.repositories import SlotOutcome
 from wfa.service_layer.triggering import Triggering, fire_schedule, trigger_manually
 from wfa_workflows.use_cases import WorkflowUseCases
-
-
-@pytest.fixture
-def deps() -> Triggering:
-    ids = count(1)
-    return Triggering(
-        workflows=InMemoryWorkflowRepository(),
-        executions=InMemoryExecutionRepository(),
-        publisher=RecordingPublisher(),
-        clock=FakeClock(START),
-        new_id=lambda: f"e{next(ids)}",
-    )
 
 
 async def test_concurrent_triggers_with_one_idempotency_key_all_get_the_one_execution(deps: Triggering) -> None:

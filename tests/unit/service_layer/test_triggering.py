@@ -1,29 +1,15 @@
 import asyncio
 from datetime import timedelta
-from itertools import count
 
 import pytest
 from tests.unit.fakes import START, RecordingPublisher, add_workflow
 
-from wfa.adapters.memory import InMemoryExecutionRepository, InMemoryWorkflowRepository
 from wfa.domain.clock import FakeClock
 from wfa.domain.errors import TriggerLocked, WorkflowNotFound
 from wfa.domain.execution import ExecutionStatus, Reason
 from wfa.domain.workflow import TriggerStatus
 from wfa.ports.repositories import SlotOutcome
 from wfa.service_layer.triggering import Triggering, dispatch, fire_schedule, trigger_manually
-
-
-@pytest.fixture
-def deps() -> Triggering:
-    ids = count(1)
-    return Triggering(
-        workflows=InMemoryWorkflowRepository(),
-        executions=InMemoryExecutionRepository(),
-        publisher=RecordingPublisher(),
-        clock=FakeClock(START),
-        new_id=lambda: f"e{next(ids)}",
-    )
 
 
 def _publisher(deps: Triggering) -> RecordingPublisher:

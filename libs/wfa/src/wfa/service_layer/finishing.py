@@ -73,13 +73,7 @@ async def cancel(
 ) -> Execution:
     """Cancel a queued, pending or running execution. Raises ExecutionNotFound or ExecutionAlreadyFinished."""
     requested = await executions.request_cancel(execution_id, now=now)
-    return await finish(
-        workflows,
-        workflow_id=requested.workflow_id,
-        execution_id=execution_id,
-        status=ExecutionStatus.CANCELLED,
-        record=lambda: executions.cancel(execution_id, now=now),
-    )
+    return await _release_and_record_cancel(workflows, executions, requested, now=now)
 
 
 async def complete_cancel(
@@ -88,13 +82,20 @@ async def complete_cancel(
     """Finish a cancel that was asked for but not recorded (its process died): False when it got finished
     meanwhile, by the cancel itself or another sweep."""
     try:
-        await finish(
-            workflows,
-            workflow_id=execution.workflow_id,
-            execution_id=execution.execution_id,
-            status=ExecutionStatus.CANCELLED,
-            record=lambda: executions.cancel(execution.execution_id, now=now),
-        )
+        await _release_and_record_cancel(workflows, executions, execution, now=now)
     except ExecutionAlreadyFinished:
         return False
     return True
+
+
+async def _release_and_record_cancel(
+    workflows: WorkflowRepository, executions: ExecutionRepository, execution: Execution, *, now: datetime
+) -> Execution:
+    """The two steps of a cancel after the mark: the lock released, then the cancel recorded."""
+    return await finish(
+        workflows,
+        workflow_id=execution.workflow_id,
+        execution_id=execution.execution_id,
+        status=ExecutionStatus.CANCELLED,
+        record=lambda: executions.cancel(execution.execution_id, now=now),
+    )
