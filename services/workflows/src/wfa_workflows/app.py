@@ -45,7 +45,9 @@ class ApiDependencies:
 class WorkflowsApi(FastAPI):
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:
-            _problems_as_problem_json(super().openapi())
+            schema = super().openapi()
+            _problems_as_problem_json(schema)
+            _put_takes_the_resource_too(schema)
         assert self.openapi_schema is not None
         return self.openapi_schema
 
@@ -58,6 +60,15 @@ def _problems_as_problem_json(schema: dict[str, Any]) -> None:
                 content = response.get("content")
                 if status[:1] in ("4", "5") and content and "application/json" in content:
                     content[PROBLEM_JSON] = content.pop("application/json")
+
+
+def _put_takes_the_resource_too(schema: dict[str, Any]) -> None:
+    """PUT takes a definition or the resource exactly as GET returned it (contract, "Settled details"): the body is
+    documented as either, so that a client (or a fuzzer) sending the resource back is not told it sent invalid
+    data. FastAPI can only describe the one model the handler validates against."""
+    body = schema["paths"]["/workflows/{workflow_id}"]["put"]["requestBody"]["content"]["application/json"]
+    definition = body["schema"].pop("$ref")
+    body["schema"]["anyOf"] = [{"$ref": definition}, {"$ref": "#/components/schemas/Workflow"}]
 
 
 def create_app(deps: ApiDependencies) -> FastAPI:
