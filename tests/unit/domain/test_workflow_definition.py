@@ -29,6 +29,9 @@ def test_seed_payload_is_valid_and_every_default_is_filled() -> None:
     assert dumped["actions"][0] == {
         "name": "action-1",
         "retry": None,
+        "when": None,
+        "continueOnError": False,
+        "compensate": None,
         "type": "http-request",
         "url": "https://example.com",
         "method": "GET",

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from wfa.domain.errors import ActionFailed, DependencyUnavailable
+from wfa.domain.templates import TemplateContext
 from wfa.domain.workflow import Workflow, WorkflowDefinition
 from wfa.events import ExecutionRequest, LifecycleEvent
 from wfa_runner.actions import LogActionRunner
@@ -30,12 +31,14 @@ class ScriptedActions:
     def __init__(self, **scripts: list[Step]) -> None:
         self._scripts = {name.replace("_", "-"): list(steps) for name, steps in scripts.items()}
         self.calls: list[str] = []
+        self.contexts: list[TemplateContext] = []
 
     def count(self, name: str) -> int:
         return self.calls.count(name)
 
-    async def run(self, action: ActionSpec) -> Output:
+    async def run(self, action: ActionSpec, context: TemplateContext) -> Output:
         name = action.name or ""
+        self.contexts.append(context)
         self.calls.append(name)
         script = self._scripts.get(name, [])
         default: Output = {"ok": name}
@@ -53,8 +56,8 @@ class ByType:
     def __init__(self, http: Any) -> None:
         self._runners: dict[str, Any] = {"http-request": http, "log": LogActionRunner()}
 
-    async def run(self, spec: ActionSpec) -> Output:
-        result: Output = await self._runners[spec.type].run(spec)
+    async def run(self, spec: ActionSpec, context: TemplateContext) -> Output:
+        result: Output = await self._runners[spec.type].run(spec, context)
         return result
 
 

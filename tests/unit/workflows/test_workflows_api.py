@@ -42,6 +42,9 @@ async def test_seed_payload_is_created_with_every_field_normalised(client: httpx
             {
                 "name": "action-1",
                 "retry": None,
+                "when": None,
+                "continueOnError": False,
+                "compensate": None,
                 "type": "http-request",
                 "url": "https://example.com",
                 "method": "GET",
@@ -52,6 +55,7 @@ async def test_seed_payload_is_created_with_every_field_normalised(client: httpx
             }
         ],
         "retry": {"maxAttempts": 3, "initialInterval": "2s", "backoffRate": 2.0, "maxInterval": "5m"},
+        "onFailure": [],
         "version": 1,
         "enabled": True,
         "createdAt": iso(START),

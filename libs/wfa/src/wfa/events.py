@@ -53,6 +53,11 @@ class LifecycleEventType(StrEnum):
     EXECUTION_CANCELLED = "execution.cancelled"
     ACTION_SUCCEEDED = "action.succeeded"
     ACTION_FAILED = "action.failed"
+    ACTION_SKIPPED = "action.skipped"
+    COMPENSATION_SUCCEEDED = "compensation.succeeded"
+    COMPENSATION_FAILED = "compensation.failed"
+    ON_FAILURE_SUCCEEDED = "onFailure.succeeded"
+    ON_FAILURE_FAILED = "onFailure.failed"
 
 
 class LifecycleEvent(Model):

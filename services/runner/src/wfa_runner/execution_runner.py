@@ -37,7 +37,8 @@ from opentelemetry.trace import Status, StatusCode, Tracer
 
 from wfa.domain.clock import Clock
 from wfa.domain.errors import ActionFailed, DependencyUnavailable
-from wfa.domain.execution import Execution, ExecutionPlan, ExecutionStatus
+from wfa.domain.execution import Execution, ExecutionPlan, ExecutionStatus, Section, Step
+from wfa.domain.templates import TemplateError, evaluate, truthy
 from wfa.events import ExecutionRequest, LifecycleEvent, LifecycleEventType
 from wfa.observability.tracing import Attributes, default_tracer, link_to_trace_of
 from wfa.ports.repositories import ExecutionRepository, WorkflowRepository
@@ -83,8 +84,21 @@ class _ActionResult(StrEnum):
     STOPPED = "stopped"
 
 
+_SUCCEEDED_EVENT = {
+    Section.ACTIONS: LifecycleEventType.ACTION_SUCCEEDED,
+    Section.COMPENSATIONS: LifecycleEventType.COMPENSATION_SUCCEEDED,
+    Section.ON_FAILURE: LifecycleEventType.ON_FAILURE_SUCCEEDED,
+}
+_FAILED_EVENT = {
+    Section.ACTIONS: LifecycleEventType.ACTION_FAILED,
+    Section.COMPENSATIONS: LifecycleEventType.COMPENSATION_FAILED,
+    Section.ON_FAILURE: LifecycleEventType.ON_FAILURE_FAILED,
+}
+_SPAN_PREFIX = {Section.ACTIONS: "action", Section.COMPENSATIONS: "compensation", Section.ON_FAILURE: "onFailure"}
+_LOG_PREFIX = {Section.ACTIONS: "action", Section.COMPENSATIONS: "compensation", Section.ON_FAILURE: "on_failure"}
+
 _FAILURE_EVENTS = frozenset(
-    {LifecycleEventType.ACTION_FAILED, LifecycleEventType.EXECUTION_FAILED, LifecycleEventType.EXECUTION_PENDING}
+    {*_FAILED_EVENT.values(), LifecycleEventType.EXECUTION_FAILED, LifecycleEventType.EXECUTION_PENDING}
 )
 
 
@@ -172,98 +186,129 @@ class ExecutionRunner:
         run = _Run(claimed.execution, claimed.plan, lease_until=now + self._lease, token=token)
         execution = run.execution
         link_to_trace_of(trace.get_current_span(), execution.traceparent)
-        execution.start_attempt(now)
-        index = execution.next_action_index()
-        log.info("execution.started", resume_at=index)
+        # A failure a dead runner saved but did not settle is settled here: never by running the action again.
+        execution.resume(run.plan, now)
         self._emit(execution, LifecycleEventType.EXECUTION_STARTED)
-        if index is not None and execution.failed_for_good_at(index, run.plan.policy_for(index)):
-            # The last runner saved this failure and died before concluding: conclude, never run it again.
-            execution.fail(now)
+        if execution.status.is_final:
             return await self._conclude(run)
 
-        begun = index is not None and self._begin_visibly(run, index)
+        step, refused = self._advance(run)
+        log.info("execution.started", resume_at=_describe(step))
+        begun = step is not None and refused is None and self._begin_visibly(run, step)
         if begun and not await self._save(run):
             return RunOutcome.STOPPED
-        while index is not None:
-            action = run.plan.actions[index]
+        while step is not None:
             if not begun:
-                execution.begin_action(index, self._clock.now())
-            result = await self._run_action(run, index, action)
+                execution.begin_action(step, self._clock.now())
+            result = await self._run_action(run, step, refused)
             if result is _ActionResult.STOPPED:
                 return RunOutcome.STOPPED
             if isinstance(result, ActionFailed):
-                return await self._after_failure(run, index, result)
-            index = execution.next_action_index()
-            begun = index is not None and self._begin_visibly(run, index)
+                ended = await self._after_failure(run, step, result)
+                if ended is not None:
+                    return ended
+            step, refused = self._advance(run)
+            begun = step is not None and refused is None and self._begin_visibly(run, step)
             # Every completion is saved before anything depends on it: the next action, or the lock's release
             # (contract, "Settled details"). One save records it and, for an action worth showing, the next one
             # running.
             if not await self._save(run):
                 return RunOutcome.STOPPED
-        execution.succeed(self._clock.now())
+        execution.conclude(self._clock.now())
         return await self._conclude(run)
 
-    async def _after_failure(self, run: _Run, index: int, failure: ActionFailed) -> RunOutcome:
+    def _advance(self, run: _Run) -> tuple[Step | None, ActionFailed | None]:
+        """The next action run to perform, past the actions whose `when` is falsy (recorded as skipped), and the
+        failure of its `when` when that expression cannot be evaluated (the action then fails without running)."""
         execution = run.execution
-        policy = run.plan.policy_for(index)
-        if not execution.will_retry(index, policy, retryable=failure.retryable) and not await self._save(run):
-            # Failed for good: the failed run is durable before the lock is released.
+        while (step := execution.next_step(run.plan)) is not None:
+            action = run.plan.action_at(execution, step)
+            if action.when is None:
+                return step, None
+            try:
+                if truthy(evaluate(action.when, execution.template_context(step))):
+                    return step, None
+            except TemplateError as failure:
+                return step, failure
+            execution.skip_action(step)
+            self._metrics.observe_action(action.type, "skipped", None)
+            self._emit(execution, LifecycleEventType.ACTION_SKIPPED, step)
+            log.info("action.skipped", action=action.name, why="its when is falsy", when=action.when)
+        return None, None
+
+    async def _after_failure(self, run: _Run, step: Step, failure: ActionFailed) -> RunOutcome | None:
+        """Settle a failed run: pending a retry or failed for good end this attempt (the outcome); None when the
+        execution goes on (continueOnError, the failure handlers, the next handler)."""
+        execution = run.execution
+        policy = run.plan.policy_for(step, execution)
+        if not execution.will_retry(step, policy, retryable=failure.retryable) and not await self._save(run):
+            # A final failure is durable before anything depends on it: the handlers, the lock's release.
             return RunOutcome.STOPPED
-        execution.settle_failure(index, failure, policy, self._clock.now())
-        self._emit(execution, LifecycleEventType.ACTION_FAILED, index)
+        execution.settle_failure(step, failure, policy, self._clock.now(), plan=run.plan)
+        self._emit(execution, _FAILED_EVENT[step.section], step)
+        if execution.status is ExecutionStatus.RUNNING:
+            return None
         return await self._conclude(run)
 
-    async def _run_action(self, run: _Run, index: int, action: ActionSpec) -> _ActionResult | ActionFailed:
+    async def _run_action(self, run: _Run, step: Step, refused: ActionFailed | None) -> _ActionResult | ActionFailed:
         """Perform one (already begun) action and record its completion or its failed run on the execution;
-        a failure is returned for the caller to settle."""
+        a failure is returned for the caller to settle. `refused`: the action fails with it, without running."""
         execution = run.execution
+        action = run.plan.action_at(execution, step)
         with self._tracer.start_as_current_span(
-            f"action {action.type}",
+            f"{_SPAN_PREFIX[step.section]} {action.type}",
             attributes={
                 Attributes.ACTION_NAME: action.name or "",
                 Attributes.ACTION_TYPE: action.type,
-                Attributes.ACTION_INDEX: index,
-                Attributes.ACTION_ATTEMPT: execution.actions[index].attempts,
+                Attributes.ACTION_INDEX: step.index,
+                Attributes.ACTION_SECTION: step.section.value,
+                Attributes.ACTION_ATTEMPT: execution.run_at(step).attempts,
             },
         ) as span:
             try:
-                output = await self._perform(run, action)
+                if refused is not None:
+                    raise refused
+                output = await self._perform(run, step, action)
             except LeaseLost:
                 span.set_attribute(Attributes.OUTCOME, _ActionResult.STOPPED.value)
                 log.info("execution.stopped", why="cancelled or taken over while an action ran", action=action.name)
                 return _ActionResult.STOPPED
             except ActionFailed as failure:
-                execution.record_failed_run(index, failure, self._clock.now(), output=output_of(failure))
+                execution.record_failed_run(step, failure, self._clock.now(), output=output_of(failure))
                 span.set_attribute(Attributes.OUTCOME, _ActionResult.FAILED.value)
                 span.set_attribute(Attributes.ERROR_TYPE, failure.kind)
                 span.set_status(Status(StatusCode.ERROR, str(failure)))
-                self._metrics.observe_action(
-                    action.type, _ActionResult.FAILED.value, execution.actions[index].duration_ms
-                )
+                self._observe(step, action, _ActionResult.FAILED, execution.run_at(step).duration_ms)
                 log.info(
-                    "action.failed",
+                    f"{_LOG_PREFIX[step.section]}.failed",
                     action=action.name,
                     kind=failure.kind,
                     retryable=failure.retryable,
                     error=str(failure),
                 )
                 return failure
-            execution.complete_action(index, output, self._clock.now())
+            execution.complete_action(step, output, self._clock.now())
             span.set_attribute(Attributes.OUTCOME, _ActionResult.SUCCEEDED.value)
-            duration_ms = execution.actions[index].duration_ms
-            self._metrics.observe_action(action.type, _ActionResult.SUCCEEDED.value, duration_ms)
-            self._emit(execution, LifecycleEventType.ACTION_SUCCEEDED, index)
-            log.debug("action.succeeded", action=action.name, duration_ms=duration_ms)
+            duration_ms = execution.run_at(step).duration_ms
+            self._observe(step, action, _ActionResult.SUCCEEDED, duration_ms)
+            self._emit(execution, _SUCCEEDED_EVENT[step.section], step)
+            log.debug(f"{_LOG_PREFIX[step.section]}.succeeded", action=action.name, duration_ms=duration_ms)
             return _ActionResult.SUCCEEDED
 
-    def _begin_visibly(self, run: _Run, index: int) -> bool:
+    def _observe(self, step: Step, action: ActionSpec, result: _ActionResult, duration_ms: int | None) -> None:
+        if step.is_handler:
+            self._metrics.failure_handlers.labels(kind=step.section.value, outcome=result.value).inc()
+        else:
+            self._metrics.observe_action(action.type, result.value, duration_ms)
+
+    def _begin_visibly(self, run: _Run, step: Step) -> bool:
         """Begin the action now if users should see it running (it is about to be saved); False for a log."""
-        if run.plan.actions[index].type == "log":
+        if run.plan.action_at(run.execution, step).type == "log":
             return False
-        run.execution.begin_action(index, self._clock.now())
+        run.execution.begin_action(step, self._clock.now())
         return True
 
-    async def _perform(self, run: _Run, action: ActionSpec) -> Output:
+    async def _perform(self, run: _Run, step: Step, action: ActionSpec) -> Output:
         runner = self._actions.get(action.type)
         if runner is None:
             raise ActionFailed(f"no runner for actions of type {action.type!r}", kind="unsupported", retryable=False)
@@ -283,8 +328,11 @@ class ExecutionRunner:
             safe_until = run.lease_until - timedelta(seconds=self._renew_every / 2)
             return (safe_until - self._clock.now()).total_seconds()
 
+        context = run.execution.template_context(step)
         try:
-            return await run_under_lease(runner.run(action), renew=renew, every=self._renew_every, time_left=time_left)
+            return await run_under_lease(
+                runner.run(action, context), renew=renew, every=self._renew_every, time_left=time_left
+            )
         except (ActionFailed, LeaseLost):
             raise
         except Exception as exc:
@@ -349,8 +397,8 @@ class ExecutionRunner:
             log.warning("execution.write_abandoned", write=what, error=str(exc))
             raise
 
-    def _emit(self, execution: Execution, event_type: LifecycleEventType, index: int | None = None) -> None:
-        action = execution.actions[index] if index is not None else None
+    def _emit(self, execution: Execution, event_type: LifecycleEventType, step: Step | None = None) -> None:
+        action = execution.run_at(step) if step is not None else None
         error = None
         if event_type in _FAILURE_EVENTS:
             error = action.error if action is not None else execution.error
@@ -366,3 +414,9 @@ class ExecutionRunner:
                 error=error.model_dump(mode="json", by_alias=True) if error is not None else None,
             )
         )
+
+
+def _describe(step: Step | None) -> str | None:
+    if step is None:
+        return None
+    return str(step.index) if step.section is Section.ACTIONS else f"{step.section.value}[{step.index}]"

@@ -36,7 +36,8 @@ class RunnerMetrics:
         )
         self.actions = Counter(
             "wfa_actions",
-            "Action runs (one per attempt of an action) by action type and outcome (succeeded | failed)",
+            "Action runs (one per attempt of an action) by action type and outcome (succeeded | failed | skipped: its "
+            "`when` was falsy)",
             ["type", "outcome"],
             registry=registry,
         )
@@ -45,6 +46,12 @@ class RunnerMetrics:
             "Duration of action runs, by action type and outcome",
             ["type", "outcome"],
             buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.failure_handlers = Counter(
+            "wfa_failure_handler_runs",
+            "Runs of failure handlers, by kind (compensations | onFailure) and outcome (succeeded | failed)",
+            ["kind", "outcome"],
             registry=registry,
         )
         self.in_flight = Gauge(

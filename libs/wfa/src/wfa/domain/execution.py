@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -47,6 +48,8 @@ class ErrorInfo(Model):
     type: str
     message: str
     retryable: bool = False
+    # On the execution's error: the action whose failure decided it (null on an action's own error).
+    action: str | None = None
 
     @classmethod
     def from_failure(cls, failure: ActionFailed) -> ErrorInfo:
@@ -65,18 +68,62 @@ class ActionRun(Model):
     error: ErrorInfo | None = None
 
 
+class Section(StrEnum):
+    """The lists of action runs an execution records: its actions, then, when it fails for good, the failure
+    handlers (contract v2, "Failure handling")."""
+
+    ACTIONS = "actions"
+    COMPENSATIONS = "compensations"
+    ON_FAILURE = "onFailure"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One action run's place: which list, which index."""
+
+    section: Section
+    index: int
+
+    @classmethod
+    def of(cls, where: int | Step) -> Step:
+        """A bare index is an action's (the main list)."""
+        return where if isinstance(where, Step) else cls(Section.ACTIONS, where)
+
+    @property
+    def is_handler(self) -> bool:
+        return self.section is not Section.ACTIONS
+
+
 class ExecutionPlan(Model):
     """What an execution runs, frozen when it is created: a later update of the workflow does not change it."""
 
     actions: list[Action]
     retry: RetryPolicy
+    on_failure: list[Action] = Field(default_factory=list)
 
     @classmethod
     def of(cls, workflow: Workflow) -> ExecutionPlan:
-        return cls(actions=list(workflow.actions), retry=workflow.retry)
+        return cls(actions=list(workflow.actions), retry=workflow.retry, on_failure=list(workflow.on_failure))
 
-    def policy_for(self, index: int) -> RetryPolicy:
-        return self.actions[index].retry or self.retry
+    def action_at(self, execution: Execution, where: int | Step) -> Action:
+        """The action the run at `where` runs: a compensation is found by name among the actions' `compensate`."""
+        step = Step.of(where)
+        if step.section is Section.ACTIONS:
+            return self.actions[step.index]
+        if step.section is Section.ON_FAILURE:
+            return self.on_failure[step.index]
+        name = execution.runs(step.section)[step.index].name
+        return next(a.compensate for a in self.actions if a.compensate is not None and a.compensate.name == name)
+
+    def policy_for(self, where: int | Step, execution: Execution | None = None) -> RetryPolicy:
+        step = Step.of(where)
+        if step.section is Section.ACTIONS:
+            action = self.actions[step.index]
+        else:
+            if execution is None:
+                raise ValueError("a handler's policy needs the execution that names it")
+            action = self.action_at(execution, step)
+        return action.retry or self.retry
 
 
 def _ms(start: datetime, end: datetime) -> int:
@@ -96,6 +143,10 @@ class Execution(Model):
     next_retry_at: datetime | None = None
     input: dict[str, JsonValue] = Field(default_factory=dict)
     actions: list[ActionRun]
+    # Null until the execution fails for good; then the compensations of the actions that had succeeded (reverse
+    # order) and the workflow's onFailure actions, each run at most once. Never run for a cancelled execution.
+    compensations: list[ActionRun] | None = None
+    on_failure: list[ActionRun] | None = None
     error: ErrorInfo | None = None
     created_at: datetime
     started_at: datetime | None = None
@@ -135,21 +186,64 @@ class Execution(Model):
 
     # -- the runner's transitions -------------------------------------------------------------------------
 
+    def runs(self, section: Section) -> list[ActionRun]:
+        if section is Section.ACTIONS:
+            return self.actions
+        runs = self.compensations if section is Section.COMPENSATIONS else self.on_failure
+        return runs if runs is not None else []
+
+    def run_at(self, where: int | Step) -> ActionRun:
+        step = Step.of(where)
+        return self.runs(step.section)[step.index]
+
+    @property
+    def is_failing(self) -> bool:
+        """Failed for good, its failure handlers running or done: it concludes `failed` whatever they do."""
+        return self.compensations is not None
+
     def start_attempt(self, now: datetime) -> None:
         self.status = ExecutionStatus.RUNNING
         self.next_retry_at = None
         if self.started_at is None:
             self.started_at = now
 
+    def resume(self, plan: ExecutionPlan, now: datetime) -> None:
+        """Start this attempt where the record says. A runner that saved an action's final failure and died before
+        deciding what follows left a decision to take: it is taken here, never by running the action again."""
+        self.start_attempt(now)
+        if not self.is_failing:
+            decided = next(
+                (
+                    index
+                    for index, run in enumerate(self.actions)
+                    if self._failed_for_good(run, plan.policy_for(index)) and not plan.actions[index].continue_on_error
+                ),
+                None,
+            )
+            if decided is not None:
+                self._start_failure_handling(plan, decided, now)
+
+    def next_step(self, plan: ExecutionPlan) -> Step | None:
+        """The next action run to perform: the first action neither done nor given up on (continueOnError); once
+        failing, the first failure handler not yet run. None: nothing is left, the execution concludes."""
+        sections = (Section.COMPENSATIONS, Section.ON_FAILURE) if self.is_failing else (Section.ACTIONS,)
+        for section in sections:
+            for index, run in enumerate(self.runs(section)):
+                step = Step(section, index)
+                if run.status in _DONE or self._failed_for_good(run, plan.policy_for(step, self)):
+                    continue
+                return step
+        return None
+
     def next_action_index(self) -> int | None:
-        """The first action not yet succeeded: a retry resumes there, a redelivery too."""
+        """The first action not yet succeeded."""
         for index, run in enumerate(self.actions):
             if run.status is not ActionStatus.SUCCEEDED:
                 return index
         return None
 
-    def begin_action(self, index: int, now: datetime) -> None:
-        run = self.actions[index]
+    def begin_action(self, where: int | Step, now: datetime) -> None:
+        run = self.run_at(where)
         run.status = ActionStatus.RUNNING
         run.attempts += 1
         run.started_at = now
@@ -158,8 +252,12 @@ class Execution(Model):
         run.output = None
         run.error = None
 
-    def complete_action(self, index: int, output: dict[str, Any], now: datetime) -> None:
-        run = self.actions[index]
+    def skip_action(self, where: int | Step) -> None:
+        """Its `when` is falsy: the action does not run, and the execution goes on."""
+        self.run_at(where).status = ActionStatus.SKIPPED
+
+    def complete_action(self, where: int | Step, output: dict[str, Any], now: datetime) -> None:
+        run = self.run_at(where)
         run.status = ActionStatus.SUCCEEDED
         run.output = output
         run.error = None
@@ -167,20 +265,32 @@ class Execution(Model):
 
     def fail_action(
         self,
-        index: int,
+        where: int | Step,
         failure: ActionFailed,
         policy: RetryPolicy,
         now: datetime,
         *,
         output: dict[str, Any] | None = None,
+        plan: ExecutionPlan | None = None,
     ) -> None:
-        """Record a failed attempt and decide: pending a retry, or failed for good."""
-        self.record_failed_run(index, failure, now, output=output)
-        self.settle_failure(index, failure, policy, now)
+        """Record a failed attempt and decide what follows (see settle_failure)."""
+        self.record_failed_run(where, failure, now, output=output)
+        self.settle_failure(where, failure, policy, now, plan=plan)
 
-    def settle_failure(self, index: int, failure: ActionFailed, policy: RetryPolicy, now: datetime) -> None:
-        """After the action's failed run (recorded): pending a retry, or failed for good."""
-        run = self.actions[index]
+    def settle_failure(
+        self,
+        where: int | Step,
+        failure: ActionFailed,
+        policy: RetryPolicy,
+        now: datetime,
+        *,
+        plan: ExecutionPlan | None = None,
+    ) -> None:
+        """After a failed run (recorded): pending a retry when attempts remain; otherwise, for an action, the
+        execution goes on (continueOnError) or fails for good, its failure handlers first; a handler's final
+        failure is recorded and the next handler runs. Without a plan, there are no handlers to run."""
+        step = Step.of(where)
+        run = self.run_at(step)
         if may_retry(policy, run.attempts, retryable=failure.retryable):
             # The backoff counts from the failure (the run's end, as recorded), not from when this is decided.
             failed_at = run.finished_at or now
@@ -188,39 +298,36 @@ class Execution(Model):
             self.next_retry_at = failed_at + backoff_delay(
                 policy, run.attempts, retry_after_seconds=failure.retry_after_seconds
             )
-            self.error = run.error
-        else:
-            self.error = run.error
-            self._finish(ExecutionStatus.FAILED, now)
+            if not self.is_failing:  # while failing, the error stays the one that decided it
+                self.error = run.error
+            return
+        if step.is_handler or (plan is not None and plan.actions[step.index].continue_on_error):
+            return
+        self._start_failure_handling(plan, step.index, now)
 
     def record_failed_run(
-        self, index: int, failure: ActionFailed, now: datetime, *, output: dict[str, Any] | None = None
+        self, where: int | Step, failure: ActionFailed, now: datetime, *, output: dict[str, Any] | None = None
     ) -> None:
         """Record the action's failed run alone; `fail_action` also decides what becomes of the execution."""
-        run = self.actions[index]
+        run = self.run_at(where)
         run.status = ActionStatus.FAILED
         run.error = ErrorInfo.from_failure(failure)
         run.output = output
         self._stop_clock(run, now)
 
-    def will_retry(self, index: int, policy: RetryPolicy, *, retryable: bool) -> bool:
-        """Whether a failure of the action at `index`, in its current run, leaves the execution pending a retry."""
-        return may_retry(policy, self.actions[index].attempts, retryable=retryable)
+    def will_retry(self, where: int | Step, policy: RetryPolicy, *, retryable: bool) -> bool:
+        """Whether a failure of the action at `where`, in its current run, leaves the execution pending a retry."""
+        return may_retry(policy, self.run_at(where).attempts, retryable=retryable)
 
-    def failed_for_good_at(self, index: int, policy: RetryPolicy) -> bool:
-        """The action's recorded run failed and no retry follows: a runner that crashed after saving that failure
-        but before concluding left it so. A runner taking over concludes the execution instead of running it."""
-        run = self.actions[index]
-        if run.status is not ActionStatus.FAILED or run.error is None:
-            return False
-        return not may_retry(policy, run.attempts, retryable=run.error.retryable)
-
-    def fail(self, now: datetime) -> None:
-        """Failed for good, with the error of the action whose failure decided it."""
-        self.error = next((run.error for run in reversed(self.actions) if run.status is ActionStatus.FAILED), None)
-        self._finish(ExecutionStatus.FAILED, now)
+    def conclude(self, now: datetime) -> None:
+        """Nothing is left to run: succeeded, or failed once the failure handlers ran."""
+        if self.is_failing:
+            self._finish(ExecutionStatus.FAILED, now)
+        else:
+            self.succeed(now)
 
     def succeed(self, now: datetime) -> None:
+        # Failures of continueOnError actions stay on their records; the execution itself has none.
         self.error = None
         self._finish(ExecutionStatus.SUCCEEDED, now)
 
@@ -230,7 +337,7 @@ class Execution(Model):
         self.attempt += 1
 
     def cancel(self, now: datetime) -> None:
-        for run in self.actions:
+        for run in self._all_runs():
             if run.status is ActionStatus.RUNNING:
                 run.status = ActionStatus.FAILED
                 run.error = ErrorInfo(type="cancelled", message="the execution was cancelled while this action ran")
@@ -238,11 +345,63 @@ class Execution(Model):
         self.next_retry_at = None
         self._finish(ExecutionStatus.CANCELLED, now)
 
+    def template_context(self, where: int | Step) -> dict[str, JsonValue]:
+        """What a template of the action run at `where` sees (contract v2, "Data between actions"): the actions
+        that ran before it (a failure handler sees them all), and `error` in a failure handler."""
+        step = Step.of(where)
+        earlier = self.actions if step.is_handler else self.actions[: step.index]
+        context: dict[str, JsonValue] = {
+            "input": self.input,
+            "actions": {run.name: {"output": run.output, "status": run.status.value} for run in earlier},
+            "execution": {
+                "id": self.execution_id,
+                "attempt": self.attempt,
+                "reason": self.reason.value,
+                "scheduledFor": self.scheduled_for.isoformat() if self.scheduled_for else None,
+            },
+            "workflow": {"id": self.workflow_id, "version": self.workflow_version},
+        }
+        if step.is_handler:
+            error = self.error
+            context["error"] = (
+                {"type": error.type, "message": error.message, "action": error.action} if error is not None else None
+            )
+        return context
+
+    def _start_failure_handling(self, plan: ExecutionPlan | None, index: int, now: datetime) -> None:
+        """The action at `index` failed for good: the compensations of the actions that had succeeded (last first)
+        and the onFailure actions are laid out to run, each once; with none to run, the execution fails now."""
+        failed = self.actions[index]
+        self.error = failed.error.model_copy(update={"action": failed.name}) if failed.error is not None else None
+        for run in self.actions:
+            if run.status is ActionStatus.NOT_STARTED:
+                run.status = ActionStatus.SKIPPED
+        if plan is None:
+            self.compensations, self.on_failure = [], []
+        else:
+            self.compensations = [
+                ActionRun(name=action.compensate.name or "", type=action.compensate.type)
+                for action, run in reversed(list(zip(plan.actions, self.actions, strict=True)))
+                if action.compensate is not None and run.status is ActionStatus.SUCCEEDED
+            ]
+            self.on_failure = [ActionRun(name=handler.name or "", type=handler.type) for handler in plan.on_failure]
+        if not self.compensations and not self.on_failure:
+            self._finish(ExecutionStatus.FAILED, now)
+
+    @staticmethod
+    def _failed_for_good(run: ActionRun, policy: RetryPolicy) -> bool:
+        if run.status is not ActionStatus.FAILED or run.error is None:
+            return False
+        return not may_retry(policy, run.attempts, retryable=run.error.retryable)
+
+    def _all_runs(self) -> list[ActionRun]:
+        return [*self.actions, *(self.compensations or []), *(self.on_failure or [])]
+
     def _finish(self, status: ExecutionStatus, now: datetime) -> None:
         self.status = status
         self.next_retry_at = None
         self.finished_at = now
-        for run in self.actions:
+        for run in self._all_runs():
             if run.status is ActionStatus.NOT_STARTED:
                 run.status = ActionStatus.SKIPPED
         if self.started_at is not None:
@@ -253,3 +412,6 @@ class Execution(Model):
         run.finished_at = now
         if run.started_at is not None:
             run.duration_ms = _ms(run.started_at, now)
+
+
+_DONE = frozenset({ActionStatus.SUCCEEDED, ActionStatus.SKIPPED})

@@ -149,9 +149,19 @@ class Trigger(TriggerSpec):
     skipped_fires: int = 0
 
 
+Expression = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+"""A JMESPath expression, without braces (`when`); its syntax and names are checked by wfa.domain.templates."""
+
+
 class _ActionBase(Model):
     name: ActionName | None = None
     retry: RetryPolicy | None = None
+    when: Expression | None = None
+    """Run the action only when this expression is truthy (JMESPath truthiness); otherwise it ends `skipped`."""
+    continue_on_error: bool = False
+    """A final failure of this action is recorded and the execution goes on (contract v2, "Data between actions")."""
+    compensate: Handler | None = None
+    """Run when the execution fails for good after this action succeeded (a saga): undoes what it did."""
 
 
 class LogAction(_ActionBase):
@@ -236,6 +246,23 @@ class HttpRequestAction(_ActionBase):
 
 Action = Annotated[LogAction | HttpRequestAction, Field(discriminator="type")]
 
+MAX_ON_FAILURE = 20
+
+
+def _check_handler(action: LogAction | HttpRequestAction) -> LogAction | HttpRequestAction:
+    if action.compensate is not None:
+        raise ValueError("a failure handler cannot have a 'compensate' of its own")
+    if action.continue_on_error:
+        raise ValueError("'continueOnError' does not apply to a failure handler: every handler runs in any case")
+    return action
+
+
+Handler = Annotated[Action, AfterValidator(_check_handler)]
+"""A `compensate` action or an `onFailure` action."""
+
+LogAction.model_rebuild()
+HttpRequestAction.model_rebuild()
+
 
 class WorkflowDefinition(Model):
     """The body of POST /workflows: what a user defines."""
@@ -246,23 +273,35 @@ class WorkflowDefinition(Model):
     trigger: TriggerSpec
     actions: Annotated[list[Action], Field(min_length=1, max_length=MAX_ACTIONS)]
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    on_failure: Annotated[list[Handler], Field(max_length=MAX_ON_FAILURE)] = Field(default_factory=list)
+    """Run after the compensations when an execution fails for good (notify, clean up)."""
 
     @model_validator(mode="after")
     def _name_actions(self) -> Self:
+        # One namespace for every action, handlers included: records, events and templates name them.
         seen: set[str] = set()
-        for index, action in enumerate(self.actions, start=1):
+
+        def claim(action: LogAction | HttpRequestAction, default: str) -> str:
             if action.name is None:
-                action.name = f"action-{index}"
+                action.name = default
             if action.name in seen:
                 raise ValueError(f"action name {action.name!r} is used twice: names are unique within a workflow")
             seen.add(action.name)
+            return action.name
+
+        for index, action in enumerate(self.actions, start=1):
+            name = claim(action, f"action-{index}")
+            if action.compensate is not None:
+                claim(action.compensate, f"{name}.compensate")
+        for index, handler in enumerate(self.on_failure, start=1):
+            claim(handler, f"on-failure-{index}")
         return self
 
 
 class Workflow(WorkflowDefinition):
     """The aggregate and the API resource: the normalised definition plus what the server manages."""
 
-    trigger: Trigger  # type: ignore[assignment]
+    trigger: Trigger
     version: int = 1
     enabled: bool = True
     created_at: datetime

@@ -64,6 +64,7 @@ class Attributes:
     ACTION_TYPE: Final = "wfa.action.type"
     ACTION_INDEX: Final = "wfa.action.index"
     ACTION_ATTEMPT: Final = "wfa.action.attempt"
+    ACTION_SECTION: Final = "wfa.action.section"  # actions | compensations | onFailure
     EVENT_TYPE: Final = "wfa.event.type"
     SCHEDULE_SLOT: Final = "wfa.schedule.slot"
 

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 from pydantic import JsonValue
 
 from wfa.domain.errors import ActionFailed
+from wfa.domain.templates import TemplateContext
 from wfa.domain.workflow import HttpRequestAction, LogAction
 
 ActionSpec = LogAction | HttpRequestAction
@@ -14,8 +15,9 @@ Output = dict[str, JsonValue]
 
 
 class ActionRunner(Protocol):
-    async def run(self, action: Any) -> Output:
-        """Run one attempt of `action` and return its output (recorded on the execution).
+    async def run(self, action: Any, context: TemplateContext) -> Output:
+        """Run one attempt of `action`, its templates rendered against `context`, and return its output (recorded on
+        the execution).
 
         Raises ActionFailed (or ActionFailedWithOutput) when the attempt failed; `retryable` decides whether
         another attempt may follow."""

@@ -27,6 +27,7 @@ import httpx
 from wfa.domain.clock import Clock
 from wfa.domain.durations import MAX_INTERVAL
 from wfa.domain.errors import ActionFailed
+from wfa.domain.templates import TemplateContext
 from wfa.domain.workflow import HttpRequestAction
 from wfa.observability.redaction import MASK, Redactor
 from wfa_runner.actions.base import ActionFailedWithOutput, Output, output_of
@@ -113,7 +114,7 @@ class HttpRequestRunner:
         self._redactor = redactor if redactor is not None else Redactor()
         self._sensitive = SENSITIVE_HEADERS | {name.strip().lower() for name in sensitive_headers if name.strip()}
 
-    async def run(self, action: HttpRequestAction) -> Output:
+    async def run(self, action: HttpRequestAction, context: TemplateContext | None = None) -> Output:
         """Output: `status`, the `headers` of RECORDED_HEADERS present (sensitive ones masked), `body` (the first
         `excerpt_bytes` of the body, decoded) and `bodyTruncated`, all redacted. Raises ActionFailed (redacted
         too); with the output when a response came back."""

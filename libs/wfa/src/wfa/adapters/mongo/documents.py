@@ -87,7 +87,14 @@ class ExecutionFields:
 _WORKFLOW_ID: Final = alias(Workflow, "workflow_id")
 _EXECUTION_ID: Final = alias(Execution, "execution_id")
 _ACTIONS: Final = alias(Workflow, "actions")
-_PLAN_ACTIONS: Final = alias(ExecutionPlan, "actions")
+_ON_FAILURE: Final = alias(Workflow, "on_failure")
+_COMPENSATE: Final = alias(HttpRequestAction, "compensate")
+# Every list of action runs an execution records (the failure handlers' are null until it fails for good).
+_RUN_LISTS: Final = (
+    alias(Execution, "actions"),
+    alias(Execution, "compensations"),
+    alias(Execution, "on_failure"),
+)
 _INPUT: Final = alias(Execution, "input")
 _OUTPUT: Final = alias(ActionRun, "output")
 _ACTION_JSON_FIELDS: Final = (alias(HttpRequestAction, "headers"), alias(HttpRequestAction, "body"))
@@ -130,13 +137,13 @@ def value_at(document: Document, path: str) -> Any:
 def workflow_to_document(workflow: Workflow) -> Document:
     """A live workflow as stored, keyed by its workflowId."""
     fields = workflow.model_dump(by_alias=True, exclude={"workflow_id"})
-    fields[_ACTIONS] = [_pack_action(action) for action in fields[_ACTIONS]]
+    _pack_actions(fields)
     return {ID: workflow.workflow_id, DELETED: False, **fields}
 
 
 def workflow_from_document(document: Document) -> Workflow:
     fields = {key: value for key, value in document.items() if key not in (ID, DELETED, DELETED_AT, LAST_WRITE)}
-    fields[_ACTIONS] = [_unpack_action(action) for action in fields[_ACTIONS]]
+    _unpack_actions(fields)
     return Workflow.model_validate({_WORKFLOW_ID: document[ID], **fields})
 
 
@@ -177,23 +184,24 @@ def execution_fields(execution: Execution) -> Document:
     traceparent, which is set once, by `add`."""
     fields = execution.model_dump(by_alias=True, exclude={"execution_id"})
     fields[_INPUT] = _to_json(fields[_INPUT])
-    for run in fields[ExecutionFields.ACTIONS]:
-        run[_OUTPUT] = _to_json(run[_OUTPUT])
+    for section in _RUN_LISTS:
+        for run in fields.get(section) or ():
+            run[_OUTPUT] = _to_json(run[_OUTPUT])
     return fields
 
 
 def execution_from_document(document: Document) -> Execution:
     fields = {key: value for key, value in document.items() if key not in _EXECUTION_STORAGE_ONLY}
     fields[_INPUT] = _from_json(fields[_INPUT])
-    fields[ExecutionFields.ACTIONS] = [
-        {**run, _OUTPUT: _from_json(run[_OUTPUT])} for run in fields[ExecutionFields.ACTIONS]
-    ]
+    for section in _RUN_LISTS:
+        if fields.get(section) is not None:
+            fields[section] = [{**run, _OUTPUT: _from_json(run[_OUTPUT])} for run in fields[section]]
     return Execution.model_validate({_EXECUTION_ID: document[ID], **fields})
 
 
 def plan_from_document(document: Document) -> ExecutionPlan:
     plan: Document = dict(document[PLAN])
-    plan[_PLAN_ACTIONS] = [_unpack_action(action) for action in plan[_PLAN_ACTIONS]]
+    _unpack_actions(plan)
     return ExecutionPlan.model_validate(plan)
 
 
@@ -203,19 +211,41 @@ def error_to_document(error: ErrorInfo) -> Document:
 
 def _plan_to_document(plan: ExecutionPlan) -> Document:
     document = plan.model_dump(by_alias=True)
-    document[_PLAN_ACTIONS] = [_pack_action(action) for action in document[_PLAN_ACTIONS]]
+    _pack_actions(document)
     return document
 
 
 # -- free-form JSON ----------------------------------------------------------------------------------------------
 
 
+def _pack_actions(fields: Document) -> None:
+    """The free-form fields of every action a workflow or a plan holds (its actions, their `compensate`, its
+    `onFailure`) as JSON text, in place."""
+    for key in (_ACTIONS, _ON_FAILURE):
+        if fields.get(key) is not None:
+            fields[key] = [_pack_action(action) for action in fields[key]]
+
+
+def _unpack_actions(fields: Document) -> None:
+    for key in (_ACTIONS, _ON_FAILURE):
+        if fields.get(key) is not None:
+            fields[key] = [_unpack_action(action) for action in fields[key]]
+
+
 def _pack_action(action: Document) -> Document:
-    return {key: _to_json(value) if key in _ACTION_JSON_FIELDS else value for key, value in action.items()}
+    packed: Document = {key: _to_json(value) if key in _ACTION_JSON_FIELDS else value for key, value in action.items()}
+    if packed.get(_COMPENSATE) is not None:
+        packed[_COMPENSATE] = _pack_action(packed[_COMPENSATE])
+    return packed
 
 
 def _unpack_action(action: Document) -> Document:
-    return {key: _from_json(value) if key in _ACTION_JSON_FIELDS else value for key, value in action.items()}
+    unpacked: Document = {
+        key: _from_json(value) if key in _ACTION_JSON_FIELDS else value for key, value in action.items()
+    }
+    if unpacked.get(_COMPENSATE) is not None:
+        unpacked[_COMPENSATE] = _unpack_action(unpacked[_COMPENSATE])
+    return unpacked
 
 
 def _to_json(value: Any) -> str | None:
