@@ -177,7 +177,20 @@ def every_field_execution() -> Execution:
                 error=ErrorInfo(type="http_status", message="503 from example.com", retryable=True),
             ),
         ],
-        error=ErrorInfo(type="http_status", message="503 from example.com", retryable=True),
+        compensations=[
+            ActionRun(
+                name="undo-say",
+                type="http-request",
+                status=ActionStatus.SUCCEEDED,
+                attempts=1,
+                started_at=T0 + ms(520),
+                finished_at=T0 + ms(530),
+                duration_ms=10,
+                output={"status": 200, "body": {"$set": {"a.b": 1}}},
+            )
+        ],
+        on_failure=[ActionRun(name="notify", type="log", status=ActionStatus.NOT_STARTED)],
+        error=ErrorInfo(type="http_status", message="503 from example.com", retryable=True, action="call"),
         created_at=T0,
         started_at=T0 + ms(1),
         finished_at=None,

@@ -8,7 +8,7 @@ import pytest
 from tests.contract.builders import T0, ms, pending, running, seconds, stored, workflow
 
 from wfa.domain.errors import ActionFailed, ExecutionAlreadyFinished, ExecutionNotFound
-from wfa.domain.execution import ActionStatus, ExecutionStatus
+from wfa.domain.execution import ActionStatus, ExecutionPlan, ExecutionStatus, Section, Step
 from wfa.ports.repositories import ClaimedExecution, ExecutionRepository
 
 LEASE = seconds(30)
@@ -190,6 +190,32 @@ async def test_cancel_of_a_running_execution_records_what_the_domain_records(
         ActionStatus.SKIPPED,
     ]
     assert (cancelled.actions[1].duration_ms, cancelled.duration_ms) == (245, 250)
+
+
+async def test_cancel_while_failure_handlers_run_skips_the_handlers_not_started(
+    executions: ExecutionRepository,
+) -> None:
+    undo = {"type": "log", "name": "undo", "message": "undo"}
+    saga = workflow(
+        "saga",
+        actions=[{"type": "log", "name": "a", "message": "a", "compensate": undo}, {"type": "log", "message": "b"}],
+    )
+    saga.on_failure = [workflow(actions=[{"type": "log", "name": "notify", "message": "n"}]).actions[0]]
+    plan = ExecutionPlan.of(saga)
+    execution = await running(executions, saga, "ex", owner="r1", now=T0)
+    execution.begin_action(0, T0)
+    execution.complete_action(0, {}, T0)
+    execution.begin_action(1, T0)
+    execution.fail_action(1, ActionFailed("no", kind="x", retryable=False), plan.policy_for(1), T0, plan=plan)
+    execution.begin_action(Step(Section.COMPENSATIONS, 0), T0 + ms(1))
+    await executions.save_progress(execution, owner="r1", lease_until=T0 + LEASE)
+
+    cancelled = await executions.cancel("ex", now=T0 + ms(20))
+
+    execution.cancel(T0 + ms(20))
+    assert cancelled == execution
+    assert cancelled.compensations is not None and cancelled.compensations[0].status is ActionStatus.FAILED
+    assert cancelled.on_failure is not None and cancelled.on_failure[0].status is ActionStatus.SKIPPED
 
 
 async def test_cancel_of_a_pending_execution_drops_its_retry(executions: ExecutionRepository) -> None:

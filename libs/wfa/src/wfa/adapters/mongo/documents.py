@@ -90,7 +90,7 @@ _ACTIONS: Final = alias(Workflow, "actions")
 _ON_FAILURE: Final = alias(Workflow, "on_failure")
 _COMPENSATE: Final = alias(HttpRequestAction, "compensate")
 # Every list of action runs an execution records (the failure handlers' are null until it fails for good).
-_RUN_LISTS: Final = (
+RUN_LISTS: Final = (
     alias(Execution, "actions"),
     alias(Execution, "compensations"),
     alias(Execution, "on_failure"),
@@ -184,7 +184,7 @@ def execution_fields(execution: Execution) -> Document:
     traceparent, which is set once, by `add`."""
     fields = execution.model_dump(by_alias=True, exclude={"execution_id"})
     fields[_INPUT] = _to_json(fields[_INPUT])
-    for section in _RUN_LISTS:
+    for section in RUN_LISTS:
         for run in fields.get(section) or ():
             run[_OUTPUT] = _to_json(run[_OUTPUT])
     return fields
@@ -193,7 +193,7 @@ def execution_fields(execution: Execution) -> Document:
 def execution_from_document(document: Document) -> Execution:
     fields = {key: value for key, value in document.items() if key not in _EXECUTION_STORAGE_ONLY}
     fields[_INPUT] = _from_json(fields[_INPUT])
-    for section in _RUN_LISTS:
+    for section in RUN_LISTS:
         if fields.get(section) is not None:
             fields[section] = [{**run, _OUTPUT: _from_json(run[_OUTPUT])} for run in fields[section]]
     return Execution.model_validate({_EXECUTION_ID: document[ID], **fields})

@@ -25,6 +25,7 @@ from wfa.adapters.mongo.documents import (
     LEASE_OWNER,
     LEASE_UNTIL,
     PLAN,
+    RUN_LISTS,
     Document,
     Documents,
     ExecutionFields,
@@ -402,32 +403,38 @@ def _cancel_pipeline(change: RunTransition, now: datetime) -> list[Document]:
         F.ACTION_FINISHED_AT: at,
         F.ACTION_DURATION_MS: ms_since(f"{run}.{F.ACTION_STARTED_AT}", f"{run}.{F.ACTION_DURATION_MS}"),
     }
-    actions = {
-        "$map": {
-            "input": f"${F.ACTIONS}",
-            "as": "run",
-            "in": {
-                "$switch": {
-                    "branches": [
-                        {
-                            "case": {"$eq": [f"{run}.{F.ACTION_STATUS}", ActionStatus.RUNNING.value]},
-                            "then": {"$mergeObjects": [run, interrupted]},
-                        },
-                        {
-                            "case": {"$eq": [f"{run}.{F.ACTION_STATUS}", ActionStatus.NOT_STARTED.value]},
-                            "then": {"$mergeObjects": [run, {F.ACTION_STATUS: literal(ActionStatus.SKIPPED.value)}]},
-                        },
-                    ],
-                    "default": run,
-                }
-            },
+
+    def interrupted_runs(field: str) -> Document:
+        # $map of a null (the handler lists before a failure) is null: the field stays as it was.
+        return {
+            "$map": {
+                "input": f"${field}",
+                "as": "run",
+                "in": {
+                    "$switch": {
+                        "branches": [
+                            {
+                                "case": {"$eq": [f"{run}.{F.ACTION_STATUS}", ActionStatus.RUNNING.value]},
+                                "then": {"$mergeObjects": [run, interrupted]},
+                            },
+                            {
+                                "case": {"$eq": [f"{run}.{F.ACTION_STATUS}", ActionStatus.NOT_STARTED.value]},
+                                "then": {
+                                    "$mergeObjects": [run, {F.ACTION_STATUS: literal(ActionStatus.SKIPPED.value)}]
+                                },
+                            },
+                        ],
+                        "default": run,
+                    }
+                },
+            }
         }
-    }
+
     effect: Document = write_update(change, RUN_PATHS)["$set"]
     return [
         {
             "$set": {
-                F.ACTIONS: actions,
+                **{field: interrupted_runs(field) for field in RUN_LISTS},
                 F.DURATION_MS: ms_since(f"${F.STARTED_AT}", f"${F.DURATION_MS}"),
                 **{path: literal(value) for path, value in effect.items()},
             }
