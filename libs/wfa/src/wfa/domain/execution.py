@@ -41,6 +41,7 @@ class ActionStatus(StrEnum):
 class Reason(StrEnum):
     MANUAL = "manual"
     SCHEDULE = "schedule"
+    RETRY = "retry"  # POST /executions/{id}/retry: a new execution resuming a failed or cancelled one
 
 
 class ErrorInfo(Model):
@@ -90,6 +91,8 @@ class Execution(Model):
     reason: Reason
     # The slot a scheduled fire was for (null for a manual trigger): which fire this is, and how late it came.
     scheduled_for: datetime | None = None
+    # The failed or cancelled execution this one retries (reason `retry`; null otherwise): its immediate original.
+    retry_of: str | None = None
     status: ExecutionStatus = ExecutionStatus.QUEUED
     attempt: int = 1
     max_attempts: int
@@ -132,6 +135,29 @@ class Execution(Model):
             created_at=now,
             traceparent=traceparent,
         )
+
+    @classmethod
+    def retrying(
+        cls, original: Execution, *, execution_id: str, now: datetime, traceparent: str | None = None
+    ) -> Execution:
+        """A new execution resuming `original` (failed or cancelled; the caller checks): same workflow version and
+        input, the actions that succeeded copied as recorded (the runner resumes at the first other one, and later
+        actions see their outputs), every other action not started."""
+        return cls(
+            execution_id=execution_id,
+            workflow_id=original.workflow_id,
+            workflow_version=original.workflow_version,
+            reason=Reason.RETRY,
+            retry_of=original.execution_id,
+            max_attempts=original.max_attempts,
+            input=original.input,
+            actions=[
+                run if run.status is ActionStatus.SUCCEEDED else ActionRun(name=run.name, type=run.type)
+                for run in original.actions
+            ],
+            created_at=now,
+            traceparent=traceparent,
+        ).model_copy(deep=True)
 
     # -- the runner's transitions -------------------------------------------------------------------------
 
