@@ -2,7 +2,9 @@
 
 from datetime import UTC, datetime, timedelta
 
-from wfa.domain.errors import ActionFailed
+import pytest
+
+from wfa.domain.errors import ActionFailed, ExecutionNotRetryable
 from wfa.domain.execution import ActionRun, ActionStatus, Execution, ExecutionStatus, Reason
 from wfa.domain.workflow import Workflow, WorkflowDefinition
 
@@ -99,3 +101,14 @@ def test_executions_not_retried_have_no_retry_of() -> None:
 
     assert execution.retry_of is None
     assert execution.model_dump(by_alias=True)["retryOf"] is None
+
+
+def test_only_a_failed_or_cancelled_execution_can_be_retried() -> None:
+    execution = Execution.queued(execution_id="e1", workflow=_workflow(), reason=Reason.MANUAL, input=None, now=NOW)
+
+    with pytest.raises(ExecutionNotRetryable) as caught:
+        Execution.retrying(execution, execution_id="e2", now=LATER)
+
+    assert caught.value.status == "queued"
+    execution.succeed(NOW)
+    assert not execution.can_be_retried

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import Field, JsonValue
 
 from wfa.domain.base import Model
-from wfa.domain.errors import ActionFailed
+from wfa.domain.errors import ActionFailed, ExecutionNotRetryable
 from wfa.domain.retry import backoff_delay, may_retry
 from wfa.domain.workflow import Action, RetryPolicy, Workflow
 
@@ -140,9 +140,11 @@ class Execution(Model):
     def retrying(
         cls, original: Execution, *, execution_id: str, now: datetime, traceparent: str | None = None
     ) -> Execution:
-        """A new execution resuming `original` (failed or cancelled; the caller checks): same workflow version and
-        input, the actions that succeeded copied as recorded (the runner resumes at the first other one, and later
-        actions see their outputs), every other action not started."""
+        """A new execution resuming `original`: same workflow version and input, the actions that succeeded copied
+        as recorded (the runner resumes at the first other one, and later actions see their outputs), every other
+        action not started. Raises ExecutionNotRetryable unless `original` failed or was cancelled."""
+        if not original.can_be_retried:
+            raise ExecutionNotRetryable(original.execution_id, original.status.value)
         return cls(
             execution_id=execution_id,
             workflow_id=original.workflow_id,
@@ -158,6 +160,12 @@ class Execution(Model):
             created_at=now,
             traceparent=traceparent,
         ).model_copy(deep=True)
+
+    @property
+    def can_be_retried(self) -> bool:
+        """Failed or cancelled: `retrying` may start a new execution from it (a succeeded one has nothing to redo,
+        one not final is still going)."""
+        return self.status in (ExecutionStatus.FAILED, ExecutionStatus.CANCELLED)
 
     # -- the runner's transitions -------------------------------------------------------------------------
 
