@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from tests.unit.fakes import START, RecordingPublisher
+from tests.unit.fakes import START, RecordingPublisher, fail_as_the_runner_would
 
 from wfa.domain.clock import FakeClock
-from wfa.domain.errors import ActionFailed, ExecutionNotFound, ExecutionNotRetryable, TriggerLocked, WorkflowDeleted
+from wfa.domain.errors import ExecutionNotFound, ExecutionNotRetryable, TriggerLocked, WorkflowDeleted
 from wfa.domain.execution import ActionStatus, Execution, ExecutionPlan, ExecutionStatus, Reason
 from wfa.domain.workflow import TriggerStatus, Workflow, WorkflowDefinition
-from wfa.service_layer.finishing import cancel, finish
+from wfa.service_layer.finishing import cancel
 from wfa.service_layer.triggering import Triggering, retry_execution, trigger_manually
 
 
@@ -35,31 +35,9 @@ async def _add(deps: Triggering) -> Workflow:
 async def _failed_at_second_action(deps: Triggering) -> Execution:
     """Trigger the workflow and play the runner: action-1 succeeds, action-2 fails for good."""
     triggered = (await trigger_manually(deps, "w", input={"k": 1})).execution
-    now = deps.clock.now()
-    claimed = await deps.executions.claim_for_run(
-        triggered.execution_id, attempt=1, owner="runner", lease_until=now + timedelta(minutes=1), now=now
+    return await fail_as_the_runner_would(
+        deps.workflows, deps.executions, triggered.execution_id, succeeded=1, now=deps.clock.now()
     )
-    assert claimed is not None
-    execution = claimed.execution
-    execution.start_attempt(now)
-    execution.begin_action(0, now)
-    execution.complete_action(0, {"message": "one"}, now)
-    execution.begin_action(1, now)
-    failure = ActionFailed("no", kind="http_status", retryable=False)
-    execution.fail_action(1, failure, claimed.plan.policy_for(1), now)
-    assert execution.status is ExecutionStatus.FAILED
-
-    async def record() -> bool:
-        return await deps.executions.save_progress(execution, owner="runner", lease_until=now)
-
-    await finish(
-        deps.workflows,
-        workflow_id="w",
-        execution_id=execution.execution_id,
-        status=execution.status,
-        record=record,
-    )
-    return await deps.executions.get(execution.execution_id)
 
 
 def _publisher(deps: Triggering) -> RecordingPublisher:
