@@ -149,6 +149,7 @@ def every_field_execution() -> Execution:
         workflow_version=4,
         reason=Reason.SCHEDULE,
         scheduled_for=T0 - ms(7),
+        retry_of="ex.the-original",
         status=ExecutionStatus.PENDING,
         attempt=2,
         max_attempts=7,

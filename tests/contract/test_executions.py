@@ -9,6 +9,7 @@ from tests.contract.builders import (
     every_field_workflow,
     forged,
     ms,
+    queued,
     seconds,
     stored,
     workflow,
@@ -45,6 +46,24 @@ async def test_a_claimed_execution_carries_the_plan_frozen_at_its_creation(
 
     assert claimed is not None
     assert claimed.plan == ExecutionPlan.of(definition)
+
+
+async def test_get_plan_reads_the_plan_frozen_at_the_creation(
+    workflows: WorkflowRepository, executions: ExecutionRepository
+) -> None:
+    definition = every_field_workflow()
+    await workflows.add(definition)
+    await executions.add(queued(definition, "ex"), ExecutionPlan.of(definition), idempotency_key=None)
+    await workflows.replace_definition(
+        workflow(definition.workflow_id).model_copy(update={"version": 5}), expected_version=4, reschedule=True
+    )
+
+    assert await executions.get_plan("ex") == ExecutionPlan.of(definition)
+
+
+async def test_get_plan_of_an_unknown_execution_raises_not_found(executions: ExecutionRepository) -> None:
+    with pytest.raises(ExecutionNotFound):
+        await executions.get_plan("nope")
 
 
 async def test_get_of_an_unknown_execution_raises_not_found(executions: ExecutionRepository) -> None:

@@ -208,6 +208,7 @@ def test_openapi_documents_every_endpoint_of_the_contract(openapi: dict) -> None
         ("GET", "/workflows/{workflow_id}/executions"),
         ("GET", "/executions/{execution_id}"),
         ("POST", "/executions/{execution_id}/cancel"),
+        ("POST", "/executions/{execution_id}/retry"),  # v2: executions across workflows
         ("GET", "/workflows/{workflow_id}/stats"),  # added to the contract's endpoints: statistics
         ("GET", "/stats"),
     }
@@ -224,6 +225,12 @@ def test_openapi_documents_bodies_problems_and_the_bearer_scheme(openapi: dict) 
     )
     assert trigger["responses"]["409"]["content"]["application/problem+json"]["schema"]["$ref"].endswith(
         "/TriggerConflictProblem"
+    )
+    retry = openapi["paths"]["/executions/{execution_id}/retry"]["post"]
+    assert set(retry["responses"]) >= {"202", "200", "404", "409", "422"}
+    assert retry["responses"]["202"]["content"]["application/json"]["schema"]["$ref"].endswith("/TriggerAccepted")
+    assert retry["responses"]["409"]["content"]["application/problem+json"]["schema"]["$ref"].endswith(
+        "/RetryConflictProblem"
     )
     assert openapi["components"]["securitySchemes"]["apiKey"] == {
         "type": "http",

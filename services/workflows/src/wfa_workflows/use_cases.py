@@ -20,7 +20,7 @@ from wfa.events import LifecycleEvent, LifecycleEventType
 from wfa.ports.publisher import LifecycleEventPublisher
 from wfa.ports.repositories import ExecutionPage, ExecutionRepository, WorkflowPage, WorkflowRepository
 from wfa.service_layer.finishing import cancel
-from wfa.service_layer.triggering import Triggering, TriggerResult, trigger_manually
+from wfa.service_layer.triggering import Triggering, TriggerResult, retry_execution, trigger_manually
 from wfa_workflows.metrics import ApiMetrics
 
 log = structlog.get_logger(__name__)
@@ -152,6 +152,14 @@ class WorkflowUseCases:
         if not await self.workflows.ever_existed(workflow_id):
             raise WorkflowNotFound(workflow_id)
         return await self.executions.list_for_workflow(workflow_id, status=status, limit=limit, cursor=cursor)
+
+    async def retry_execution(self, execution_id: str, *, idempotency_key: str | None) -> TriggerResult:
+        """A new execution resuming a failed or cancelled one, on its frozen plan. Raises ExecutionNotFound,
+        ExecutionNotRetryable, TriggerLocked as a trigger does, or WorkflowDeleted."""
+        result = await retry_execution(self.triggering, execution_id, idempotency_key=idempotency_key)
+        if result.created:
+            log.info("execution.retried", execution_id=result.execution.execution_id, retry_of=execution_id)
+        return result
 
     async def cancel_execution(self, execution_id: str) -> Execution:
         """Raises ExecutionNotFound, or ExecutionAlreadyFinished. The workflow's lock is released when this

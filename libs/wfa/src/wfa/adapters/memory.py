@@ -256,6 +256,10 @@ class InMemoryExecutionRepository:
         await _round_trip()
         return _copy_execution(self._get(execution_id).execution)
 
+    async def get_plan(self, execution_id: str) -> ExecutionPlan:
+        await _round_trip()
+        return self._get(execution_id).plan.model_copy(deep=True)
+
     async def find_by_idempotency_key(self, workflow_id: str, key: str, *, since: datetime) -> Execution | None:
         await _round_trip()
         matches = [

@@ -54,6 +54,27 @@ class ExecutionAlreadyFinished(Conflict):
         self.status = status
 
 
+class ExecutionNotRetryable(Conflict):
+    """Only a failed or cancelled execution may be retried."""
+
+    def __init__(self, execution_id: str, status: str) -> None:
+        super().__init__(f"execution {execution_id!r} is {status}: only a failed or cancelled execution can be retried")
+        self.execution_id = execution_id
+        self.status = status
+
+
+class WorkflowDeleted(Conflict):
+    """The workflow of an execution was deleted (or deleted and created anew under its id): none of its old
+    executions may start another."""
+
+    def __init__(self, workflow_id: str, execution_id: str) -> None:
+        super().__init__(
+            f"workflow {workflow_id!r} of execution {execution_id!r} was deleted; create it and trigger it anew"
+        )
+        self.workflow_id = workflow_id
+        self.execution_id = execution_id
+
+
 class VersionMismatch(WfaError):
     """An update named a version (If-Match) that is not the stored one."""
 

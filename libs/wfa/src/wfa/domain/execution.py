@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import Field, JsonValue
 
 from wfa.domain.base import Model
-from wfa.domain.errors import ActionFailed
+from wfa.domain.errors import ActionFailed, ExecutionNotRetryable
 from wfa.domain.retry import backoff_delay, may_retry
 from wfa.domain.workflow import Action, RetryPolicy, Workflow
 
@@ -42,6 +42,7 @@ class ActionStatus(StrEnum):
 class Reason(StrEnum):
     MANUAL = "manual"
     SCHEDULE = "schedule"
+    RETRY = "retry"  # POST /executions/{id}/retry: a new execution resuming a failed or cancelled one
 
 
 class ErrorInfo(Model):
@@ -137,6 +138,8 @@ class Execution(Model):
     reason: Reason
     # The slot a scheduled fire was for (null for a manual trigger): which fire this is, and how late it came.
     scheduled_for: datetime | None = None
+    # The failed or cancelled execution this one retries (reason `retry`; null otherwise): its immediate original.
+    retry_of: str | None = None
     status: ExecutionStatus = ExecutionStatus.QUEUED
     attempt: int = 1
     max_attempts: int
@@ -183,6 +186,37 @@ class Execution(Model):
             created_at=now,
             traceparent=traceparent,
         )
+
+    @classmethod
+    def retrying(
+        cls, original: Execution, *, execution_id: str, now: datetime, traceparent: str | None = None
+    ) -> Execution:
+        """A new execution resuming `original`: same workflow version and input, the actions that succeeded copied
+        as recorded (the runner resumes at the first other one, and later actions see their outputs), every other
+        action not started. Raises ExecutionNotRetryable unless `original` failed or was cancelled."""
+        if not original.can_be_retried:
+            raise ExecutionNotRetryable(original.execution_id, original.status.value)
+        return cls(
+            execution_id=execution_id,
+            workflow_id=original.workflow_id,
+            workflow_version=original.workflow_version,
+            reason=Reason.RETRY,
+            retry_of=original.execution_id,
+            max_attempts=original.max_attempts,
+            input=original.input,
+            actions=[
+                run if run.status is ActionStatus.SUCCEEDED else ActionRun(name=run.name, type=run.type)
+                for run in original.actions
+            ],
+            created_at=now,
+            traceparent=traceparent,
+        ).model_copy(deep=True)
+
+    @property
+    def can_be_retried(self) -> bool:
+        """Failed or cancelled: `retrying` may start a new execution from it (a succeeded one has nothing to redo,
+        one not final is still going)."""
+        return self.status in (ExecutionStatus.FAILED, ExecutionStatus.CANCELLED)
 
     # -- the runner's transitions -------------------------------------------------------------------------
 

@@ -168,6 +168,9 @@ class ExecutionRepository(Protocol):
     async def get(self, execution_id: str) -> Execution:
         """Raises ExecutionNotFound."""
 
+    async def get_plan(self, execution_id: str) -> ExecutionPlan:
+        """The plan frozen when the execution was created (a retry runs it again). Raises ExecutionNotFound."""
+
     async def find_by_idempotency_key(self, workflow_id: str, key: str, *, since: datetime) -> Execution | None:
         """The execution created for this key since `since` (keys are remembered for 24 h)."""
 

@@ -1,4 +1,5 @@
-"""Starting executions: the one path by which a manual trigger and a scheduled fire become an execution.
+"""Starting executions: the one path by which a manual trigger, a retry of a failed or cancelled execution and a
+scheduled fire become an execution.
 
 Order of writes, and why: the lock is taken first (the atomic step that decides who wins), then the execution
 record is stored (with `dispatchedAt`, so it doubles as its own outbox entry), then the request is published.
@@ -25,7 +26,14 @@ from typing import Any
 import structlog
 
 from wfa.domain.clock import Clock
-from wfa.domain.errors import DependencyUnavailable, ExecutionNotFound, TriggerLocked
+from wfa.domain.errors import (
+    DependencyUnavailable,
+    ExecutionNotFound,
+    ExecutionNotRetryable,
+    TriggerLocked,
+    WorkflowDeleted,
+    WorkflowNotFound,
+)
 from wfa.domain.execution import Execution, ExecutionPlan, Reason
 from wfa.domain.schedule import next_fire_after
 from wfa.domain.workflow import Workflow
@@ -81,6 +89,11 @@ class TriggerResult:
     created: bool  # False when an Idempotency-Key matched an earlier trigger
 
 
+Prepare = Callable[[Workflow, str, datetime], tuple[Execution, ExecutionPlan]]
+"""What a start on request stores: the new execution and its plan, from the workflow as locked, the execution's id
+and now."""
+
+
 async def trigger_manually(
     deps: Triggering,
     workflow_id: str,
@@ -89,6 +102,49 @@ async def trigger_manually(
     idempotency_key: str | None = None,
 ) -> TriggerResult:
     """Raises WorkflowNotFound, or TriggerLocked when busy, pending or paused."""
+
+    def prepare(workflow: Workflow, execution_id: str, now: datetime) -> tuple[Execution, ExecutionPlan]:
+        execution = Execution.queued(
+            execution_id=execution_id,
+            workflow=workflow,
+            reason=Reason.MANUAL,
+            input=input,
+            now=now,
+            traceparent=deps.trace_context(),
+        )
+        return execution, ExecutionPlan.of(workflow)
+
+    return await _start_on_request(deps, workflow_id, idempotency_key=idempotency_key, prepare=prepare)
+
+
+async def retry_execution(deps: Triggering, execution_id: str, *, idempotency_key: str | None = None) -> TriggerResult:
+    """Start a new execution resuming a failed or cancelled one (`Execution.retrying`), on the original's frozen
+    plan: its recorded outputs only make sense with the same actions. Started as a trigger is (lock, key, 409s).
+
+    Raises ExecutionNotFound, ExecutionNotRetryable, TriggerLocked when busy, pending or paused, or WorkflowDeleted
+    when the original's workflow is gone (also when its id now names a workflow created since)."""
+    original = await deps.executions.get(execution_id)
+    if not original.can_be_retried:
+        raise ExecutionNotRetryable(execution_id, original.status.value)
+    plan = await deps.executions.get_plan(execution_id)
+
+    def prepare(workflow: Workflow, new_id: str, now: datetime) -> tuple[Execution, ExecutionPlan]:
+        if workflow.created_at > original.created_at:
+            # The id was deleted and reused: another workflow, which must not run the old one's plan.
+            raise WorkflowDeleted(original.workflow_id, execution_id)
+        retry = Execution.retrying(original, execution_id=new_id, now=now, traceparent=deps.trace_context())
+        return retry, plan
+
+    try:
+        return await _start_on_request(deps, original.workflow_id, idempotency_key=idempotency_key, prepare=prepare)
+    except WorkflowNotFound:
+        raise WorkflowDeleted(original.workflow_id, execution_id) from None
+
+
+async def _start_on_request(
+    deps: Triggering, workflow_id: str, *, idempotency_key: str | None, prepare: Prepare
+) -> TriggerResult:
+    """A start asked for by a client (a trigger, a retry): the Idempotency-Key, then the lock, then the writes."""
     now = deps.clock.now()
     if idempotency_key is not None:
         earlier = await deps.executions.find_by_idempotency_key(
@@ -107,9 +163,12 @@ async def trigger_manually(
             if earlier is not None:
                 return TriggerResult(earlier, created=False)
         raise
-    execution = await _store_and_dispatch(
-        deps, workflow, execution_id, Reason.MANUAL, input=input, idempotency_key=idempotency_key, now=now
-    )
+    try:
+        execution, plan = prepare(workflow, execution_id, now)
+    except Exception:
+        await deps.workflows.release_trigger_lock(workflow_id, execution_id=execution_id)
+        raise
+    await _store_and_dispatch(deps, execution, plan, idempotency_key=idempotency_key)
     return TriggerResult(execution, created=True)
 
 
@@ -152,16 +211,16 @@ async def fire_schedule(deps: Triggering, workflow: Workflow) -> SlotOutcome:
     bound = log.bind(workflow_id=workflow.workflow_id, slot=slot.isoformat())
     if claim.outcome is SlotOutcome.FIRED:
         assert claim.workflow is not None
-        await _store_and_dispatch(
-            deps,
-            claim.workflow,
-            execution_id,
-            Reason.SCHEDULE,
+        execution = Execution.queued(
+            execution_id=execution_id,
+            workflow=claim.workflow,
+            reason=Reason.SCHEDULE,
             input=None,
-            idempotency_key=None,
             now=now,
             scheduled_for=slot,
+            traceparent=deps.trace_context(),
         )
+        await _store_and_dispatch(deps, execution, ExecutionPlan.of(claim.workflow), idempotency_key=None)
         bound.info("schedule.fired", execution_id=execution_id, lateness_ms=_ms(now - slot))
     elif claim.outcome is SlotOutcome.SKIPPED:
         assert claim.workflow is not None
@@ -192,35 +251,19 @@ async def dispatch(deps: Triggering, execution: Execution) -> bool:
 
 
 async def _store_and_dispatch(
-    deps: Triggering,
-    workflow: Workflow,
-    execution_id: str,
-    reason: Reason,
-    *,
-    input: dict[str, Any] | None,
-    idempotency_key: str | None,
-    now: datetime,
-    scheduled_for: datetime | None = None,
+    deps: Triggering, execution: Execution, plan: ExecutionPlan, *, idempotency_key: str | None
 ) -> Execution:
+    """The writes after the lock: the execution stored (its own outbox entry), then its request published."""
     deps.checkpoint(TriggerStep.AFTER_LOCK)
-    execution = Execution.queued(
-        execution_id=execution_id,
-        workflow=workflow,
-        reason=reason,
-        input=input,
-        now=now,
-        scheduled_for=scheduled_for,
-        traceparent=deps.trace_context(),
-    )
     try:
-        await deps.executions.add(execution, ExecutionPlan.of(workflow), idempotency_key=idempotency_key)
+        await deps.executions.add(execution, plan, idempotency_key=idempotency_key)
     except DependencyUnavailable:
         # The insert may have landed although its answer was lost: releasing the lock now would let a second
         # execution start beside this one, which the stall sweep would then publish. Held, the lock is released
         # by the repair sweep if the execution turns out to be missing, or by whoever finishes it.
         raise
     except Exception:
-        await deps.workflows.release_trigger_lock(workflow.workflow_id, execution_id=execution_id)
+        await deps.workflows.release_trigger_lock(execution.workflow_id, execution_id=execution.execution_id)
         raise
     deps.checkpoint(TriggerStep.AFTER_STORE)
     await dispatch(deps, execution)

@@ -1,17 +1,17 @@
-"""Routes of executions: a workflow's history, one execution, and cancelling it."""
+"""Routes of executions: a workflow's history, one execution, cancelling and retrying it."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from wfa.domain.execution import Execution, ExecutionStatus
 from wfa_workflows.api.context import UseCases
 from wfa_workflows.api.json_bodies import JsonRoute
 from wfa_workflows.api.problems import documented
-from wfa_workflows.api.schemas import ExecutionPage
-from wfa_workflows.api.workflows import Cursor, Limit, WorkflowIdPath
+from wfa_workflows.api.schemas import ExecutionPage, RetryConflictProblem, TriggerAccepted
+from wfa_workflows.api.workflows import Cursor, IdempotencyKey, Limit, WorkflowIdPath, accepted
 
 router = APIRouter(tags=["executions"], route_class=JsonRoute)
 
@@ -51,3 +51,35 @@ async def get_execution(execution_id: ExecutionIdPath, use_cases: UseCases) -> E
 )
 async def cancel_execution(execution_id: ExecutionIdPath, use_cases: UseCases) -> Execution:
     return await use_cases.cancel_execution(execution_id)
+
+
+@router.post(
+    "/executions/{execution_id}/retry",
+    status_code=202,
+    response_model=TriggerAccepted,
+    responses={
+        200: {"model": TriggerAccepted, "description": "A repeated Idempotency-Key: the execution it started."},
+        409: {
+            "model": RetryConflictProblem,
+            "description": "The execution is neither failed nor cancelled (`executionStatus`); the workflow is busy, "
+            "pending a retry or paused (as on a trigger: `triggerStatus`, `executionId`, `reason`); or the workflow "
+            "was deleted (`reason: deleted`).",
+        },
+        **documented(404, 422),
+    },
+    summary="Retry a failed or cancelled execution from its first action not succeeded",
+    description="Starts a new execution of the same workflow (`reason: retry`, `retryOf`: this execution) as a "
+    "trigger does: the workflow's lock, 202 with `Location`, 409 while it is busy, pending or paused, and "
+    "`Idempotency-Key`. The new execution runs this execution's frozen plan (its `workflowVersion`), not the "
+    "workflow's current definition: the recorded outputs it reuses only make sense with the same actions; trigger "
+    "the workflow to run a changed definition. It takes this execution's `input`; the actions that succeeded are "
+    "copied as recorded (status, attempts, times, output) and are not run again; the others start `not_started`. "
+    "A retry of a retry works the same way (`retryOf` names its immediate original).",
+)
+async def retry_execution(
+    execution_id: ExecutionIdPath,
+    use_cases: UseCases,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> TriggerAccepted:
+    return accepted(await use_cases.retry_execution(execution_id, idempotency_key=idempotency_key), response)

@@ -23,12 +23,14 @@ from wfa.domain.errors import (
     Conflict,
     DependencyUnavailable,
     ExecutionAlreadyFinished,
+    ExecutionNotRetryable,
     NotFound,
     TriggerLocked,
     ValidationFailed,
     VersionMismatch,
     WfaError,
     WorkflowAlreadyExists,
+    WorkflowDeleted,
 )
 from wfa_workflows.api.schemas import Problem, ValidationProblem
 
@@ -122,6 +124,15 @@ def domain_problem(exc: WfaError) -> Response:
         return problem_response(409, str(exc), kind="workflow-exists")
     if isinstance(exc, ExecutionAlreadyFinished):
         return problem_response(409, str(exc), kind="execution-finished", extensions={"executionStatus": exc.status})
+    if isinstance(exc, ExecutionNotRetryable):
+        # `executionStatus`, as on a cancel's 409: a problem's own `status` is the HTTP status.
+        return problem_response(
+            409, str(exc), kind="execution-not-retryable", extensions={"executionStatus": exc.status}
+        )
+    if isinstance(exc, WorkflowDeleted):
+        return problem_response(
+            409, str(exc), kind="workflow-deleted", extensions={"reason": "deleted", "workflowId": exc.workflow_id}
+        )
     if isinstance(exc, Conflict):
         return problem_response(409, str(exc), kind="conflict")
     if isinstance(exc, VersionMismatch):

@@ -64,3 +64,19 @@ class TriggerConflictProblem(Problem):
     trigger_status: str = Field(alias="triggerStatus", description="idle | busy | pending")
     execution_id: str | None = Field(alias="executionId", description="The execution holding the lock, if any.")
     reason: str = Field(description="busy | pending | paused")
+
+
+class RetryConflictProblem(Problem):
+    """409 on a retry: the execution is neither failed nor cancelled (`executionStatus`), the workflow is locked (as
+    on a trigger: `triggerStatus`, `executionId`, `reason` busy | pending | paused), or it was deleted
+    (`reason: deleted`, `workflowId`)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    execution_status: str | None = Field(
+        default=None, alias="executionStatus", description="The execution's status, when it cannot be retried."
+    )
+    trigger_status: str | None = Field(default=None, alias="triggerStatus", description="idle | busy | pending")
+    execution_id: str | None = Field(default=None, alias="executionId", description="The execution holding the lock.")
+    reason: str | None = Field(default=None, description="busy | pending | paused | deleted")
+    workflow_id: str | None = Field(default=None, alias="workflowId", description="The deleted workflow.")

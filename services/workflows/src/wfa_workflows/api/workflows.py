@@ -11,6 +11,7 @@ from pydantic import BeforeValidator
 from wfa.domain.errors import ValidationFailed
 from wfa.domain.workflow import Workflow, WorkflowDefinition, strip_server_managed
 from wfa.observability.tracing import Attributes
+from wfa.service_layer.triggering import TriggerResult
 from wfa_workflows.api.context import UseCases
 from wfa_workflows.api.json_bodies import JsonRoute
 from wfa_workflows.api.problems import documented
@@ -46,8 +47,9 @@ IdempotencyKey = Annotated[
         min_length=1,
         max_length=255,
         pattern=r"^[\x21-\x7e]+$",
-        description="1–255 visible ASCII characters. Repeating a key (per workflow, for 24 h) returns the "
-        "execution it started (200) instead of starting another.",
+        description="1–255 visible ASCII characters. Repeating a key (per workflow, for 24 h; triggers and retries "
+        "of the workflow's executions share the keys) returns the execution it started (200) instead of starting "
+        "another.",
     ),
 ]
 
@@ -172,6 +174,12 @@ async def trigger_workflow(
     result = await use_cases.trigger_workflow(
         workflow_id, input=body.input if body is not None else None, idempotency_key=idempotency_key
     )
+    return accepted(result, response)
+
+
+def accepted(result: TriggerResult, response: Response) -> TriggerAccepted:
+    """The answer to a start on request (a trigger, a retry): 202 and where the execution is, or 200 for a repeated
+    Idempotency-Key."""
     execution = result.execution
     # The request's server span (the root of the execution's trace) says which execution it started.
     span = trace.get_current_span()

@@ -103,6 +103,7 @@ EXECUTION_INDEXES: Final = [
 ]
 
 _WITHOUT_PLAN: Final = {PLAN: 0}
+_PLAN_ONLY: Final = {PLAN: 1}
 _FINISHED_FIELDS: Final = {F.WORKFLOW_ID: 1, F.CREATED_AT: 1, F.FINISHED_AT: 1}
 _FINAL: Final = [status.value for status in ExecutionStatus if status.is_final]
 _REMOVE_CHUNK: Final = 100
@@ -151,6 +152,13 @@ class MongoExecutionRepository:
         if document is None:
             raise ExecutionNotFound(execution_id)
         return execution_from_document(document)
+
+    @translated
+    async def get_plan(self, execution_id: str) -> ExecutionPlan:
+        document = await self._group.find(plain(execution_id), projection=_PLAN_ONLY)
+        if document is None:
+            raise ExecutionNotFound(execution_id)
+        return plan_from_document(document)
 
     @translated
     async def find_by_idempotency_key(self, workflow_id: str, key: str, *, since: datetime) -> Execution | None:
