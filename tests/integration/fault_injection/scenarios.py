@@ -165,6 +165,60 @@ async def taken_over(world: World) -> None:
     await world.deliver_new("runner-2")
 
 
+# -- (7) a final failure: compensation and onFailure run once each, the execution ends failed ----------------
+
+SAGA = {
+    "trigger": MANUAL,
+    "retry": RETRY,
+    "actions": [{**_log("a1"), "compensate": _http("undo-a1")}, _http("a2")],
+    "onFailure": [_http("notify")],
+}
+
+
+def _failed_after_handlers(world: World, executions: list[Execution]) -> list[str]:
+    expected = (
+        ExecutionStatus.FAILED,
+        [ActionStatus.SUCCEEDED, ActionStatus.FAILED],
+        [ActionStatus.SUCCEEDED],
+        [ActionStatus.SUCCEEDED],
+    )
+    problems = []
+    for e in executions:
+        seen = (
+            e.status,
+            [run.status for run in e.actions],
+            [run.status for run in e.compensations or []],
+            [run.status for run in e.on_failure or []],
+        )
+        if seen != expected:
+            problems.append(f"{e.execution_id} ended {seen}, expected {expected}")
+        if e.error is None or e.error.action != "a2":
+            problems.append(f"{e.execution_id}: the error is not a2's: {e.error}")
+    return problems
+
+
+# -- (8) the runner killed while the compensation is in flight; another runner finishes the handlers ----------
+
+
+def a2_fails_and_undo_hangs_first_time(gates: Gates, execution_id: str, action: str, run: int) -> Step:
+    if action == "a2":
+        return ActionFailed("404 from upstream", kind="http_status", retryable=False)
+    if (execution_id, action, component.get()) == ("e1", "undo-a1", "runner-1"):
+        return Hang()
+    return {"ok": action}
+
+
+async def compensation_taken_over(world: World) -> None:
+    await world.trigger("api")
+    first = world.start_delivery("runner-1")
+    if first is not None:
+        await world.eventually(lambda: world.actions.running("e1", "undo-a1") or first.done(), "undo-a1 in flight")
+        await world.kill(first)
+    world.clock.advance(LEASE + LEASE / 30)
+    await world.call("scheduler", world.repair().run_once(world.clock.now()))
+    await world.deliver_new("runner-2")
+
+
 SCENARIOS = [
     Scenario(
         "manual",
@@ -211,5 +265,21 @@ SCENARIOS = [
         act=taken_over,
         expect=_all(ExecutionStatus.SUCCEEDED, THREE_SUCCEEDED),
         script=hangs_first_time,
+    ),
+    Scenario(
+        "compensated",
+        writes=10,
+        body=SAGA,
+        act=manual_trigger,
+        expect=_failed_after_handlers,
+        script=fails_for_good,
+    ),
+    Scenario(
+        "compensation_taken_over",
+        writes=13,
+        body=SAGA,
+        act=compensation_taken_over,
+        expect=_failed_after_handlers,
+        script=a2_fails_and_undo_hangs_first_time,
     ),
 ]

@@ -30,6 +30,7 @@ from wfa.domain.clock import FakeClock
 from wfa.domain.errors import ActionFailed, DependencyUnavailable, TriggerLocked
 from wfa.domain.execution import ActionStatus, Execution
 from wfa.domain.schedule import first_fire
+from wfa.domain.templates import TemplateContext
 from wfa.domain.workflow import Workflow, WorkflowDefinition
 from wfa.events import ExecutionRequest, LifecycleEvent
 from wfa.service_layer.triggering import Triggering, TriggerResult, fire_schedule, trigger_manually
@@ -102,7 +103,7 @@ class TrackedActions:
         for gate in self.gates.values():
             gate.set()
 
-    async def run(self, spec: ActionSpec) -> Output:
+    async def run(self, spec: ActionSpec, context: TemplateContext) -> Output:
         bound = structlog.contextvars.get_contextvars()
         execution_id, workflow_id, name = bound["execution_id"], bound["workflow_id"], spec.name or ""
         key = (execution_id, name)
@@ -118,7 +119,7 @@ class TrackedActions:
             # Shielded: a kill arriving during the read was seen to be lost inside the driver, leaving the action
             # to go on into a Hang that nothing would end.
             recorded = await asyncio.shield(self._store.executions.get(execution_id))
-            if any(run.name == name and run.status is ActionStatus.SUCCEEDED for run in recorded.actions):
+            if any(run.name == name and run.status is ActionStatus.SUCCEEDED for run in recorded.every_run()):
                 self.violations.append(f"{execution_id}.{name} ran again although its record says it succeeded")
             step = self._script(self.gates, execution_id, name, number)
             if isinstance(step, Hang):

@@ -371,7 +371,7 @@ class Execution(Model):
         self.attempt += 1
 
     def cancel(self, now: datetime) -> None:
-        for run in self._all_runs():
+        for run in self.every_run():
             if run.status is ActionStatus.RUNNING:
                 run.status = ActionStatus.FAILED
                 run.error = ErrorInfo(type="cancelled", message="the execution was cancelled while this action ran")
@@ -428,14 +428,15 @@ class Execution(Model):
             return False
         return not may_retry(policy, run.attempts, retryable=run.error.retryable)
 
-    def _all_runs(self) -> list[ActionRun]:
+    def every_run(self) -> list[ActionRun]:
+        """The runs of its actions and of its failure handlers."""
         return [*self.actions, *(self.compensations or []), *(self.on_failure or [])]
 
     def _finish(self, status: ExecutionStatus, now: datetime) -> None:
         self.status = status
         self.next_retry_at = None
         self.finished_at = now
-        for run in self._all_runs():
+        for run in self.every_run():
             if run.status is ActionStatus.NOT_STARTED:
                 run.status = ActionStatus.SKIPPED
         if self.started_at is not None:
