@@ -3,6 +3,8 @@ again, then a check of the Delivery guarantee against the API and the target ser
 
 The load: `--workflows` manual workflows, each a `log` action then an `http-request` to a local target that
 answers after `--target-delay` seconds; each workflow is triggered again as soon as its last execution finished.
+Every `--saga-every`-th trigger runs a saga instead: an HTTP action with an HTTP `compensate`, an HTTP action the
+target refuses for good (404), and an HTTP `onFailure` action; it must end `failed` with both handlers run.
 Before each trigger the workflow's URL is changed (PUT) to a path of that trigger's own: an execution freezes its
 definition when it is created, so the target's count for that path is the number of times that execution's
 HTTP action really ran. Meanwhile the `--runners` runner processes are killed (SIGKILL) in turn, `--kills`
@@ -17,7 +19,8 @@ What is checked at the end, and how it is counted:
 - `in_flight_repeats`: extra runs the record does account for: the action was in flight when its runner was
   killed, and the runner that took the execution over ran it again (at-least-once for the one action in flight;
   its `attempts` says so).
-- `actions_missing`: succeeded executions whose HTTP action never reached the target.
+- `actions_missing`: action runs recorded as done (succeeded or failed) that never reached the target.
+- `wrong_outcome`: executions that ended otherwise than their kind promises (succeeded; a saga failed).
 Progress goes to stderr; stdout carries the JSON figures, also saved with the logs under --results-dir.
 """
 
@@ -70,6 +73,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--runners", type=int, default=2, help="runner processes")
     parser.add_argument("--kill-interval", type=float, default=1.5, help="seconds between a restart and the next kill")
     parser.add_argument("--target-delay", type=float, default=0.5, help="seconds the target takes to answer")
+    parser.add_argument("--saga-every", type=int, default=3, help="every n-th trigger runs a saga (0: none)")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds one execution may take to finish")
     parser.add_argument("--start-timeout", type=float, default=120.0)
     parser.add_argument("--results-dir", type=Path, default=REPO / "bench" / "results")
@@ -83,7 +87,8 @@ def parser() -> argparse.ArgumentParser:
 class Accepted:
     workflow_id: str
     execution_id: str
-    path: str  # the target path only this execution's HTTP action calls
+    path: str  # the target path only this execution's HTTP actions call (below it, for a saga)
+    saga: bool = False
 
 
 @dataclass
@@ -93,15 +98,33 @@ class LoadLog:
     unfinished: list[str] = field(default_factory=list)  # executions a workflow's loop gave up waiting for
 
 
-def definition(workflow_id: str, url: str) -> dict[str, Any]:
+def definition(workflow_id: str, url: str, *, saga: bool = False) -> dict[str, Any]:
+    def call(url: str) -> dict[str, Any]:
+        return {"type": "http-request", "url": url, "method": "POST", "body": {"from": workflow_id}, "timeout": "30s"}
+
+    if saga:
+        return {
+            "workflowId": workflow_id,
+            "trigger": {"type": "manual"},
+            "retry": {"maxAttempts": 1},
+            "actions": [{**call(url), "compensate": call(f"{url}/undo")}, call(f"{url}/fail")],
+            "onFailure": [call(f"{url}/notify")],
+        }
     return {
         "workflowId": workflow_id,
         "trigger": {"type": "manual"},
-        "actions": [
-            {"type": "log", "message": "kill loop"},
-            {"type": "http-request", "url": url, "method": "POST", "body": {"from": workflow_id}, "timeout": "30s"},
-        ],
+        "actions": [{"type": "log", "message": "kill loop"}, call(url)],
     }
+
+
+def _runs_and_paths(record: Execution, accepted: Accepted) -> list[tuple[dict[str, Any], str]]:
+    """Each HTTP action run of the record, with the target path only it calls."""
+    if not accepted.saga:
+        return [(record["actions"][1], accepted.path)]
+    runs = [(record["actions"][0], accepted.path), (record["actions"][1], f"{accepted.path}/fail")]
+    runs += [(run, f"{accepted.path}/undo") for run in record.get("compensations") or []]
+    runs += [(run, f"{accepted.path}/notify") for run in record.get("onFailure") or []]
+    return runs
 
 
 async def _finished(http: httpx.AsyncClient, execution_id: str, within: float) -> bool:
@@ -121,12 +144,14 @@ async def _drive_one(
     stop: threading.Event,
     log: LoadLog,
     within: float,
+    saga_every: int,
 ) -> None:
     sequence = 0
     while not stop.is_set():
         sequence += 1
         path = f"/kill-loop/{workflow_id}/{sequence}"
-        updated = await http.put(f"/workflows/{workflow_id}", json=definition(workflow_id, target.url(path)))
+        saga = saga_every > 0 and sequence % saga_every == 0
+        updated = await http.put(f"/workflows/{workflow_id}", json=definition(workflow_id, target.url(path), saga=saga))
         if updated.status_code != 200:
             log.refused[f"put {updated.status_code}"] += 1
             await asyncio.sleep(0.5)
@@ -137,14 +162,19 @@ async def _drive_one(
             await asyncio.sleep(0.5)
             continue
         execution_id = response.json()["executionId"]
-        log.accepted.append(Accepted(workflow_id, execution_id, path))
+        log.accepted.append(Accepted(workflow_id, execution_id, path, saga))
         if not await _finished(http, execution_id, within):
             log.unfinished.append(execution_id)
             return  # its lock is held: triggering this workflow again would only be refused
 
 
 async def drive(
-    api_url: str, target: CountingTarget, workflow_ids: Sequence[str], stop: threading.Event, within: float
+    api_url: str,
+    target: CountingTarget,
+    workflow_ids: Sequence[str],
+    stop: threading.Event,
+    within: float,
+    saga_every: int = 0,
 ) -> LoadLog:
     """Trigger every workflow again and again until `stop`, then let what runs finish (each execution within
     `within` seconds)."""
@@ -154,7 +184,7 @@ async def drive(
             created = await http.post("/workflows", json=definition(workflow_id, target.url("/kill-loop/warm-up")))
             if created.status_code != 201:
                 raise RuntimeError(f"creating {workflow_id}: {created.status_code} {created.text}")
-        await asyncio.gather(*(_drive_one(http, target, w, stop, log, within) for w in workflow_ids))
+        await asyncio.gather(*(_drive_one(http, target, w, stop, log, within, saga_every) for w in workflow_ids))
     return log
 
 
@@ -174,7 +204,7 @@ def tally(log: LoadLog, observed: Observed) -> dict[str, Any]:
     """The figures of a run (see the module docstring for what each one counts)."""
     by_id = {record["executionId"]: record for records in observed.records.values() for record in records}
     accepted_ids = {accepted.execution_id for accepted in log.accepted}
-    finished = stuck = lost = in_flight = unaccounted = missing = taken_over = 0
+    finished = stuck = lost = in_flight = unaccounted = missing = taken_over = wrong = 0
     statuses: Counter[str] = Counter()
     for accepted in log.accepted:
         record = by_id.get(accepted.execution_id)
@@ -186,14 +216,17 @@ def tally(log: LoadLog, observed: Observed) -> dict[str, Any]:
             stuck += 1
             continue
         finished += 1
-        if any(action["attempts"] > 1 for action in record["actions"]):
+        runs = _runs_and_paths(record, accepted)
+        if any(run["attempts"] > 1 for run, _ in runs):
             taken_over += 1
-        attempts = record["actions"][1]["attempts"]
-        hits = observed.hits.get(accepted.path, 0)
-        in_flight += max(0, min(hits, attempts) - 1)
-        unaccounted += max(0, hits - attempts)
-        if record["status"] == "succeeded" and hits == 0:
-            missing += 1
+        if record["status"] != ("failed" if accepted.saga else "succeeded") or (accepted.saga and len(runs) != 4):
+            wrong += 1
+        for run, path in runs:
+            hits = observed.hits.get(path, 0)
+            in_flight += max(0, min(hits, run["attempts"]) - 1)
+            unaccounted += max(0, hits - run["attempts"])
+            if run["status"] in ("succeeded", "failed") and hits == 0:
+                missing += 1
     extra_records = sum(1 for execution_id in by_id if execution_id not in accepted_ids)
     return {
         "triggers_accepted": len(log.accepted),
@@ -208,6 +241,8 @@ def tally(log: LoadLog, observed: Observed) -> dict[str, Any]:
         "in_flight_repeats": in_flight,
         "executions_taken_over": taken_over,
         "actions_missing": missing,
+        "sagas": sum(1 for accepted in log.accepted if accepted.saga),
+        "wrong_outcome": wrong,
     }
 
 
@@ -260,7 +295,9 @@ def run(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
 
             def load() -> None:
                 try:
-                    outcome["log"] = asyncio.run(drive(stack.api_url, target, workflow_ids, stop, args.timeout))
+                    outcome["log"] = asyncio.run(
+                        drive(stack.api_url, target, workflow_ids, stop, args.timeout, args.saga_every)
+                    )
                 except BaseException as exc:
                     outcome["log"] = exc
 

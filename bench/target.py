@@ -1,5 +1,6 @@
-"""A local HTTP server for `http-request` actions to call: it answers every request 200 after a fixed delay and
-counts the requests per path, so that a run can tell how often each action really reached it."""
+"""A local HTTP server for `http-request` actions to call: it answers every request 200 after a fixed delay (404 for
+a path ending in `/fail`, for an action meant to fail for good) and counts the requests per path, so that a run can
+tell how often each action really reached it."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ class CountingTarget:
                     target._counts[urlsplit(self.path).path] += 1
                 time.sleep(target.delay)
                 try:
-                    self.send_response(200)
+                    self.send_response(404 if self.path.endswith("/fail") else 200)
                     self.send_header("content-type", "application/json")
                     self.send_header("content-length", "2")
                     self.end_headers()

@@ -11,7 +11,14 @@ def record(execution_id: str, status: str = "succeeded", http_attempts: int = 1)
     return {
         "executionId": execution_id,
         "status": status,
-        "actions": [{"type": "log", "attempts": 1}, {"type": "http-request", "attempts": http_attempts}],
+        "actions": [
+            {"type": "log", "attempts": 1, "status": "succeeded"},
+            {
+                "type": "http-request",
+                "attempts": http_attempts,
+                "status": "succeeded" if status == "succeeded" else "running",
+            },
+        ],
     }
 
 
@@ -70,3 +77,36 @@ def test_a_succeeded_execution_whose_action_never_reached_the_target_is_missing_
     result = figures(LoadLog(accepted=[accepted("e1")]), [record("e1")], {})
 
     assert result["actions_missing"] == 1
+
+
+def saga_record(execution_id: str, status: str = "failed", undo_attempts: int = 1) -> dict[str, Any]:
+    def run(attempts: int = 1, status: str = "succeeded") -> dict[str, Any]:
+        return {"type": "http-request", "attempts": attempts, "status": status}
+
+    return {
+        "executionId": execution_id,
+        "status": status,
+        "actions": [run(), run(status="failed")],
+        "compensations": [run(undo_attempts)],
+        "onFailure": [run()],
+    }
+
+
+def test_a_saga_counts_every_handler_run_against_its_own_path() -> None:
+    saga = Accepted("w", "e1", "/p/e1", saga=True)
+    hits = {"/p/e1": 1, "/p/e1/fail": 1, "/p/e1/undo": 2, "/p/e1/notify": 1}
+
+    result = figures(LoadLog(accepted=[saga]), [saga_record("e1", undo_attempts=1)], hits)
+
+    assert (result["doubled"], result["wrong_outcome"], result["actions_missing"]) == (1, 0, 0)
+
+
+def test_a_saga_that_did_not_fail_or_skipped_a_handler_is_a_wrong_outcome() -> None:
+    saga = Accepted("w", "e1", "/p/e1", saga=True)
+    skipped_handler = saga_record("e2")
+    skipped_handler["onFailure"] = []
+    log = LoadLog(accepted=[saga, Accepted("w", "e2", "/p/e2", saga=True)])
+
+    result = figures(log, [saga_record("e1", status="succeeded"), skipped_handler], {})
+
+    assert result["wrong_outcome"] == 2
