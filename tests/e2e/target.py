@@ -105,6 +105,11 @@ class TargetServer:
     def count(self, path: str) -> int:
         return len(self.requests(path))
 
+    def arrivals(self) -> list[str]:
+        """The path of every request received, in the order they arrived."""
+        with self._lock:
+            return [request.path for request in self._requests]
+
     def _answer(self, handler: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(handler.path)
         length = int(handler.headers.get("content-length") or 0)
