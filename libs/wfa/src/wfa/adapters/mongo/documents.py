@@ -84,12 +84,16 @@ class ExecutionFields:
     CANCEL_REQUESTED_AT: Final = alias(Execution, "cancel_requested_at")
 
 
+RUN_LISTS: Final = (ExecutionFields.ACTIONS, "compensations", "onFailure")
+"""The execution's lists of action runs, all of one record shape. `compensations` and `onFailure` come with failure
+handling (CONTRACT v2) and may be absent or null: every reader and writer of runs skips a missing list."""
+OUTPUT: Final = alias(ActionRun, "output")
+
 _WORKFLOW_ID: Final = alias(Workflow, "workflow_id")
 _EXECUTION_ID: Final = alias(Execution, "execution_id")
 _ACTIONS: Final = alias(Workflow, "actions")
 _PLAN_ACTIONS: Final = alias(ExecutionPlan, "actions")
 _INPUT: Final = alias(Execution, "input")
-_OUTPUT: Final = alias(ActionRun, "output")
 _ACTION_JSON_FIELDS: Final = (alias(HttpRequestAction, "headers"), alias(HttpRequestAction, "body"))
 # What replace_definition leaves as it is: the lock and schedule counters, and the server's own fields.
 _KEPT_ON_REPLACE: Final = frozenset({ID, DELETED, WorkflowFields.ENABLED, WorkflowFields.CREATED_AT})
@@ -177,18 +181,23 @@ def execution_fields(execution: Execution) -> Document:
     traceparent, which is set once, by `add`."""
     fields = execution.model_dump(by_alias=True, exclude={"execution_id"})
     fields[_INPUT] = _to_json(fields[_INPUT])
-    for run in fields[ExecutionFields.ACTIONS]:
-        run[_OUTPUT] = _to_json(run[_OUTPUT])
+    for run in runs_of(fields):
+        run[OUTPUT] = _to_json(run[OUTPUT])
     return fields
 
 
 def execution_from_document(document: Document) -> Execution:
     fields = {key: value for key, value in document.items() if key not in _EXECUTION_STORAGE_ONLY}
     fields[_INPUT] = _from_json(fields[_INPUT])
-    fields[ExecutionFields.ACTIONS] = [
-        {**run, _OUTPUT: _from_json(run[_OUTPUT])} for run in fields[ExecutionFields.ACTIONS]
-    ]
+    for name in RUN_LISTS:
+        if fields.get(name) is not None:
+            fields[name] = [{**run, OUTPUT: _from_json(run[OUTPUT])} for run in fields[name]]
     return Execution.model_validate({_EXECUTION_ID: document[ID], **fields})
+
+
+def runs_of(document: Document) -> list[Document]:
+    """Every action run of a stored execution (or of its fields), whichever list holds it."""
+    return [run for name in RUN_LISTS for run in document.get(name) or ()]
 
 
 def plan_from_document(document: Document) -> ExecutionPlan:
