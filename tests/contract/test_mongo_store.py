@@ -177,7 +177,8 @@ _ROUND_TRIPS: dict[str, list[str]] = {
     "executions.renew_lease": ["update"],
     "executions.save_progress": ["update"],
     "executions.cancel": _WRITE_THEN_READ,
-    "executions.remove_finished": ["delete"],
+    # Which of them refer to large outputs stored beside them (none here: no delete of those).
+    "executions.remove_finished": ["find", "delete"],
 }
 
 

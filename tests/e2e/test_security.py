@@ -62,7 +62,7 @@ async def test_a_secret_reaches_the_target_and_nothing_else(
     assert received.query == "key=" + quote(E2E_SECRET_VALUE, safe="/")
     assert execution["status"] == "failed"
     first, second = execution["actions"]
-    assert first["status"] == "succeeded" and MASK in first["output"]["body"]
+    assert first["status"] == "succeeded" and first["output"]["body"] == {"youSent": MASK}
     assert second["error"]["type"] == "http_status" and f"?key={MASK}" in second["error"]["message"]
     shown = [
         json.dumps(execution),

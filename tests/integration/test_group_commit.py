@@ -64,3 +64,19 @@ async def test_grouped_reads_answer_each_caller_with_its_document(store: MongoSt
     found = await asyncio.gather(*(group.find(f"d{n}") for n in (0, 1, 2, 9, 4)))
 
     assert [None if document is None else document["n"] for document in found] == [0, 1, 2, None, 4]
+
+
+async def test_grouped_inserts_of_new_documents_skip_those_that_exist(store: MongoStore) -> None:
+    collection = store.outputs_collection
+    await collection.insert_one({"_id": "taken", "v": "first"})
+    group = GroupCommit(collection)
+
+    # The first call goes alone; the others, one of them naming "taken" again, go together.
+    await asyncio.gather(
+        group.insert_new([{"_id": "a", "v": 1}]),
+        group.insert_new([{"_id": "taken", "v": "second"}, {"_id": "b", "v": 2}]),
+        group.insert_new([{"_id": "c", "v": 3}, {"_id": "taken", "v": "third"}]),
+    )
+
+    stored = {document["_id"]: document["v"] async for document in collection.find({})}
+    assert stored == {"taken": "first", "a": 1, "b": 2, "c": 3}

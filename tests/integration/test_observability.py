@@ -179,7 +179,7 @@ async def system(kafka_bootstrap: str, target: TargetServer) -> AsyncIterator[Sy
         executions=executions,
         actions={
             "log": LogActionRunner(),
-            "http-request": HttpRequestRunner(http, clock=clock, excerpt_bytes=256, max_response_bytes=65_536),
+            "http-request": HttpRequestRunner(http, clock=clock, output_max_bytes=256, max_response_bytes=65_536),
         },
         events=events,
         clock=clock,

@@ -6,6 +6,9 @@ Routes:
     /redirect/<n>                          302 to /redirect/<n-1>; /redirect/0 answers 200
     /redirect-to?url=<url>[&status=<code>] <code> (default 302) to <url>
     /bytes/<n>[?declare=1]                 <n> bytes of "x", with Content-Length only when declared
+    /content?type=<t>&body=<text>[&repeat=<k>&extra=<n>&size=<m>]
+                                           200 with that body (<k> times over) and Content-Type, and <n> headers
+                                           X-Extra-<i> of <m> characters each
     /hang                                  answers only when the server stops
 
 `recording_server` also keeps every request it received, as the server saw it.
@@ -74,6 +77,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(int(query.get("status", "302")), b"", "text/plain", {"Location": query["url"]})
         elif head == "bytes":
             self._send_bytes(int(arg), declare=query.get("declare") == "1")
+        elif head == "content":
+            size = int(query.get("size", "1"))
+            extra = {f"X-Extra-{i}": "v" * size for i in range(int(query.get("extra", "0")))}
+            body_text = query.get("body", "") * int(query.get("repeat", "1"))
+            self._send(200, body_text.encode(), query["type"], extra)
         elif head == "hang":
             self.server.stopping.wait(30)
             self._send(200, b"late", "text/plain")

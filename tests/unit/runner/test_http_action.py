@@ -6,6 +6,7 @@ import email.utils
 import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import quote
 
@@ -21,13 +22,16 @@ from wfa.domain.durations import MAX_INTERVAL
 from wfa.domain.errors import ActionFailed
 from wfa.domain.execution import ActionStatus, ExecutionStatus
 from wfa.domain.workflow import HttpRequestAction
+from wfa.observability.redaction import Redactor
 from wfa_runner.actions import ActionFailedWithOutput, HttpRequestRunner, http_client, retry_after_seconds
 from wfa_runner.actions.base import Output
+from wfa_runner.actions.http import MAX_HEADER_VALUE_CHARS, MAX_RECORDED_HEADERS
 from wfa_runner.execution_runner import RunOutcome
 
-EXCERPT_BYTES = 64
+OUTPUT_MAX_BYTES = 64
 MAX_RESPONSE_BYTES = 100_000
 MAX_REDIRECTS = 3
+SERVER_HEADER = BaseHTTPRequestHandler.server_version + " " + BaseHTTPRequestHandler.sys_version
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +45,7 @@ async def runner() -> AsyncIterator[HttpRequestRunner]:
     client = http_client(allow_private_networks=True, max_redirects=MAX_REDIRECTS)
     try:
         yield HttpRequestRunner(
-            client, clock=FakeClock(START), excerpt_bytes=EXCERPT_BYTES, max_response_bytes=MAX_RESPONSE_BYTES
+            client, clock=FakeClock(START), output_max_bytes=OUTPUT_MAX_BYTES, max_response_bytes=MAX_RESPONSE_BYTES
         )
     finally:
         await client.aclose()
@@ -49,6 +53,16 @@ async def runner() -> AsyncIterator[HttpRequestRunner]:
 
 def action(url: str, **fields: Any) -> HttpRequestAction:
     return HttpRequestAction.model_validate({"type": "http-request", "name": "call", "url": url, **fields})
+
+
+@pytest.fixture
+async def harness_runner() -> AsyncIterator[HttpRequestRunner]:
+    """Bodies up to a few KiB are whole."""
+    client = http_client(allow_private_networks=True, max_redirects=MAX_REDIRECTS)
+    try:
+        yield HttpRequestRunner(client, clock=FakeClock(START), output_max_bytes=10_000, max_response_bytes=10**6)
+    finally:
+        await client.aclose()
 
 
 async def failure_of(runner: HttpRequestRunner, spec: HttpRequestAction) -> ActionFailed:
@@ -61,18 +75,24 @@ async def test_2xx_succeeds_with_status_headers_and_body(runner: HttpRequestRunn
     output = await runner.run(action(f"{base_url}/status/200"))
 
     assert output["status"] == 200
-    assert output["headers"] == {"content-type": "text/plain", "content-length": "10"}
-    assert (output["body"], output["bodyTruncated"]) == ("status 200", False)
+    assert output["headers"] == {
+        "server": SERVER_HEADER,
+        "date": output["headers"]["date"],
+        "content-type": "text/plain",
+        "content-length": "10",
+    }
+    assert output["body"] == "status 200"
+    assert "truncated" not in output
 
 
 async def test_method_headers_and_json_body_are_sent(runner: HttpRequestRunner, base_url: str) -> None:
     spec = action(f"{base_url}/echo", method="POST", headers={"X-Token": "t1"}, body={"n": [1, 2]})
-    wide = HttpRequestRunner(runner._client, clock=FakeClock(START), excerpt_bytes=10_000, max_response_bytes=10**6)
+    wide = HttpRequestRunner(runner._client, clock=FakeClock(START), output_max_bytes=10_000, max_response_bytes=10**6)
 
     output = await wide.run(spec)
 
-    assert isinstance(output["body"], str)
-    echo = json.loads(output["body"])
+    echo = output["body"]
+    assert isinstance(echo, dict)
     assert echo["method"] == "POST"
     assert echo["headers"]["X-Token"] == "t1"
     assert echo["headers"]["Content-Type"] == "application/json"
@@ -125,7 +145,13 @@ async def test_retry_after_seconds_is_passed_on(runner: HttpRequestRunner, base_
 
     assert failure.retry_after_seconds == 7
     assert isinstance(failure, ActionFailedWithOutput)
-    assert failure.output["headers"] == {"content-type": "text/plain", "content-length": "10", "retry-after": "7"}
+    assert failure.output["headers"] == {
+        "server": SERVER_HEADER,
+        "date": failure.output["headers"]["date"],
+        "content-type": "text/plain",
+        "content-length": "10",
+        "retry-after": "7",
+    }
 
 
 async def test_retry_after_on_a_500_is_ignored(runner: HttpRequestRunner, base_url: str) -> None:
@@ -235,7 +261,7 @@ async def test_a_hostile_retry_after_leaves_the_execution_pending_within_max_int
     url = f"{base_url}/status/{status}?retry_after={quote(value)}"
     request = await harness.trigger(workflow([{"type": "http-request", "name": "a", "url": url}], retry=policy))
     client = http_client(allow_private_networks=True, max_redirects=MAX_REDIRECTS)
-    http = HttpRequestRunner(client, clock=harness.clock, excerpt_bytes=EXCERPT_BYTES, max_response_bytes=10**6)
+    http = HttpRequestRunner(client, clock=harness.clock, output_max_bytes=OUTPUT_MAX_BYTES, max_response_bytes=10**6)
 
     try:
         outcome = await harness.runner(ByType(http)).run(request)
@@ -277,11 +303,99 @@ async def test_more_redirects_than_the_limit_fail_without_retry(runner: HttpRequ
     assert (failure.kind, failure.retryable) == ("too_many_redirects", False)
 
 
-async def test_the_body_excerpt_is_bounded(runner: HttpRequestRunner, base_url: str) -> None:
-    output = await runner.run(action(f"{base_url}/bytes/1000?declare=1"))
+async def test_a_json_body_is_recorded_parsed(runner: HttpRequestRunner, base_url: str) -> None:
+    body = '{"token": "abc", "n": [1, 2.5, null, true]}'
 
-    assert output["body"] == "x" * EXCERPT_BYTES
-    assert output["bodyTruncated"] is True
+    output = await runner.run(action(f"{base_url}/content?type=application/json;charset=utf-8&body={quote(body)}"))
+
+    assert output["body"] == {"token": "abc", "n": [1, 2.5, None, True]}
+    assert "truncated" not in output
+
+
+async def test_a_plus_json_media_type_is_json(runner: HttpRequestRunner, base_url: str) -> None:
+    output = await runner.run(action(f"{base_url}/content?type=application/problem%2Bjson&body={quote('[1]')}"))
+
+    assert output["body"] == [1]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("text/plain", '{"looks": "like json"}'),
+        ("application/json", "{not json"),
+        ("application/json", "NaN"),
+        ("application/json", "1"),  # repeated: more digits than int() takes
+        ("application/json", "[" * 100 + "]" * 100),  # deeper than MAX_JSON_DEPTH
+        ("application/json", ""),
+    ],
+    ids=["text", "invalid", "nan", "huge-integer", "deep", "empty"],
+)
+async def test_a_body_that_is_not_declared_or_valid_json_is_recorded_as_text(
+    harness_runner: HttpRequestRunner, base_url: str, content_type: str, body: str
+) -> None:
+    repeat = 5_000 if body == "1" else 1
+    url = f"{base_url}/content?type={quote(content_type)}&body={quote(body)}&repeat={repeat}"
+
+    output = await harness_runner.run(action(url))
+
+    assert output["body"] == body * repeat
+    assert "truncated" not in output
+
+
+async def test_a_body_over_the_output_bound_is_recorded_truncated_as_text(
+    runner: HttpRequestRunner, base_url: str
+) -> None:
+    body = json.dumps({"items": ["é" * 10] * 10})  # the bound falls inside a two-byte character
+
+    output = await runner.run(action(f"{base_url}/content?type=application/json&body={quote(body)}"))
+
+    assert output["truncated"] is True
+    assert isinstance(output["body"], str)
+    assert body.startswith(output["body"])
+    assert OUTPUT_MAX_BYTES - 1 <= len(output["body"].encode()) <= OUTPUT_MAX_BYTES
+
+
+async def test_a_body_of_exactly_the_output_bound_is_whole(runner: HttpRequestRunner, base_url: str) -> None:
+    output = await runner.run(action(f"{base_url}/bytes/{OUTPUT_MAX_BYTES}?declare=1"))
+
+    assert (output["body"], "truncated" in output) == ("x" * OUTPUT_MAX_BYTES, False)
+
+
+async def test_every_response_header_is_recorded_with_a_lower_case_name(
+    runner: HttpRequestRunner, base_url: str
+) -> None:
+    output = await runner.run(action(f"{base_url}/content?type=text/plain&extra=3"))
+
+    headers = output["headers"]
+    assert isinstance(headers, dict)
+    expected = {"x-extra-0": "v", "x-extra-1": "v", "x-extra-2": "v", "content-type": "text/plain"}
+    assert expected.items() <= headers.items()
+
+
+async def test_headers_beyond_the_bounds_are_left_out_and_the_output_marked_truncated(
+    runner: HttpRequestRunner, base_url: str
+) -> None:
+    many = await runner.run(action(f"{base_url}/content?type=text/plain&extra={MAX_RECORDED_HEADERS + 10}"))
+    long = await runner.run(action(f"{base_url}/content?type=text/plain&extra=1&size={MAX_HEADER_VALUE_CHARS + 1}"))
+
+    assert isinstance(many["headers"], dict) and len(many["headers"]) == MAX_RECORDED_HEADERS
+    assert many["truncated"] is True
+    assert isinstance(long["headers"], dict) and long["headers"]["x-extra-0"] == "v" * MAX_HEADER_VALUE_CHARS
+    assert long["truncated"] is True
+
+
+async def test_a_secret_echoed_as_a_json_number_is_redacted(base_url: str) -> None:
+    client = http_client(allow_private_networks=True, max_redirects=MAX_REDIRECTS)
+    redacting = HttpRequestRunner(
+        client, clock=FakeClock(START), output_max_bytes=10_000, max_response_bytes=10**6, redactor=Redactor(["31337"])
+    )
+    body = '{"pin": 31337, "name": "x31337"}'
+    try:
+        output = await redacting.run(action(f"{base_url}/content?type=application/json&body={quote(body)}"))
+    finally:
+        await client.aclose()
+
+    assert "31337" not in json.dumps(output)
 
 
 @pytest.mark.parametrize("declare", ["0", "1"], ids=["streamed", "declared"])
@@ -293,7 +407,7 @@ async def test_a_response_over_the_size_cap_fails_without_retry(
     assert (failure.kind, failure.retryable) == ("response_too_large", False)
     assert isinstance(failure, ActionFailedWithOutput)
     output: Output = failure.output
-    assert (output["status"], output["bodyTruncated"]) == (200, True)
+    assert (output["status"], output["truncated"]) == (200, True)
 
 
 async def test_a_head_request_is_not_judged_by_its_declared_length(runner: HttpRequestRunner, base_url: str) -> None:

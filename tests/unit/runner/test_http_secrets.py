@@ -50,7 +50,7 @@ async def runner(redactor: Redactor) -> AsyncIterator[HttpRequestRunner]:
         yield HttpRequestRunner(
             client,
             clock=FakeClock(START),
-            excerpt_bytes=10_000,
+            output_max_bytes=10_000,
             max_response_bytes=10**6,
             secrets=Secrets(),
             redactor=redactor,
@@ -79,8 +79,8 @@ async def test_the_server_gets_the_values_and_the_output_masks_them(runner: Http
 
     output = await runner.run(spec)
 
-    assert isinstance(output["body"], str)
-    echo = json.loads(output["body"])
+    echo = output["body"]
+    assert isinstance(echo, dict)
     # What the server received, as the output shows it: every secret masked, nothing else changed.
     assert echo["method"] == "POST"
     assert echo["path"] == f"/echo?key={MASK}"
@@ -94,14 +94,14 @@ async def test_sensitive_request_headers_are_masked_even_when_written_literally(
 ) -> None:
     output = await runner.run(action(f"{base_url}/echo", headers={"Authorization": "Basic bGl0ZXJhbDpwYXNz"}))
 
-    assert isinstance(output["body"], str)
-    assert json.loads(output["body"])["headers"]["Authorization"] == MASK
+    assert isinstance(output["body"], dict)
+    assert output["body"]["headers"]["Authorization"] == MASK
 
 
 async def test_sensitive_response_headers_are_masked_by_name(runner: HttpRequestRunner, base_url: str) -> None:
     output = await runner.run(action(f"{base_url}/status/200"))
 
-    assert output["headers"] == {"content-type": MASK, "content-length": "10"}
+    assert (output["headers"]["content-type"], output["headers"]["content-length"]) == (MASK, "10")
 
 
 async def test_a_failure_quoting_the_url_masks_the_secret_in_its_message_and_output(
@@ -215,7 +215,7 @@ async def confining_runner() -> AsyncIterator[HttpRequestRunner]:
         yield HttpRequestRunner(
             client,
             clock=FakeClock(START),
-            excerpt_bytes=10_000,
+            output_max_bytes=10_000,
             max_response_bytes=10**6,
             secrets=Secrets(),
             sensitive_headers=["X-Signature"],

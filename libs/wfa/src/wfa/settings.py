@@ -48,7 +48,10 @@ class Settings(BaseSettings):
     # Runner
     runner_concurrency: int = 32
     lease_seconds: float = 30.0
-    http_response_excerpt_bytes: int = 2_048
+    # How much of an action's result its output keeps whole (an http-request's body): beyond it the output is
+    # marked truncated (CONTRACT v2, "Data between actions"). Large outputs are stored beside the execution record
+    # (wfa.adapters.mongo.side_outputs), so this bounds one output, not the record.
+    action_output_max_bytes: int = Field(default=256 * 1024, ge=0)
     http_max_response_bytes: int = 10 * 1024 * 1024
     http_max_redirects: int = 5
     # Secrets (`{{ secrets.NAME }}`): WFA_SECRET_<NAME> variables, or files <NAME> in this directory.

@@ -109,7 +109,7 @@ def create_app(
             "http-request": HttpRequestRunner(
                 http,
                 clock=clock,
-                excerpt_bytes=settings.http_response_excerpt_bytes,
+                output_max_bytes=settings.action_output_max_bytes,
                 max_response_bytes=settings.http_max_response_bytes,
                 secrets=secret_source,
                 redactor=redactor,

@@ -1,5 +1,13 @@
 """The `http-request` action: one HTTP exchange, judged by its status, with a bounded record of the response.
 
+Its output is `{"status", "headers", "body"}` (CONTRACT v2, "Data between actions"): every response header
+(lower-case names, several values of one name joined by ", ", at most MAX_RECORDED_HEADERS of them, values cut at
+MAX_HEADER_VALUE_CHARS); the body parsed when the response declares JSON (`application/json` or `+json`) and
+parses, otherwise text. The body is kept whole up to `output_max_bytes`; beyond that, or when headers were left
+out, the output also holds `"truncated": true` and the body is the first `output_max_bytes` as text (a prefix of
+JSON does not parse: the text is what a reader can still use). A body larger than `max_response_bytes` fails
+the action, whatever the output keeps.
+
 Retry decisions follow the contract: HTTP 4xx other than 408 and 429 is not retryable; timeouts, connection
 errors, 5xx, 408 and 429 are. A 429 or 503 passes its `Retry-After` on, so the retry waits as long as the
 server asked (capped by the workflow's maxInterval in the domain's backoff). Whatever the header holds, it is read
@@ -17,12 +25,14 @@ from __future__ import annotations
 import asyncio
 import codecs
 import email.utils
+import json
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
+from pydantic import JsonValue
 
 from wfa.domain.clock import Clock
 from wfa.domain.durations import MAX_INTERVAL
@@ -36,17 +46,13 @@ from wfa_runner.network_guard import ForbiddenAddress, Policy, Resolver, guarded
 from wfa_runner.templating import SecretSource, resolve_secrets
 
 USER_AGENT = "wfa-runner/1"
-RECORDED_HEADERS = (
-    "content-type",
-    "content-length",
-    "content-encoding",
-    "location",
-    "retry-after",
-    "etag",
-    "last-modified",
-    "cache-control",
-    "x-request-id",
-)
+MAX_RECORDED_HEADERS = 64
+MAX_HEADER_VALUE_CHARS = 2_048
+"""Bounds of the recorded headers: a server may send hundreds of cookies or kilobytes of policy; 64 names of at most
+2 KiB each is every header a real API sends, and keeps the headers well below a body's share of the output."""
+MAX_JSON_DEPTH = 64
+"""A deeper JSON body is kept as text: every reader of the output (redaction, validation, templates) walks it
+recursively, and Python's recursion limit is about a thousand frames."""
 SENSITIVE_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "x-api-key", "proxy-authorization"})
 """Always treated as sensitive; WFA_SENSITIVE_HEADERS adds to them."""
 LONGEST_RETRY_AFTER = MAX_INTERVAL.total_seconds()
@@ -99,7 +105,7 @@ class HttpRequestRunner:
         client: httpx.AsyncClient,
         *,
         clock: Clock,
-        excerpt_bytes: int,
+        output_max_bytes: int,
         max_response_bytes: int,
         secrets: SecretSource | None = None,
         redactor: Redactor | None = None,
@@ -108,23 +114,23 @@ class HttpRequestRunner:
         """`redactor` is the process's (the one its logs go through): it learns every secret value used here."""
         self._client = client
         self._clock = clock
-        self._excerpt_bytes = excerpt_bytes
+        self._output_max_bytes = output_max_bytes
         self._max_response_bytes = max_response_bytes
         self._secrets = secrets if secrets is not None else _NoSecrets()
         self._redactor = redactor if redactor is not None else Redactor()
         self._sensitive = SENSITIVE_HEADERS | {name.strip().lower() for name in sensitive_headers if name.strip()}
 
     async def run(self, action: HttpRequestAction, context: TemplateContext | None = None) -> Output:
-        """Output: `status`, the `headers` of RECORDED_HEADERS present (sensitive ones masked), `body` (the first
-        `excerpt_bytes` of the body, decoded) and `bodyTruncated`, all redacted. Raises ActionFailed (redacted
-        too); with the output when a response came back."""
+        """Output: `status`, `headers` (sensitive ones masked), `body` (parsed JSON or text) and, when the record is
+        not the whole response, `truncated: true`; all redacted (see the module's docstring). Raises ActionFailed
+        (redacted too); with the output when a response came back."""
         resolved = resolve_secrets(action, self._secrets)
         self._redactor.remember(resolved.secret_values)
         sensitive_values = [value for name, value in resolved.action.headers.items() if name.lower() in self._sensitive]
         redactor = self._redactor.with_values(sensitive_values) if sensitive_values else self._redactor
         confined = Confined(headers=self._sensitive | resolved.secret_headers, body=resolved.secret_in_body)
         try:
-            output = await self._run(resolved.action, confined)
+            output = await self._run(resolved.action, confined, redactor)
         except ActionFailed as failure:
             if not redactor.active:
                 raise
@@ -133,13 +139,13 @@ class HttpRequestRunner:
             raise _redacted(failure, redactor) from None
         return redactor.value(output)
 
-    async def _run(self, action: HttpRequestAction, confined: Confined) -> Output:
+    async def _run(self, action: HttpRequestAction, confined: Confined, redactor: Redactor) -> Output:
         seconds = action.timeout.total_seconds()
         try:
             # httpx's timeout bounds each network operation; this bounds the whole exchange, redirects and a
             # slowly dripping body included, as the action's `timeout` promises.
             async with asyncio.timeout(seconds):
-                return await self._exchange(action, confined, seconds)
+                return await self._exchange(action, confined, seconds, redactor)
         except TimeoutError as exc:
             raise ActionFailed(f"no complete answer within {seconds:g}s", kind="timeout", retryable=True) from exc
         except ForbiddenAddress as exc:
@@ -159,7 +165,9 @@ class HttpRequestRunner:
         except httpx.TransportError as exc:
             raise ActionFailed(f"connection failed: {_describe(exc)}", kind="connection_error", retryable=True) from exc
 
-    async def _exchange(self, action: HttpRequestAction, confined: Confined, seconds: float) -> Output:
+    async def _exchange(
+        self, action: HttpRequestAction, confined: Confined, seconds: float, redactor: Redactor
+    ) -> Output:
         request = self._client.build_request(
             action.method.value,
             action.url,
@@ -171,7 +179,7 @@ class HttpRequestRunner:
             self._client, request, confined=confined, max_redirects=self._client.max_redirects
         )
         try:
-            output, too_large = await self._read(response)
+            output, too_large = await self._read(response, redactor)
         finally:
             await response.aclose()
         if too_large:
@@ -198,9 +206,10 @@ class HttpRequestRunner:
             output=output,
         )
 
-    async def _read(self, response: httpx.Response) -> tuple[Output, bool]:
-        """Stream the body, keeping only the excerpt, and stop as soon as it passes the size cap."""
-        excerpt = bytearray()
+    async def _read(self, response: httpx.Response, redactor: Redactor) -> tuple[Output, bool]:
+        """Stream the body, keeping at most one byte past the output's bound, and stop as soon as it passes the
+        size cap."""
+        kept = bytearray()
         size = 0
         declared = response.headers.get("content-length", "")
         # A HEAD response declares the length of a body it does not send.
@@ -209,22 +218,77 @@ class HttpRequestRunner:
         if not too_large:
             async for chunk in response.aiter_bytes():
                 size += len(chunk)
-                if len(excerpt) < self._excerpt_bytes:
-                    excerpt += chunk[: self._excerpt_bytes - len(excerpt)]
+                if len(kept) <= self._output_max_bytes:
+                    kept += chunk[: self._output_max_bytes + 1 - len(kept)]
                 if size > self._max_response_bytes:
                     too_large = True
                     break
+        headers, headers_cut = self._headers(response.headers)
+        body_cut = too_large or len(kept) > self._output_max_bytes
         output: Output = {
             "status": response.status_code,
-            "headers": {
-                name: MASK if name in self._sensitive else response.headers[name]
-                for name in RECORDED_HEADERS
-                if name in response.headers
-            },
-            "body": _decode(bytes(excerpt), response.charset_encoding),
-            "bodyTruncated": too_large or size > len(excerpt),
+            "headers": headers,
+            "body": _decode(bytes(kept[: self._output_max_bytes]), response.charset_encoding)
+            if body_cut
+            else _body(bytes(kept), response.headers.get("content-type", ""), response.charset_encoding, redactor),
         }
+        if body_cut or headers_cut:
+            output["truncated"] = True
         return output, too_large
+
+    def _headers(self, headers: httpx.Headers) -> tuple[dict[str, JsonValue], bool]:
+        """The recorded headers, and whether any was left out or cut."""
+        recorded: dict[str, JsonValue] = {}
+        cut = False
+        for raw_name in headers:  # distinct names, lower-case, in the order received
+            name = raw_name.lower()
+            if len(recorded) == MAX_RECORDED_HEADERS:
+                return recorded, True
+            value = MASK if name in self._sensitive else headers[name]
+            if len(value) > MAX_HEADER_VALUE_CHARS:
+                value, cut = value[:MAX_HEADER_VALUE_CHARS], True
+            recorded[name] = value
+        return recorded, cut
+
+
+def _body(data: bytes, content_type: str, charset: str | None, redactor: Redactor) -> JsonValue:
+    """The whole body: parsed when it is declared JSON and parses, as text otherwise."""
+    text = _decode(data, charset, final=True)
+    if not _declares_json(content_type):
+        return text
+    # Redacted before parsing too: a secret that the JSON holds as a number, or inside an escape sequence, is found
+    # in the text only (the redaction of the output afterwards sees strings). A masked number no longer parses, and
+    # the body stays text.
+    text = redactor.text(text)
+    try:
+        value: JsonValue = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError):  # ValueError: invalid JSON, NaN, or an integer of too many digits
+        return text
+    return value if _depth_within(value, MAX_JSON_DEPTH) else text
+
+
+def _declares_json(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
+def _no_constant(name: str) -> None:
+    # NaN and Infinity are not JSON: they could not be stored or served as such.
+    raise ValueError(f"{name} is not JSON")
+
+
+def _depth_within(value: JsonValue, limit: int) -> bool:
+    level: list[JsonValue] = [value]
+    for _ in range(limit):
+        level = [
+            item
+            for container in level
+            if isinstance(container, dict | list)
+            for item in (container.values() if isinstance(container, dict) else container)
+        ]
+        if not level:
+            return True
+    return not any(isinstance(item, dict | list) for item in level)
 
 
 def _redacted(failure: ActionFailed, redactor: Redactor) -> ActionFailed:
@@ -266,13 +330,13 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     return min(max(0.0, seconds), LONGEST_RETRY_AFTER)
 
 
-def _decode(data: bytes, charset: str | None) -> str:
+def _decode(data: bytes, charset: str | None, *, final: bool = False) -> str:
     try:
         decoder = codecs.getincrementaldecoder(charset or "utf-8")(errors="replace")
     except LookupError:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    # final=False: a character cut in half by the excerpt's end is dropped, not shown as garbage.
-    return decoder.decode(data, final=False)
+    # final=False (a cut body): a character cut in half at the cut is dropped, not shown as garbage.
+    return decoder.decode(data, final=final)
 
 
 def _describe(exc: Exception) -> str:

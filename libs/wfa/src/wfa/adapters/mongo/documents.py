@@ -84,19 +84,21 @@ class ExecutionFields:
     CANCEL_REQUESTED_AT: Final = alias(Execution, "cancel_requested_at")
 
 
-_WORKFLOW_ID: Final = alias(Workflow, "workflow_id")
-_EXECUTION_ID: Final = alias(Execution, "execution_id")
-_ACTIONS: Final = alias(Workflow, "actions")
-_ON_FAILURE: Final = alias(Workflow, "on_failure")
-_COMPENSATE: Final = alias(HttpRequestAction, "compensate")
-# Every list of action runs an execution records (the failure handlers' are null until it fails for good).
 RUN_LISTS: Final = (
     alias(Execution, "actions"),
     alias(Execution, "compensations"),
     alias(Execution, "on_failure"),
 )
+"""The execution's lists of action runs, all of one record shape. `compensations` and `onFailure` are null until
+the execution fails for good (and absent from records stored before them): every reader and writer skips them."""
+OUTPUT: Final = alias(ActionRun, "output")
+
+_WORKFLOW_ID: Final = alias(Workflow, "workflow_id")
+_EXECUTION_ID: Final = alias(Execution, "execution_id")
+_ACTIONS: Final = alias(Workflow, "actions")
+_ON_FAILURE: Final = alias(Workflow, "on_failure")
+_COMPENSATE: Final = alias(HttpRequestAction, "compensate")
 _INPUT: Final = alias(Execution, "input")
-_OUTPUT: Final = alias(ActionRun, "output")
 _ACTION_JSON_FIELDS: Final = (alias(HttpRequestAction, "headers"), alias(HttpRequestAction, "body"))
 # What replace_definition leaves as it is: the lock and schedule counters, and the server's own fields.
 _KEPT_ON_REPLACE: Final = frozenset({ID, DELETED, WorkflowFields.ENABLED, WorkflowFields.CREATED_AT})
@@ -184,19 +186,23 @@ def execution_fields(execution: Execution) -> Document:
     traceparent, which is set once, by `add`."""
     fields = execution.model_dump(by_alias=True, exclude={"execution_id"})
     fields[_INPUT] = _to_json(fields[_INPUT])
-    for section in RUN_LISTS:
-        for run in fields.get(section) or ():
-            run[_OUTPUT] = _to_json(run[_OUTPUT])
+    for run in runs_of(fields):
+        run[OUTPUT] = _to_json(run[OUTPUT])
     return fields
 
 
 def execution_from_document(document: Document) -> Execution:
     fields = {key: value for key, value in document.items() if key not in _EXECUTION_STORAGE_ONLY}
     fields[_INPUT] = _from_json(fields[_INPUT])
-    for section in RUN_LISTS:
-        if fields.get(section) is not None:
-            fields[section] = [{**run, _OUTPUT: _from_json(run[_OUTPUT])} for run in fields[section]]
+    for name in RUN_LISTS:
+        if fields.get(name) is not None:
+            fields[name] = [{**run, OUTPUT: _from_json(run[OUTPUT])} for run in fields[name]]
     return Execution.model_validate({_EXECUTION_ID: document[ID], **fields})
+
+
+def runs_of(document: Document) -> list[Document]:
+    """Every action run of a stored execution (or of its fields), whichever list holds it."""
+    return [run for name in RUN_LISTS for run in document.get(name) or ()]
 
 
 def plan_from_document(document: Document) -> ExecutionPlan:

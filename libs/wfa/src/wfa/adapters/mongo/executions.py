@@ -5,6 +5,9 @@ The claims' rules are the domain's transitions (wfa.domain.run_claims), each one
 `_id` (wfa.adapters.mongo.transitions): its cost does not grow with the number of stored executions. Where the
 caller needs the document, or the write did not apply, one read by `_id` follows. Reads of executions leave the
 plan out unless the caller needs it.
+
+Large action outputs live beside the record (wfa.adapters.mongo.side_outputs): every write that sets action runs
+stores them first, every read that returns an execution puts them back.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from wfa.adapters.mongo.documents import (
 from wfa.adapters.mongo.errors import translated
 from wfa.adapters.mongo.group_commit import GroupCommit
 from wfa.adapters.mongo.queries import at_or_after, earliest, find_page
+from wfa.adapters.mongo.side_outputs import REFERENCES, SIDE_OUTPUTS, SideOutputs
 from wfa.adapters.mongo.transitions import state_of, write_filter, write_update
 from wfa.domain import run_claims
 from wfa.domain.errors import ExecutionAlreadyFinished, ExecutionNotFound
@@ -126,14 +130,19 @@ def _one(execution_id: str) -> Document:
 
 
 class MongoExecutionRepository:
-    def __init__(self, collection: AsyncCollection[Document]) -> None:
+    def __init__(
+        self, collection: AsyncCollection[Document], *, outputs: AsyncCollection[Document] | None = None
+    ) -> None:
+        """`outputs`: where large outputs go (by default `execution_outputs` of the same database)."""
         self._collection = collection
         self._group = GroupCommit(collection)
+        self._outputs = SideOutputs(outputs if outputs is not None else collection.database[SIDE_OUTPUTS])
 
     @translated
     async def add(self, execution: Execution, plan: ExecutionPlan, *, idempotency_key: str | None) -> None:
+        document = execution_to_document(execution, plan, idempotency_key=idempotency_key)
         try:
-            await self._group.insert(execution_to_document(execution, plan, idempotency_key=idempotency_key))
+            await self._group.insert(await self._outputs.set_aside(execution.execution_id, document))
         except DuplicateKeyError as exc:
             # Execution ids are random: a duplicate is this very insert, sent again after its first send landed
             # (PyMongo retries a write once after a network error).
@@ -151,7 +160,7 @@ class MongoExecutionRepository:
         document = await self._group.find(plain(execution_id), projection=_WITHOUT_PLAN)
         if document is None:
             raise ExecutionNotFound(execution_id)
-        return execution_from_document(document)
+        return await self._execution(document)
 
     @translated
     async def get_plan(self, execution_id: str) -> ExecutionPlan:
@@ -167,7 +176,7 @@ class MongoExecutionRepository:
             projection=_WITHOUT_PLAN,
             sort=[(F.CREATED_AT, DESCENDING), (ID, DESCENDING)],
         )
-        return None if document is None else execution_from_document(document)
+        return None if document is None else await self._execution(document)
 
     @translated
     async def list_for_workflow(
@@ -183,7 +192,7 @@ class MongoExecutionRepository:
                 {F.CREATED_AT: created_at, ID: {"$lt": execution_id}},
             ]
         documents = await self._find(query, sort=[(F.CREATED_AT, DESCENDING), (ID, DESCENDING)], limit=limit + 1)
-        page = [execution_from_document(document) for document in documents[:limit]]
+        page = await self._executions(documents[:limit])
         last = page[-1] if page and len(documents) > limit else None
         return ExecutionPage(page, encode_execution_cursor(last.created_at, last.execution_id) if last else None)
 
@@ -196,12 +205,13 @@ class MongoExecutionRepository:
         document = await self._group.find(plain(execution_id))
         if document is None or not claim.landed(state_of(document, RUN_PATHS)):
             return None
-        return ClaimedExecution(execution_from_document(document), plan_from_document(document))
+        return ClaimedExecution(await self._execution(document), plan_from_document(document))
 
     @translated
     async def save_progress(self, execution: Execution, *, owner: str, lease_until: datetime) -> bool:
         change = run_claims.save_progress(token=owner, lease_until=lease_until, status=execution.status)
-        return await self._change(execution.execution_id, change, also_set=execution_fields(execution))
+        fields = await self._outputs.set_aside(execution.execution_id, execution_fields(execution))
+        return await self._change(execution.execution_id, change, also_set=fields)
 
     @translated
     async def renew_lease(self, execution_id: str, *, owner: str, lease_until: datetime) -> bool:
@@ -216,7 +226,7 @@ class MongoExecutionRepository:
             raise ExecutionNotFound(execution_id)
         if not change.landed(state_of(current, RUN_PATHS)):
             raise ExecutionAlreadyFinished(execution_id, current[F.STATUS])
-        return execution_from_document(current)
+        return await self._execution(current)
 
     @translated
     async def cancel(self, execution_id: str, *, now: datetime) -> Execution:
@@ -229,7 +239,7 @@ class MongoExecutionRepository:
             if current is None:
                 raise ExecutionNotFound(execution_id)
             if change.landed(state_of(current, RUN_PATHS)):
-                return execution_from_document(current)
+                return await self._execution(current)
             if ExecutionStatus(current[F.STATUS]).is_final:
                 raise ExecutionAlreadyFinished(execution_id, current[F.STATUS])
         raise ExecutionNotFound(execution_id)
@@ -243,7 +253,7 @@ class MongoExecutionRepository:
         current = await self._group.find(plain(execution_id), projection=_WITHOUT_PLAN)
         if current is None or not change.landed(state_of(current, RUN_PATHS)):
             return None
-        return execution_from_document(current)
+        return await self._execution(current)
 
     @translated
     async def due_retries(self, *, now: datetime, limit: int) -> list[Execution]:
@@ -252,7 +262,7 @@ class MongoExecutionRepository:
             sort=[(F.NEXT_RETRY_AT, ASCENDING), (ID, ASCENDING)],
             limit=limit,
         )
-        return [execution_from_document(document) for document in documents]
+        return await self._executions(documents)
 
     @translated
     async def earliest_retry_at(self) -> datetime | None:
@@ -279,7 +289,7 @@ class MongoExecutionRepository:
         # with a top-level $or of both SecantusDB answers by scanning the whole collection). The order is what
         # keeps a sweep from starving anyone: a republished execution's dispatchedAt moves to now.
         documents = await self._find(query, sort=[(DISPATCHED_AT, ASCENDING), (ID, ASCENDING)], limit=limit)
-        return [execution_from_document(document) for document in documents]
+        return await self._executions(documents)
 
     @translated
     async def find_finished_before(
@@ -328,12 +338,16 @@ class MongoExecutionRepository:
         for start in range(0, len(ids), _REMOVE_CHUNK):
             # The status and the finish are checked by the server in the same step as the delete: whatever the
             # caller read, a non-final execution (or one finished later) is never removed.
+            chunk = ids[start : start + _REMOVE_CHUNK]
+            # Their large outputs first (side_outputs explains the order). A final execution stays final and its
+            # finishedAt never moves, so those judged removable here are exactly those the delete removes. Judged
+            # here: with the status and finish in the filter, SecantusDB scans the collection instead of the _id index.
+            found = await self._collection.find(
+                {ID: {"$in": chunk}}, projection={**REFERENCES, F.STATUS: 1, F.FINISHED_AT: 1}
+            ).to_list()
+            await self._outputs.remove([d for d in found if _removable(d, finished_before)])
             result = await self._collection.delete_many(
-                {
-                    ID: {"$in": ids[start : start + _REMOVE_CHUNK]},
-                    F.STATUS: {"$in": _FINAL},
-                    F.FINISHED_AT: {"$lt": finished_before},
-                }
+                {ID: {"$in": chunk}, F.STATUS: {"$in": _FINAL}, F.FINISHED_AT: {"$lt": finished_before}}
             )
             removed += result.deleted_count
         return removed
@@ -355,6 +369,14 @@ class MongoExecutionRepository:
             actions=[_action_statistics(group) for group in result["actions"]],
         )
 
+    async def _execution(self, document: Document) -> Execution:
+        (execution,) = await self._executions([document])
+        return execution
+
+    async def _executions(self, documents: Documents) -> list[Execution]:
+        await self._outputs.put_back(documents)
+        return [execution_from_document(document) for document in documents]
+
     async def _find(self, query: Document, *, sort: Sort, limit: int) -> Documents:
         return await find_page(self._collection, query, sort=sort, limit=limit, projection=_WITHOUT_PLAN)
 
@@ -363,6 +385,12 @@ class MongoExecutionRepository:
             write_filter(change, RUN_PATHS, _one(execution_id)),
             write_update(change, RUN_PATHS, also_set=also_set),
         )
+
+
+def _removable(document: Document, finished_before: datetime) -> bool:
+    """The delete's filter, judged on a read document."""
+    finished_at = document.get(F.FINISHED_AT)
+    return document[F.STATUS] in _FINAL and finished_at is not None and finished_at < finished_before
 
 
 def _finished(document: Document) -> FinishedExecution:

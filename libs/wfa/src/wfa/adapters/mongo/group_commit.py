@@ -3,9 +3,10 @@ sent to the server together.
 
 Each command costs the server (and the embedded one most) a fixed price, while a bulk write of many documents
 costs a fraction of it per document. So while a command of one kind is in flight, the calls of that kind that
-arrive queue up, and go together as one `bulk_write` (updates), one `insert_many` (inserts) or one
-`find({_id: {$in}})` (reads) as soon as it returns. Nothing waits for a timer: an idle collection sends each call
-at once, as before; a loaded one sends fewer, larger commands. Every caller still gets its own answer only once
+arrive queue up, and go together as one `bulk_write` (updates), one `insert_many` (inserts, and inserts of
+immutable documents that may exist already) or one `find({_id: {$in}})` (reads) as soon as it returns. Nothing
+waits for a timer: an idle collection sends each call at once, as before; a loaded one sends fewer, larger
+commands. Every caller still gets its own answer only once
 its own write is acknowledged, so batching never moves a write past the point where the caller depends on it.
 
 A bulk update tells how many of its updates matched, not which. So each update also stamps its document with a
@@ -118,6 +119,7 @@ class GroupCommit:
         self._collection = collection
         self._updates: _Queue[_Update, bool] = _Queue(self._send_updates, key=lambda update: update.filter[ID])
         self._inserts: _Queue[Document, None] = _Queue(self._send_inserts)
+        self._new: _Queue[list[Document], None] = _Queue(self._send_new)
         self._reads: dict[Hashable, _Queue[Any, Document | None]] = {}
 
     async def update(self, filter: Document, update: Document) -> bool:
@@ -127,6 +129,11 @@ class GroupCommit:
     async def insert(self, document: Document) -> None:
         """Raises DuplicateKeyError when a document with its `_id` exists."""
         await self._inserts.call(document)
+
+    async def insert_new(self, documents: list[Document]) -> None:
+        """Insert each of `documents` unless one with its `_id` exists: for immutable documents whose `_id` names
+        their content, where an existing one is this very document, written before."""
+        await self._new.call(documents)
 
     async def find(self, document_id: Any, *, projection: Document | None = None) -> Document | None:
         key = tuple(sorted((projection or {}).items()))
@@ -174,6 +181,17 @@ class GroupCommit:
                 else:
                     call.fail(exc)
             return
+        for call in batch:
+            call.resolve(None)
+
+    async def _send_new(self, batch: list[_Call[list[Document], None]]) -> None:
+        owners = [call for call in batch for _ in call.argument]
+        try:
+            await self._collection.insert_many([d for call in batch for d in call.argument], ordered=False)
+        except BulkWriteError as exc:
+            for error in exc.details.get("writeErrors", []):
+                if error.get("code") != 11000:
+                    owners[error["index"]].fail(exc)
         for call in batch:
             call.resolve(None)
 

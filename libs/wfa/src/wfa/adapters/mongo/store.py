@@ -14,6 +14,7 @@ from wfa.adapters.mongo.errors import mongo_call
 from wfa.adapters.mongo.executions import EXECUTION_INDEXES, MongoExecutionRepository
 from wfa.adapters.mongo.metrics import CommandCounter
 from wfa.adapters.mongo.shards import MongoShardLeases
+from wfa.adapters.mongo.side_outputs import SIDE_OUTPUT_INDEXES, SIDE_OUTPUTS
 from wfa.adapters.mongo.workflows import WORKFLOW_INDEXES, MongoWorkflowRepository
 
 DEFAULT_DATABASE: Final = "wfa"
@@ -28,8 +29,10 @@ class MongoStore:
         self._database = database
         self.workflows_collection: AsyncCollection[Document] = database[WORKFLOWS]
         self.executions_collection: AsyncCollection[Document] = database[EXECUTIONS]
+        # Action outputs too large to stay in their execution's document (wfa.adapters.mongo.side_outputs).
+        self.outputs_collection: AsyncCollection[Document] = database[SIDE_OUTPUTS]
         self.workflows = MongoWorkflowRepository(self.workflows_collection)
-        self.executions = MongoExecutionRepository(self.executions_collection)
+        self.executions = MongoExecutionRepository(self.executions_collection, outputs=self.outputs_collection)
         # The scheduler's shard leases (wfa.domain.shards); read whole, so no index beyond _id.
         self.shard_leases = MongoShardLeases(database[SHARD_LEASES])
 
@@ -60,6 +63,7 @@ class MongoStore:
         with mongo_call("ensure_indexes"):
             await self.workflows_collection.create_indexes(WORKFLOW_INDEXES)
             await self.executions_collection.create_indexes(EXECUTION_INDEXES)
+            await self.outputs_collection.create_indexes(SIDE_OUTPUT_INDEXES)
 
     async def ping(self) -> None:
         """Raises DependencyUnavailable("mongodb", ...) when the server does not answer."""
