@@ -189,13 +189,30 @@ class Execution(Model):
 
     @classmethod
     def retrying(
-        cls, original: Execution, *, execution_id: str, now: datetime, traceparent: str | None = None
+        cls,
+        original: Execution,
+        *,
+        execution_id: str,
+        now: datetime,
+        plan: ExecutionPlan,
+        traceparent: str | None = None,
     ) -> Execution:
         """A new execution resuming `original`: same workflow version and input, the actions that succeeded copied
         as recorded (the runner resumes at the first other one, and later actions see their outputs), every other
-        action not started. Raises ExecutionNotRetryable unless `original` failed or was cancelled."""
+        action not started. An action its compensation undid (the compensation succeeded; `plan` names who
+        compensates whom) runs again: what it did no longer exists. Raises ExecutionNotRetryable unless `original`
+        failed or was cancelled."""
         if not original.can_be_retried:
             raise ExecutionNotRetryable(original.execution_id, original.status.value)
+        undone = {
+            action.name
+            for action in plan.actions
+            if action.compensate is not None
+            and any(
+                run.name == action.compensate.name and run.status is ActionStatus.SUCCEEDED
+                for run in original.compensations or []
+            )
+        }
         return cls(
             execution_id=execution_id,
             workflow_id=original.workflow_id,
@@ -205,7 +222,9 @@ class Execution(Model):
             max_attempts=original.max_attempts,
             input=original.input,
             actions=[
-                run if run.status is ActionStatus.SUCCEEDED else ActionRun(name=run.name, type=run.type)
+                run
+                if run.status is ActionStatus.SUCCEEDED and run.name not in undone
+                else ActionRun(name=run.name, type=run.type)
                 for run in original.actions
             ],
             created_at=now,

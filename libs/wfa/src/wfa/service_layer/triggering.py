@@ -132,7 +132,7 @@ async def retry_execution(deps: Triggering, execution_id: str, *, idempotency_ke
         if workflow.created_at > original.created_at:
             # The id was deleted and reused: another workflow, which must not run the old one's plan.
             raise WorkflowDeleted(original.workflow_id, execution_id)
-        retry = Execution.retrying(original, execution_id=new_id, now=now, traceparent=deps.trace_context())
+        retry = Execution.retrying(original, execution_id=new_id, now=now, traceparent=deps.trace_context(), plan=plan)
         return retry, plan
 
     try:
