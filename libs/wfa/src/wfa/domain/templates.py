@@ -208,8 +208,9 @@ def _parse(expression: str) -> dict[str, Any]:
     try:
         tree: dict[str, Any] = dict(_parser.parse(expression).parsed)
     except ParseError as exc:
+        hint = " (a name holding '-' is quoted: actions.\"fetch-token\".output)" if exc.token_value == "-" else ""
         raise _Unparsable(
-            f"invalid JMESPath at column {exc.lex_position}: {exc.msg} (token {exc.token_value!r})"
+            f"invalid JMESPath at column {exc.lex_position}: {exc.msg} (token {exc.token_value!r}){hint}"
         ) from None
     except JMESPathError as exc:
         raise _Unparsable(f"invalid JMESPath: {str(exc).splitlines()[0]}") from None
