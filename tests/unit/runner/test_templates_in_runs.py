@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from tests.unit.runner.conftest import Harness
-from tests.unit.runner.fakes import ByType, workflow
+from tests.unit.runner.fakes import START, ByType, workflow
 
 from wfa.domain.execution import ActionStatus, ExecutionStatus
-from wfa.domain.workflow import Workflow
+from wfa.domain.workflow import Workflow, WorkflowDefinition
 from wfa_runner.actions import HttpRequestRunner
 from wfa_runner.execution_runner import RunOutcome
 
@@ -131,3 +131,30 @@ async def test_a_failing_template_fails_the_action_for_good_before_sending(
     assert failed.error is not None and failed.error.type == "template_error"
     assert "length(input.count)" in failed.error.message
     assert target.requests == []
+
+
+async def test_failure_handlers_render_the_error_and_earlier_outputs(harness: Harness, actions: ByType) -> None:
+    definition = {
+        "workflowId": "w",
+        "trigger": {"type": "manual"},
+        "retry": {"maxAttempts": 1},
+        "actions": [
+            {
+                "type": "log",
+                "name": "announce",
+                "message": "release {{ input.release }}",
+                "compensate": {"type": "log", "message": "undo {{ actions.announce.output.message }}"},
+            },
+            {"type": "log", "name": "broken", "message": "{{ length(input.release) > `0` && abs(input.release) }}"},
+        ],
+        "onFailure": [{"type": "log", "message": "{{ error.action }} failed ({{ error.type }})"}],
+    }
+    flow = Workflow.create(WorkflowDefinition.model_validate(definition), now=START, next_run_at=None)
+    request = await harness.trigger(flow, input={"release": "42"})
+
+    outcome = await harness.runner(actions).run(request)  # type: ignore[arg-type]
+
+    assert outcome is RunOutcome.FAILED
+    execution = await harness.execution(request.execution_id)
+    assert [run.output for run in execution.compensations or []] == [{"message": "undo release 42"}]
+    assert [run.output for run in execution.on_failure or []] == [{"message": "broken failed (template_error)"}]
