@@ -59,10 +59,10 @@ class Harness:
             write_retry_delays=(0.0,),
         )
 
-    async def trigger(self, workflow: Workflow) -> ExecutionRequest:
+    async def trigger(self, workflow: Workflow, input: dict[str, Any] | None = None) -> ExecutionRequest:
         """Store the workflow and trigger it as the API would; the request the runner gets."""
         await self.workflows.add(workflow)
-        await trigger_manually(self.triggering, workflow.workflow_id)
+        await trigger_manually(self.triggering, workflow.workflow_id, input=input)
         self.calls.clear()
         return self.requests.sent[-1]
 

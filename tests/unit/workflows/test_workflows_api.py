@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from tests.unit.fakes import START
 from tests.unit.workflows.conftest import ClientFactory, assert_problem
 from tests.unit.workflows.fakes import SEED, RacingUpdates, manual_workflow
@@ -423,3 +424,91 @@ async def test_put_of_a_cron_that_never_matches_is_422_and_keeps_the_workflow(cl
     assert problem["errors"][0]["loc"] == ["body", "trigger", "cron"]
     assert "never" in problem["errors"][0]["msg"]
     assert (await client.get("/workflows/w")).json()["version"] == 1
+
+
+# --- templates (contract v2, "Data between actions") ----------------------------------------------------------------
+
+
+def templated(actions: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
+    return {"workflowId": "templated", "trigger": {"type": "manual"}, "actions": actions, **fields}
+
+
+TOKEN_CALL = {"type": "http-request", "name": "fetch-token", "url": "https://auth.example.com/token", "method": "POST"}
+
+
+async def test_templates_over_earlier_actions_and_the_input_are_accepted(client: httpx.AsyncClient) -> None:
+    use = {
+        "type": "http-request",
+        "url": "https://api.example.com/releases/{{ input.release }}",
+        "headers": {"Authorization": 'Bearer {{ actions."fetch-token".output.body.token }}'},
+        "body": {"count": "{{ input.count }}", "by": "{{ workflow.id }}"},
+        "when": "actions.\"fetch-token\".status == 'succeeded'",
+    }
+
+    response = await client.post("/workflows", json=templated([TOKEN_CALL, use]))
+
+    assert response.status_code == 201, response.text
+    assert response.json()["actions"][1]["body"] == {"count": "{{ input.count }}", "by": "{{ workflow.id }}"}
+
+
+@pytest.mark.parametrize(
+    ("template", "complaint"),
+    [
+        ("Bearer {{ actions.later.output.body.token }}", "does not run before this one"),
+        ("Bearer {{ actions.ghost.output }}", "no action named 'ghost'"),
+        ("Bearer {{ token }}", "unknown name 'token'"),
+        ("Bearer {{ input. }}", "invalid JMESPath"),
+        ("Bearer {{ error.message }}", "only in the context of a failure handler"),
+        ("Bearer {{ [secrets.TOKEN] }}", "secrets can only be used"),
+    ],
+)
+async def test_a_bad_template_is_422_located_at_its_string(
+    client: httpx.AsyncClient, template: str, complaint: str
+) -> None:
+    use = {"type": "http-request", "url": "https://api.example.com", "headers": {"Authorization": template}}
+    later = {"type": "log", "name": "later", "message": "done"}
+
+    response = await client.post("/workflows", json=templated([TOKEN_CALL, use, later]))
+
+    body = assert_problem(response, 422)
+    assert body["errors"][0]["loc"] == ["body", "actions", 1, "http-request", "headers", "Authorization"]
+    assert complaint in body["errors"][0]["msg"]
+
+
+async def test_a_bad_when_and_a_bad_body_string_are_422_each_at_its_place(client: httpx.AsyncClient) -> None:
+    use = {"type": "http-request", "url": "https://x.example", "when": "nope", "body": {"a": [1, "{{ foo }}"]}}
+
+    response = await client.post("/workflows", json=templated([use]))
+
+    body = assert_problem(response, 422)
+    assert [error["loc"] for error in body["errors"]] == [
+        ["body", "actions", 0, "http-request", "when"],
+        ["body", "actions", 0, "http-request", "body", "a", 1],
+    ]
+
+
+async def test_failure_handlers_may_read_error_and_every_action(client: httpx.AsyncClient) -> None:
+    step = {
+        "type": "log",
+        "name": "step",
+        "message": "x",
+        "compensate": {"type": "log", "message": "undo {{ actions.last.status }}: {{ error.message }}"},
+    }
+    last = {"type": "log", "name": "last", "message": "y"}
+    handlers = [{"type": "log", "message": "{{ error.action }} {{ nope }}"}]
+
+    response = await client.post("/workflows", json=templated([step, last], onFailure=handlers))
+
+    body = assert_problem(response, 422)
+    assert [error["loc"] for error in body["errors"]] == [["body", "onFailure", 0, "log", "message"]]
+
+
+async def test_put_checks_templates_too(client: httpx.AsyncClient) -> None:
+    await client.post("/workflows", json=SEED)
+
+    response = await client.put(
+        "/workflows/recurrent-workflow", json={**SEED, "actions": [{"type": "log", "message": "{{ actions.x }}"}]}
+    )
+
+    body = assert_problem(response, 422)
+    assert body["errors"][0]["loc"] == ["body", "actions", 0, "log", "message"]

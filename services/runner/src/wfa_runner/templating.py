@@ -1,22 +1,24 @@
-"""Secret templating: an http-request action with its `{{ secrets.NAME }}` references replaced by their values.
+"""Rendering an http-request action: its templates, `{{ EXPR }}` over the execution's data and `{{ secrets.NAME }}`,
+replaced by their values (contract v2, "Data between actions"; the language is wfa.domain.templates).
 
-`resolve_secrets` is the one place a secret value enters an action, just before the request is sent. It works on
-a copy: the stored plan keeps the references, and the caller gets the values it used back, to redact them from
-whatever the action records (wfa.observability.redaction). The syntax is the domain's (wfa.domain.secrets), where
-it is checked when a definition is submitted.
+`render_request` is the one place a secret value enters an action, just before the request is sent. Secrets and
+data expressions are filled in one pass over each string of the definition, so nothing a template produced is
+rendered again: a trigger input or an output holding "{{ secrets.X }}" is sent as that text, never as the secret.
+It works on a copy: the stored plan keeps the references, and the caller gets the secret values it used back, to
+redact them from whatever the action records (wfa.observability.redaction).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
 from pydantic import JsonValue
 
 from wfa.domain.errors import ActionFailed
-from wfa.domain.secrets import REFERENCE, secret_names
+from wfa.domain.templates import Renderer, TemplateContext, refers_to_secrets, secret_names, templated_origin
 from wfa.domain.workflow import HttpRequestAction
 
 _UNSAFE_IN_HEADER = re.compile(r"[\r\n\x00]")
@@ -53,45 +55,51 @@ class ResolvedAction:
     """Whether a secret went into the body: it too may go only to the action's own origin."""
 
 
-def resolve_secrets(action: HttpRequestAction, source: SecretSource) -> ResolvedAction:
-    """`action` with every secret reference in its URL, header values and body strings replaced.
+def render_request(action: HttpRequestAction, context: TemplateContext, source: SecretSource) -> ResolvedAction:
+    """`action` with every template of its URL, header values and body strings replaced, secrets and data alike.
 
-    Raises UnknownSecret (listing every missing name), or ActionFailed when a value cannot go where it is
-    referenced (a line break in a header value would split the request)."""
+    Raises UnknownSecret (listing every missing name) before anything is evaluated, TemplateError when an
+    expression fails or exceeds its bounds, or ActionFailed when a value cannot go where it is referenced (a line
+    break in a header value would split the request)."""
     names = list(dict.fromkeys(name for text in _texts(action) for name in secret_names(text)))
-    if not names:
-        return ResolvedAction(action, ())
     values = {name: source.get(name) for name in names}
     missing = [name for name, value in values.items() if value is None]
     if missing:
         raise UnknownSecret(missing)
     known = {name: value for name, value in values.items() if value is not None}
-
-    def fill(text: str) -> str:
-        return REFERENCE.sub(lambda match: known[match.group(1)], text)
-
+    if known and templated_origin(action.url):
+        # Refused when submitted too; checked here again, as it decides where a secret goes.
+        raise ActionFailed(
+            "an action that sends a secret must name its host in the definition, not take it from a template",
+            kind="template_error",
+            retryable=False,
+        )
+    renderer = Renderer(context, known)
+    url = renderer.text(action.url)
     headers = {}
     for header, value in action.headers.items():
-        filled = fill(value)
+        filled = renderer.text(value)
         if filled != value and _UNSAFE_IN_HEADER.search(filled):
-            used = ", ".join(repr(name) for name in secret_names(value))
+            if refers_to_secrets(value):
+                used = ", ".join(repr(name) for name in secret_names(value))
+                raise ActionFailed(
+                    f"header {header!r}: secret {used} holds a line break or NUL, which cannot go in a header",
+                    kind="invalid_secret",
+                    retryable=False,
+                )
             raise ActionFailed(
-                f"header {header!r}: secret {used} holds a line break or NUL, which cannot go in a header",
-                kind="invalid_secret",
+                f"header {header!r}: a template's value holds a line break or NUL, which cannot go in a header",
+                kind="template_error",
                 retryable=False,
             )
         headers[header] = filled
-    resolved = action.model_copy(update={"url": fill(action.url), "headers": headers, "body": _map(action.body, fill)})
+    resolved = action.model_copy(update={"url": url, "headers": headers, "body": renderer.body(action.body)})
     return ResolvedAction(
         resolved,
         tuple(dict.fromkeys(known.values())),
-        secret_headers=frozenset(name.lower() for name, value in action.headers.items() if _refers(value)),
-        secret_in_body=any(_refers(text) for text in _body_texts(action.body)),
+        secret_headers=frozenset(name.lower() for name, value in action.headers.items() if refers_to_secrets(value)),
+        secret_in_body=any(refers_to_secrets(text) for text in _body_texts(action.body)),
     )
-
-
-def _refers(text: str) -> bool:
-    return REFERENCE.search(text) is not None
 
 
 def _texts(action: HttpRequestAction) -> Iterator[str]:
@@ -110,13 +118,3 @@ def _body_texts(body: JsonValue) -> Iterator[str]:
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
-
-
-def _map(value: JsonValue, fill: Callable[[str], str]) -> JsonValue:
-    if isinstance(value, str):
-        return fill(value)
-    if isinstance(value, dict):
-        return {key: _map(item, fill) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_map(item, fill) for item in value]
-    return value

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
-from pydantic import AfterValidator, Field, JsonValue, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, JsonValue, StringConstraints, ValidationInfo, model_validator
+from pydantic_core import PydanticCustomError, ValidationError
 
 from wfa.domain.base import Model
 from wfa.domain.durations import Interval, Timeout
 from wfa.domain.secrets import check_secret_references
+from wfa.domain.templates import Scope, check_expression, check_text, refers_to_secrets, templated_origin
 
 WORKFLOW_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
 WorkflowId = Annotated[str, StringConstraints(pattern=WORKFLOW_ID_PATTERN)]
@@ -276,8 +279,12 @@ class WorkflowDefinition(Model):
     on_failure: Annotated[list[Handler], Field(max_length=MAX_ON_FAILURE)] = Field(default_factory=list)
     """Run after the compensations when an execution fails for good (notify, clean up)."""
 
+    _checks_templates: ClassVar[bool] = True
+    """Templates are checked when a definition is submitted; a stored workflow is read as it was accepted (an
+    expression refused by a later, stricter check fails its action at run time instead of the whole read)."""
+
     @model_validator(mode="after")
-    def _name_actions(self) -> Self:
+    def _name_actions(self, info: ValidationInfo) -> Self:
         # One namespace for every action, handlers included: records, events and templates name them.
         seen: set[str] = set()
 
@@ -295,7 +302,94 @@ class WorkflowDefinition(Model):
                 claim(action.compensate, f"{name}.compensate")
         for index, handler in enumerate(self.on_failure, start=1):
             claim(handler, f"on-failure-{index}")
+        if self._checks_templates and not (info.context or {}).get("stored"):
+            _raise_template_problems(self)
         return self
+
+
+Loc = tuple[str | int, ...]
+
+
+def _raise_template_problems(definition: WorkflowDefinition) -> None:
+    """Every template problem of the definition, each located at its string (as pydantic locates its own errors,
+    the discriminating `type` included), in one ValidationError: the API answers 422 with them all."""
+    problems = list(_template_problems(definition))
+    if problems:
+        raise ValidationError.from_exception_data(
+            "WorkflowDefinition",
+            [
+                {"type": PydanticCustomError("template", "{reason}", {"reason": message}), "loc": loc, "input": text}
+                for loc, message, text in problems
+            ],
+        )
+
+
+def _template_problems(definition: WorkflowDefinition) -> Iterator[tuple[Loc, str, str]]:
+    every = frozenset(action.name or "" for action in definition.actions)
+    for index, action in enumerate(definition.actions):
+        before = [earlier.name or "" for earlier in definition.actions[:index]]
+        scope = Scope(before=before, every=_all_names(definition), itself=action.name)
+        yield from _action_problems(action, ("actions", index, action.type), scope)
+        if action.compensate is not None:
+            handler_scope = Scope(
+                before=every, every=_all_names(definition), handler=True, itself=action.compensate.name
+            )
+            yield from _action_problems(
+                action.compensate, ("actions", index, action.type, "compensate", action.compensate.type), handler_scope
+            )
+    for index, handler in enumerate(definition.on_failure):
+        scope = Scope(before=every, every=_all_names(definition), handler=True, itself=handler.name)
+        yield from _action_problems(handler, ("onFailure", index, handler.type), scope)
+
+
+def _all_names(definition: WorkflowDefinition) -> frozenset[str]:
+    names = {action.name or "" for action in definition.actions}
+    names.update(action.compensate.name or "" for action in definition.actions if action.compensate is not None)
+    names.update(handler.name or "" for handler in definition.on_failure)
+    return frozenset(names)
+
+
+def _action_problems(action: LogAction | HttpRequestAction, at: Loc, scope: Scope) -> Iterator[tuple[Loc, str, str]]:
+    if action.when is not None:
+        for message in check_expression(action.when, scope):
+            yield (*at, "when"), message, action.when
+    for loc, text in _strings(action):
+        for message in check_text(text, scope):
+            yield (*at, *loc), message, text
+    if isinstance(action, LogAction):
+        if refers_to_secrets(action.message):
+            yield (
+                (*at, "message"),
+                "a log message cannot hold a secret (it would be logged and recorded): secrets go only into an "
+                "http-request's url, headers and body",
+                action.message,
+            )
+    elif templated_origin(action.url) and any(refers_to_secrets(text) for _, text in _strings(action)):
+        yield (
+            (*at, "url"),
+            "an action that sends a secret must name its host in the definition, not take it from a template: a "
+            "secret goes only to the origin the definition names",
+            action.url,
+        )
+
+
+def _strings(action: LogAction | HttpRequestAction) -> Iterator[tuple[Loc, str]]:
+    """The strings of an action that templates may stand in, each with its place in the action."""
+    if isinstance(action, LogAction):
+        yield ("message",), action.message
+        return
+    yield ("url",), action.url
+    for name, value in action.headers.items():
+        yield ("headers", name), value
+    stack: list[tuple[Loc, JsonValue]] = [(("body",), action.body)]
+    while stack:  # a loop, not recursion, as in _check_body_references
+        loc, item = stack.pop()
+        if isinstance(item, str):
+            yield loc, item
+        elif isinstance(item, dict):
+            stack.extend(((*loc, key), value) for key, value in reversed(item.items()))
+        elif isinstance(item, list):
+            stack.extend(((*loc, position), value) for position, value in reversed(list(enumerate(item))))
 
 
 class Workflow(WorkflowDefinition):
@@ -316,10 +410,13 @@ class Workflow(WorkflowDefinition):
             updated_at=now,
         )
 
+    _checks_templates: ClassVar[bool] = False
+
     def definition(self) -> WorkflowDefinition:
         return WorkflowDefinition.model_validate(
             self.model_dump(include=set(WorkflowDefinition.model_fields) - {"trigger"})
-            | {"trigger": TriggerSpec.model_validate(self.trigger.model_dump(include=set(TriggerSpec.model_fields)))}
+            | {"trigger": TriggerSpec.model_validate(self.trigger.model_dump(include=set(TriggerSpec.model_fields)))},
+            context={"stored": True},
         )
 
     def retry_policy_for(self, action: LogAction | HttpRequestAction) -> RetryPolicy:

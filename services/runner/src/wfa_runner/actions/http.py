@@ -13,7 +13,7 @@ errors, 5xx, 408 and 429 are. A 429 or 503 passes its `Retry-After` on, so the r
 server asked (capped by the workflow's maxInterval in the domain's backoff). Whatever the header holds, it is read
 safely: an unreadable value is ignored, an excessive one bounded (retry_after_seconds).
 
-Secrets: the action's `{{ secrets.NAME }}` references are filled in just before the request (templating.py).
+Templates: `{{ EXPR }}` and `{{ secrets.NAME }}` are rendered in one pass just before the request (templating.py).
 What the action returns or raises is redacted here, before anyone records, logs or publishes it: the secret
 values it used, and the values of its sensitive request headers (Authorization and the like, even when written
 literally), wherever they show up (a URL in an error message, a body echoing the request); sensitive response
@@ -43,7 +43,7 @@ from wfa.observability.redaction import MASK, Redactor
 from wfa_runner.actions.base import ActionFailedWithOutput, Output, output_of
 from wfa_runner.actions.redirects import Confined, send_following_redirects
 from wfa_runner.network_guard import ForbiddenAddress, Policy, Resolver, guarded_transport
-from wfa_runner.templating import SecretSource, resolve_secrets
+from wfa_runner.templating import SecretSource, render_request
 
 USER_AGENT = "wfa-runner/1"
 MAX_RECORDED_HEADERS = 64
@@ -124,7 +124,8 @@ class HttpRequestRunner:
         """Output: `status`, `headers` (sensitive ones masked), `body` (parsed JSON or text) and, when the record is
         not the whole response, `truncated: true`; all redacted (see the module's docstring). Raises ActionFailed
         (redacted too); with the output when a response came back."""
-        resolved = resolve_secrets(action, self._secrets)
+        # Before anything is sent: a template that fails fails the action (template_error) with no request made.
+        resolved = render_request(action, context if context is not None else {}, self._secrets)
         self._redactor.remember(resolved.secret_values)
         sensitive_values = [value for name, value in resolved.action.headers.items() if name.lower() in self._sensitive]
         redactor = self._redactor.with_values(sensitive_values) if sensitive_values else self._redactor
