@@ -44,7 +44,7 @@ async def actions(harness: Harness, target: Target) -> AsyncIterator[ByType]:
     try:
         yield ByType(
             HttpRequestRunner(
-                client, clock=harness.clock, excerpt_bytes=1000, max_response_bytes=10_000, secrets=Secrets()
+                client, clock=harness.clock, output_max_bytes=1000, max_response_bytes=10_000, secrets=Secrets()
             )
         )
     finally:
