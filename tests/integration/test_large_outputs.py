@@ -19,6 +19,7 @@ from wfa.adapters.mongo import MongoStore
 from wfa.adapters.mongo.side_outputs import INLINE_MAX_BYTES, SideOutputs
 from wfa.domain.clock import FakeClock
 from wfa.domain.execution import Execution, ExecutionStatus
+from wfa.domain.templates import TemplateContext
 from wfa.domain.workflow import MAX_ACTIONS, Workflow, WorkflowDefinition
 from wfa.service_layer.triggering import Triggering, trigger_manually
 from wfa_runner.actions.base import ActionSpec, Output
@@ -40,7 +41,7 @@ MONGO_DOCUMENT_LIMIT = 16 * 1024 * 1024
 class LargeOutputs:
     """Every action returns an http-request output of about OUTPUT_BYTES, its JSON body different per action."""
 
-    async def run(self, action: ActionSpec) -> Output:
+    async def run(self, action: ActionSpec, context: TemplateContext) -> Output:
         name = action.name or ""
         return {
             "status": 200,
@@ -92,7 +93,7 @@ async def test_a_hundred_actions_of_256_kib_outputs_are_stored_and_read_back_who
     elapsed = time.perf_counter() - started
 
     assert execution.status is ExecutionStatus.SUCCEEDED
-    expected = [await LargeOutputs().run(_workflow("big", MAX_ACTIONS).actions[n]) for n in range(MAX_ACTIONS)]
+    expected = [await LargeOutputs().run(_workflow("big", MAX_ACTIONS).actions[n], {}) for n in range(MAX_ACTIONS)]
     assert [run.output for run in execution.actions] == expected
     assert all(_output_size(output) > OUTPUT_BYTES for output in expected)
     # Listed, the outputs come back whole too.
@@ -114,7 +115,7 @@ async def test_a_hundred_actions_of_256_kib_outputs_are_stored_and_read_back_who
 
 async def test_small_outputs_stay_inside_the_record(store: MongoStore) -> None:
     class Small:
-        async def run(self, action: ActionSpec) -> Output:
+        async def run(self, action: ActionSpec, context: TemplateContext) -> Output:
             return {"message": "x" * (INLINE_MAX_BYTES // 2)}
 
     await store.workflows.add(_workflow("small", 3))
