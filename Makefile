@@ -16,7 +16,7 @@ BIN := .venv/bin
 # Use the machine's Python, never one uv would download.
 export UV_PYTHON_DOWNLOADS := never
 
-MYPY_PATHS := libs/wfa/src $(wildcard services/*/src) $(wildcard tools/*/src) bench
+MYPY_PATHS := libs/wfa/src $(wildcard services/*/src) $(wildcard tools/*/src) $(wildcard clients/*/src) bench
 PYTEST_ARGS ?=
 RUN_ARGS ?=
 BENCH_ARGS ?=
