@@ -121,11 +121,11 @@ def test_a_workflow_the_server_refuses_is_failed_the_others_applied_and_the_exit
     run = server.run("apply", "-f", str(tmp_path))
 
     assert run.code == 1
-    lines = run.out.splitlines()
-    assert lines[0] == "created accepted"
-    assert lines[1].startswith("failed refused: POST /workflows → 422 Unprocessable Content: trigger.type")
-    assert lines[1].endswith("body.trigger.type: not supported")
-    assert lines[2] == "1 created, 1 failed"
+    assert run.out.splitlines() == ["created accepted", "1 created, 1 failed"]
+    assert run.err.splitlines() == [
+        "error: refused: POST /workflows → 422 Unprocessable Content: trigger.type: not supported",
+        "  body.trigger.type: not supported",
+    ]
 
 
 def test_an_update_sends_the_etag_as_if_match_and_a_412_fails_it(tmp_path: Path) -> None:
@@ -143,7 +143,7 @@ def test_an_update_sends_the_etag_as_if_match_and_a_412_fails_it(tmp_path: Path)
     assert run.code == 1
     (put,) = server.sent("PUT")
     assert put.headers["if-match"] == '"1"'
-    assert "412 Precondition Failed" in run.out
+    assert "412 Precondition Failed" in run.err
 
 
 def test_a_401_stops_apply_at_once_with_one_line(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -42,6 +42,7 @@ class Change:
     diff: str = ""
     version: int | None = None
     error: str | None = None
+    details: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +52,7 @@ class Change:
             "version": self.version,
             "diff": self.diff or None,
             "error": self.error,
+            "details": self.details,
         }
 
 
@@ -118,7 +120,7 @@ class Applier:
         except Unauthorized:
             raise  # no other workflow will fare better: stop at once
         except ApiError as exc:
-            return Change(workflow_id, Result.FAILED, source, error=_problem_text(exc))
+            return Change(workflow_id, Result.FAILED, source, error=exc.message, details=exc.details)
 
     def delete(self, resource: dict[str, Any]) -> Change:
         workflow_id = str(resource["workflowId"])
@@ -130,15 +132,20 @@ class Applier:
         except Unauthorized:
             raise
         except ApiError as exc:
-            return Change(workflow_id, Result.FAILED, error=_problem_text(exc))
+            return Change(workflow_id, Result.FAILED, error=exc.message, details=exc.details)
         return Change(workflow_id, Result.DELETED, diff=diff, version=_version(resource))
 
     def report(self, change: Change) -> None:
-        colour = {Result.FAILED: "red", Result.UNCHANGED: "dim", Result.DELETED: "yellow"}.get(change.result, "green")
-        prefix = "would be " if self.dry_run and change.result not in (Result.UNCHANGED, Result.FAILED) else ""
+        if change.result is Result.FAILED:
+            # On stderr, as every error: stdout keeps the lines of what was done.
+            if self.output.is_text:
+                self.output.err.print(f"[red]error:[/red] {escape(change.workflow_id)}: {escape(change.error or '')}")
+                for detail in change.details:
+                    self.output.err.print(f"  {escape(detail)}")
+            return
+        colour = {Result.UNCHANGED: "dim", Result.DELETED: "yellow"}.get(change.result, "green")
+        prefix = "would be " if self.dry_run and change.result is not Result.UNCHANGED else ""
         line = f"[{colour}]{prefix}{change.result.value}[/{colour}] {escape(change.workflow_id)}"
-        if change.error:
-            line += f": {escape(change.error)}"
         self.output.line(line)
         if self.dry_run and change.diff:
             self.output.raw(change.diff)
@@ -176,6 +183,3 @@ def _version(resource: dict[str, Any] | None) -> int | None:
     version = (resource or {}).get("version")
     return version if isinstance(version, int) else None
 
-
-def _problem_text(exc: ApiError) -> str:
-    return "; ".join([exc.message, *exc.details])
