@@ -214,3 +214,14 @@ def test_many_workflows_piped_print_only_their_lines(server: RealServer, tmp_pat
 
 def _manual(workflow_id: str) -> dict[str, object]:
     return {"workflowId": workflow_id, "trigger": {"type": "manual"}, "actions": [{"type": "log", "message": "hi"}]}
+
+
+def test_many_workflows_on_a_terminal_show_a_progress_bar(server: RealServer, tmp_path: Path) -> None:
+    for index in range(25):
+        write(tmp_path, f"flow-{index:02d}.yaml", flow(f"flow-{index:02d}"))
+
+    run = server.run("apply", "-f", str(tmp_path), env={"TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1"})
+
+    assert run.code == 0
+    assert "applying" in run.err and "25/25" in run.err
+    assert "25 created" in run.out
