@@ -160,11 +160,7 @@ def write(directory: Path, name: str, text: str) -> Path:
 
 def flow(workflow_id: str, message: str = "hello") -> str:
     """A small manual workflow as YAML."""
-    return (
-        f"workflowId: {workflow_id}\n"
-        "trigger:\n  type: manual\n"
-        f"actions:\n  - type: log\n    message: {message}\n"
-    )
+    return f"workflowId: {workflow_id}\ntrigger:\n  type: manual\nactions:\n  - type: log\n    message: {message}\n"
 
 
 def assert_one_error_line(run: Run, *, code: int = 1) -> str:

@@ -118,8 +118,16 @@ def test_an_invalid_definition_is_reported_with_file_document_and_loc_and_nothin
 
 
 def test_every_problem_of_every_file_is_reported(server: RealServer, tmp_path: Path) -> None:
-    write(tmp_path, "a.yaml", "workflowId: a\ntrigger: {type: manual}\nactions:\n  - {type: log, message: '{{ actions.nope.output }}'}\n")
-    write(tmp_path, "b.yaml", "workflowId: b\ntrigger: {type: cron, cron: '0 9 * * *', timezone: Mars/Olympus}\nactions: []\n")
+    write(
+        tmp_path,
+        "a.yaml",
+        "workflowId: a\ntrigger: {type: manual}\nactions:\n  - {type: log, message: '{{ actions.nope.output }}'}\n",
+    )
+    write(
+        tmp_path,
+        "b.yaml",
+        "workflowId: b\ntrigger: {type: cron, cron: '0 9 * * *', timezone: Mars/Olympus}\nactions: []\n",
+    )
     write(tmp_path, "c.yaml", "workflowId: c\n  bad: indentation\n")
 
     run = server.run("validate", "-f", str(tmp_path), "-o", "json")

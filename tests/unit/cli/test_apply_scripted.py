@@ -72,7 +72,9 @@ def test_prune_deletes_the_labelled_workflows_the_files_no_longer_hold(tmp_path:
     store = Store(resource("kept", team="ops"), resource("gone", team="ops"), resource("other", team="web"))
     server = ScriptedServer(store)
 
-    run = server.run("apply", "-f", str(write(tmp_path, "kept.yaml", flow("kept"))), "--prune", "--selector", "team=ops")
+    run = server.run(
+        "apply", "-f", str(write(tmp_path, "kept.yaml", flow("kept"))), "--prune", "--selector", "team=ops"
+    )
 
     assert run.code == 0, run.err
     assert run.out.splitlines() == ["unchanged kept", "deleted gone", "1 unchanged, 1 deleted"]

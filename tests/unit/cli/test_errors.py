@@ -9,7 +9,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.unit.cli.conftest import RealServer, ScriptedServer, assert_one_error_line, build_server, flow, problem, write
+from tests.unit.cli.conftest import (
+    RealServer,
+    ScriptedServer,
+    assert_one_error_line,
+    build_server,
+    flow,
+    problem,
+    write,
+)
 from tests.unit.fakes import RecordingPublisher
 
 from wfa.domain.clock import FakeClock
@@ -39,7 +47,10 @@ FAILURES: dict[str, Callable[[httpx.Request], httpx.Response]] = {
         422,
         "Unprocessable Content",
         "trigger.interval: too short",
-        errors=[{"loc": ["body", "trigger", "interval"], "msg": "too short"}, {"loc": ["query", "limit"], "msg": "big"}],
+        errors=[
+            {"loc": ["body", "trigger", "interval"], "msg": "too short"},
+            {"loc": ["query", "limit"], "msg": "big"},
+        ],
     ),
     "500 not json": lambda request: httpx.Response(502, text="<html>Bad gateway</html>"),
     "200 not json": lambda request: httpx.Response(200, text="<html>a login page</html>"),
