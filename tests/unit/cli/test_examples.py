@@ -21,7 +21,7 @@ def test_the_examples_hold_the_flows_docs_cli_md_promises() -> None:
         "import-batches.yaml",
         "publish-release.json",
     } <= names
-    assert NOT_YET_ACCEPTED <= names
+    assert names >= NOT_YET_ACCEPTED
 
 
 @pytest.mark.parametrize("path", applicable(), ids=lambda path: path.name)

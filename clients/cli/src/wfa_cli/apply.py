@@ -182,4 +182,3 @@ def summary_line(counts: dict[str, int], *, dry_run: bool) -> str:
 def _version(resource: dict[str, Any] | None) -> int | None:
     version = (resource or {}).get("version")
     return version if isinstance(version, int) else None
-
