@@ -206,6 +206,7 @@ def test_apply_output_json_is_one_document_with_every_workflow_and_the_summary(
         "version": 1,
         "diff": None,
         "error": None,
+        "details": [],
     }
     assert run.err == ""
 

@@ -187,3 +187,9 @@ def test_the_default_server_is_local_port_8080_without_a_key() -> None:
     (request,) = server.requests
     assert str(request.url).startswith("http://127.0.0.1:8080/workflows")
     assert "authorization" not in request.headers
+
+
+def test_output_json_may_come_before_the_command(applied: RealServer) -> None:
+    run = applied.run("--output", "json", "get", "workflow", "alpha")
+
+    assert run.json()["workflowId"] == "alpha"
