@@ -17,6 +17,7 @@ from typing import Any
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from wfa.domain.workflow import strip_server_managed
 from wfa_cli.client import WorkflowsApi
 from wfa_cli.definitions import Document, compact, definition_part, unified_diff
 from wfa_cli.errors import ApiError, Unauthorized, UsageError
@@ -124,8 +125,9 @@ class Applier:
 
     def delete(self, resource: dict[str, Any]) -> Change:
         workflow_id = str(resource["workflowId"])
-        current = {key: value for key, value in resource.items() if key != "trigger"}
-        diff = unified_diff(compact(current), None, before_name=f"server/{workflow_id}", after_name="/dev/null")
+        diff = unified_diff(
+            compact(strip_server_managed(resource)), None, before_name=f"server/{workflow_id}", after_name="/dev/null"
+        )
         try:
             if not self.dry_run:
                 self.api.delete_workflow(workflow_id)
