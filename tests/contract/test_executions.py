@@ -22,7 +22,7 @@ from wfa.domain.execution import (
     ExecutionStatus,
     Reason,
 )
-from wfa.ports.repositories import ExecutionRepository, WorkflowRepository
+from wfa.ports.repositories import ExecutionFilter, ExecutionRepository, WorkflowRepository
 
 
 async def test_a_stored_execution_reads_back_equal_in_every_field(executions: ExecutionRepository) -> None:
@@ -77,16 +77,16 @@ async def test_get_treats_the_id_as_a_plain_string(executions: ExecutionReposito
         await executions.get('{"$ne": null}')
 
 
-async def test_list_for_workflow_is_newest_first_page_by_page(executions: ExecutionRepository) -> None:
+async def test_newest_first_of_a_workflow_is_newest_first_page_by_page(executions: ExecutionRepository) -> None:
     wf = workflow("wf")
     # Two share a creation time: the id breaks the tie, descending.
     for execution_id, created in [("e1", T0), ("e2", T0 + ms(1)), ("e3b", T0 + ms(2)), ("e3a", T0 + ms(2))]:
         await stored(executions, wf, execution_id, now=created)
     await stored(executions, wf, "e4", now=T0 + seconds(1))
 
-    first = await executions.list_for_workflow("wf", status=None, limit=2, cursor=None)
-    second = await executions.list_for_workflow("wf", status=None, limit=2, cursor=first.next_cursor)
-    third = await executions.list_for_workflow("wf", status=None, limit=2, cursor=second.next_cursor)
+    first = await executions.newest_first(ExecutionFilter(workflow_id="wf"), limit=2, cursor=None)
+    second = await executions.newest_first(ExecutionFilter(workflow_id="wf"), limit=2, cursor=first.next_cursor)
+    third = await executions.newest_first(ExecutionFilter(workflow_id="wf"), limit=2, cursor=second.next_cursor)
 
     assert [[e.execution_id for e in page.items] for page in (first, second, third)] == [
         ["e4", "e3b"],
@@ -96,35 +96,39 @@ async def test_list_for_workflow_is_newest_first_page_by_page(executions: Execut
     assert third.next_cursor is None
 
 
-async def test_list_for_workflow_of_exactly_one_page_has_no_next_cursor(executions: ExecutionRepository) -> None:
+async def test_newest_first_of_a_workflow_of_exactly_one_page_has_no_next_cursor(executions: ExecutionRepository) -> None:
     await stored(executions, workflow("wf"), "e1", now=T0)
     await stored(executions, workflow("wf"), "e2", now=T0 + ms(1))
-    page = await executions.list_for_workflow("wf", status=None, limit=2, cursor=None)
+    page = await executions.newest_first(ExecutionFilter(workflow_id="wf"), limit=2, cursor=None)
     assert [e.execution_id for e in page.items] == ["e2", "e1"]
     assert page.next_cursor is None
 
 
-async def test_list_for_workflow_holds_only_that_workflows_executions(executions: ExecutionRepository) -> None:
+async def test_newest_first_of_a_workflow_holds_only_that_workflows_executions(executions: ExecutionRepository) -> None:
     await stored(executions, workflow("wf"), "mine")
     await stored(executions, workflow("other"), "theirs")
-    page = await executions.list_for_workflow("wf", status=None, limit=10, cursor=None)
+    page = await executions.newest_first(ExecutionFilter(workflow_id="wf"), limit=10, cursor=None)
     assert [e.execution_id for e in page.items] == ["mine"]
-    empty = await executions.list_for_workflow("none", status=None, limit=10, cursor=None)
+    empty = await executions.newest_first(ExecutionFilter(workflow_id="none"), limit=10, cursor=None)
     assert (empty.items, empty.next_cursor) == ([], None)
 
 
-async def test_list_for_workflow_filters_by_status_page_by_page(executions: ExecutionRepository) -> None:
+async def test_newest_first_of_a_workflow_filters_by_status_page_by_page(executions: ExecutionRepository) -> None:
     wf = workflow("wf")
     for i in range(5):
         await stored(executions, wf, f"e{i}", now=T0 + seconds(i))
     for i in (0, 2, 4):
         await executions.cancel(f"e{i}", now=T0 + seconds(10))
 
-    first = await executions.list_for_workflow("wf", status=ExecutionStatus.CANCELLED, limit=2, cursor=None)
-    second = await executions.list_for_workflow(
-        "wf", status=ExecutionStatus.CANCELLED, limit=2, cursor=first.next_cursor
+    first = await executions.newest_first(
+        ExecutionFilter(workflow_id="wf", status=ExecutionStatus.CANCELLED), limit=2, cursor=None
     )
-    queued = await executions.list_for_workflow("wf", status=ExecutionStatus.QUEUED, limit=10, cursor=None)
+    second = await executions.newest_first(
+        ExecutionFilter(workflow_id="wf", status=ExecutionStatus.CANCELLED), limit=2, cursor=first.next_cursor
+    )
+    queued = await executions.newest_first(
+        ExecutionFilter(workflow_id="wf", status=ExecutionStatus.QUEUED), limit=10, cursor=None
+    )
 
     assert [e.execution_id for e in first.items + second.items] == ["e4", "e2", "e0"]
     assert second.next_cursor is None
@@ -143,12 +147,12 @@ async def test_list_for_workflow_filters_by_status_page_by_page(executions: Exec
         forged({"createdAt": "2026-05-01T08:00:00+00:00"}),
     ],
 )
-async def test_list_for_workflow_rejects_a_cursor_it_did_not_hand_out(
+async def test_newest_first_of_a_workflow_rejects_a_cursor_it_did_not_hand_out(
     executions: ExecutionRepository, cursor: str
 ) -> None:
     await stored(executions, workflow("wf"), "e1")
     with pytest.raises(ValidationFailed):
-        await executions.list_for_workflow("wf", status=None, limit=10, cursor=cursor)
+        await executions.newest_first(ExecutionFilter(workflow_id="wf"), limit=10, cursor=cursor)
 
 
 async def test_an_idempotency_key_finds_the_execution_created_with_it(executions: ExecutionRepository) -> None:

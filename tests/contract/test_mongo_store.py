@@ -14,7 +14,7 @@ from wfa.adapters.mongo import DatabaseClock, MongoStore
 from wfa.adapters.mongo.metrics import COMMANDS
 from wfa.domain.errors import DependencyUnavailable
 from wfa.domain.execution import ExecutionPlan, ExecutionStatus
-from wfa.ports.repositories import LockPosition
+from wfa.ports.repositories import ExecutionFilter, LockPosition
 from wfa_devstack import free_port
 
 LEASE = seconds(30)
@@ -233,8 +233,8 @@ async def test_every_repository_method_takes_its_round_trips_at_a_cost_independe
         ("executions.get", lambda: executions.get("ex")),
         ("executions.find_by_idempotency_key", lambda: executions.find_by_idempotency_key("wf", "k", since=T0)),
         (
-            "executions.list_for_workflow",
-            lambda: executions.list_for_workflow("wf", status=None, limit=10, cursor=None),
+            "executions.newest_first",
+            lambda: executions.newest_first(ExecutionFilter(workflow_id="wf"), limit=10, cursor=None),
         ),
         ("executions.earliest_retry_at", lambda: executions.earliest_retry_at()),
         ("executions.due_retries", lambda: executions.due_retries(now=retry_at, limit=10)),

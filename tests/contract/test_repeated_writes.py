@@ -20,7 +20,7 @@ from wfa.adapters.mongo.executions import MongoExecutionRepository
 from wfa.adapters.mongo.workflows import MongoWorkflowRepository
 from wfa.domain.execution import ExecutionPlan, ExecutionStatus
 from wfa.domain.workflow import TriggerStatus
-from wfa.ports.repositories import SlotOutcome
+from wfa.ports.repositories import ExecutionFilter, SlotOutcome
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +77,7 @@ async def test_an_execution_inserted_twice_is_stored_once(repos: Repositories) -
         execution.model_copy(update={"execution_id": "ex"}), ExecutionPlan.of(WF), idempotency_key="k"
     )
 
-    page = await repos.plain.executions.list_for_workflow("wf", status=None, limit=10, cursor=None)
+    page = await repos.plain.executions.newest_first(ExecutionFilter(workflow_id="wf"), limit=10, cursor=None)
     assert sorted(item.execution_id for item in page.items) == ["ex", "other"]
     assert repos.execution_writes.resent == 1
 

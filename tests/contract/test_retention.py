@@ -10,7 +10,7 @@ from tests.contract.builders import T0, ms, pending, running, seconds, stored, w
 
 from wfa.domain.errors import ExecutionNotFound
 from wfa.domain.workflow import Workflow
-from wfa.ports.repositories import ExecutionPosition, ExecutionRepository, FinishedPosition
+from wfa.ports.repositories import ExecutionFilter, ExecutionPosition, ExecutionRepository, FinishedPosition
 
 DAY = seconds(86_400)
 
@@ -140,7 +140,7 @@ async def test_remove_finished_removes_final_executions_finished_before_the_boun
 
     assert removed == 2
     assert await still_there(executions, "old", "old-succeeded", "at-bound") == ["at-bound"]
-    page = await executions.list_for_workflow("wf", status=None, limit=10, cursor=None)
+    page = await executions.newest_first(ExecutionFilter(workflow_id="wf"), limit=10, cursor=None)
     assert [e.execution_id for e in page.items] == ["at-bound"]
 
 

@@ -21,6 +21,7 @@ from wfa.adapters.mongo.metrics import COMMANDS
 from wfa.domain.clock import SystemClock
 from wfa.domain.execution import ExecutionStatus
 from wfa.domain.workflow import Workflow, WorkflowDefinition
+from wfa.ports.repositories import ExecutionFilter
 from wfa.service_layer.triggering import Triggering, trigger_manually
 from wfa_runner.execution_runner import ExecutionRunner
 from wfa_runner.lifecycle_events import LifecycleEvents
@@ -67,7 +68,9 @@ async def _run_executions(store: MongoStore, count: int) -> Counter[str]:
     await asyncio.gather(*(runner.run(request) for request in publisher.sent))
     sent = commands() - before
     for n in range(count):
-        (execution,) = (await store.executions.list_for_workflow(f"w{n}", status=None, limit=2, cursor=None)).items
+        (execution,) = (
+            await store.executions.newest_first(ExecutionFilter(workflow_id=f"w{n}"), limit=2, cursor=None)
+        ).items
         assert execution.status is ExecutionStatus.SUCCEEDED
     return sent
 

@@ -21,6 +21,7 @@ from wfa.domain.clock import FakeClock
 from wfa.domain.execution import Execution, ExecutionStatus
 from wfa.domain.templates import TemplateContext
 from wfa.domain.workflow import MAX_ACTIONS, Workflow, WorkflowDefinition
+from wfa.ports.repositories import ExecutionFilter
 from wfa.service_layer.triggering import Triggering, trigger_manually
 from wfa_runner.actions.base import ActionSpec, Output
 from wfa_runner.execution_runner import ExecutionRunner, RunOutcome
@@ -97,7 +98,7 @@ async def test_a_hundred_actions_of_256_kib_outputs_are_stored_and_read_back_who
     assert [run.output for run in execution.actions] == expected
     assert all(_output_size(output) > OUTPUT_BYTES for output in expected)
     # Listed, the outputs come back whole too.
-    (listed,) = (await store.executions.list_for_workflow("big", status=None, limit=10, cursor=None)).items
+    (listed,) = (await store.executions.newest_first(ExecutionFilter(workflow_id="big"), limit=10, cursor=None)).items
     assert listed == execution
 
     record = await store.executions_collection.find_one({"_id": execution.execution_id})

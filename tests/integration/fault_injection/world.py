@@ -33,6 +33,7 @@ from wfa.domain.schedule import first_fire
 from wfa.domain.templates import TemplateContext
 from wfa.domain.workflow import Workflow, WorkflowDefinition
 from wfa.events import ExecutionRequest, LifecycleEvent
+from wfa.ports.repositories import ExecutionFilter
 from wfa.service_layer.triggering import Triggering, TriggerResult, fire_schedule, trigger_manually
 from wfa_runner.actions.base import ActionSpec, Output
 from wfa_runner.execution_runner import ExecutionRunner, RunOutcome
@@ -337,7 +338,9 @@ class World:
         )
 
     async def executions_of_workflow(self) -> list[Execution]:
-        page = await self.store.executions.list_for_workflow(WORKFLOW_ID, status=None, limit=500, cursor=None)
+        page = await self.store.executions.newest_first(
+            ExecutionFilter(workflow_id=WORKFLOW_ID), limit=500, cursor=None
+        )
         return sorted(page.items, key=lambda execution: execution.execution_id)
 
     async def snapshot(self) -> tuple[Any, ...]:

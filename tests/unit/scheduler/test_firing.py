@@ -10,7 +10,7 @@ from wfa.domain.errors import DependencyUnavailable
 from wfa.domain.execution import ExecutionStatus, Reason
 from wfa.domain.workflow import TriggerStatus
 from wfa.events import ExecutionRequest
-from wfa.ports.repositories import SlotOutcome
+from wfa.ports.repositories import ExecutionFilter, SlotOutcome
 from wfa.service_layer.triggering import Triggering, trigger_manually
 from wfa_scheduler.firing import Firing
 from wfa_scheduler.metrics import SchedulerMetrics
@@ -30,7 +30,7 @@ async def _finish(deps: Triggering, workflow_id: str = "w") -> None:
 
 
 async def _executions(deps: Triggering, workflow_id: str = "w") -> list[tuple[str, object]]:
-    page = await deps.executions.list_for_workflow(workflow_id, status=None, limit=500, cursor=None)
+    page = await deps.executions.newest_first(ExecutionFilter(workflow_id=workflow_id), limit=500, cursor=None)
     return [(e.execution_id, e.created_at) for e in reversed(page.items)]
 
 

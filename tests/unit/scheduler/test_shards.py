@@ -11,7 +11,7 @@ from tests.unit.scheduler.fakes import sample, seconds
 from wfa.adapters.memory import InMemoryShardLeases
 from wfa.domain.clock import FakeClock
 from wfa.domain.shards import SHARDS, shard_of
-from wfa.ports.repositories import SlotOutcome
+from wfa.ports.repositories import ExecutionFilter, SlotOutcome
 from wfa.service_layer.triggering import Triggering
 from wfa_scheduler.firing import Firing
 from wfa_scheduler.metrics import SchedulerMetrics
@@ -52,7 +52,7 @@ async def _fire_slot(clock: FakeClock, k: int, deps: Triggering, *processes: Pro
 async def _fired_per_workflow(deps: Triggering) -> set[int]:
     counts = set()
     for n in range(WORKFLOWS):
-        page = await deps.executions.list_for_workflow(f"w{n}", status=None, limit=500, cursor=None)
+        page = await deps.executions.newest_first(ExecutionFilter(workflow_id=f"w{n}"), limit=500, cursor=None)
         counts.add(len(page.items))
     return counts
 

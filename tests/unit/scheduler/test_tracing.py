@@ -16,6 +16,7 @@ from tests.unit.scheduler.fakes import run_until_pending, seconds
 from wfa.domain.clock import FakeClock
 from wfa.events import ExecutionRequest
 from wfa.observability.tracing import current_traceparent, span_context_of, tracer_of
+from wfa.ports.repositories import ExecutionFilter
 from wfa.service_layer.triggering import Triggering, trigger_manually
 from wfa_scheduler.firing import Firing
 from wfa_scheduler.metrics import SchedulerMetrics
@@ -93,7 +94,7 @@ async def test_a_scheduled_fire_is_the_root_span_of_the_execution_it_creates(
         "wfa.schedule.slot": workflow.trigger.next_run_at.isoformat() if workflow.trigger.next_run_at else "",
         "wfa.outcome": "fired",
     }
-    (execution,) = (await traced.executions.list_for_workflow("p", status=None, limit=10, cursor=None)).items
+    (execution,) = (await traced.executions.newest_first(ExecutionFilter(workflow_id="p"), limit=10, cursor=None)).items
     stored = span_context_of(execution.traceparent)
     published = span_context_of(publisher.traceparents[-1])
     assert stored is not None and stored.span_id == fire.context.span_id

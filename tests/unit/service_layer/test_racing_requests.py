@@ -13,7 +13,7 @@ from tests.unit.fakes import START, add_workflow
 
 from wfa.domain.execution import ExecutionStatus
 from wfa.domain.workflow import TriggerStatus, WorkflowDefinition
-from wfa.ports.repositories import SlotOutcome
+from wfa.ports.repositories import ExecutionFilter, SlotOutcome
 from wfa.service_layer.triggering import Triggering, fire_schedule, trigger_manually
 from wfa_workflows.use_cases import WorkflowUseCases
 
@@ -33,7 +33,7 @@ async def test_concurrent_triggers_with_one_idempotency_key_all_get_the_one_exec
 
     assert {result.execution.execution_id for result in results} == {"e1"}
     assert [result.created for result in results].count(True) == 1
-    page = await deps.executions.list_for_workflow("w", status=None, limit=50, cursor=None)
+    page = await deps.executions.newest_first(ExecutionFilter(workflow_id="w"), limit=50, cursor=None)
     assert [execution.execution_id for execution in page.items] == ["e1"]
 
 

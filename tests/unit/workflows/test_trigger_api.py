@@ -12,6 +12,7 @@ from tests.unit.workflows.fakes import SEED, manual_workflow
 
 from wfa.adapters.memory import InMemoryExecutionRepository, InMemoryWorkflowRepository
 from wfa.domain.clock import FakeClock
+from wfa.ports.repositories import ExecutionFilter
 
 
 async def test_trigger_queues_an_execution_and_publishes_its_request(
@@ -94,7 +95,7 @@ async def test_of_twenty_concurrent_triggers_exactly_one_wins(
     for response in refused:
         body = assert_problem(response, 409)
         assert (body["triggerStatus"], body["executionId"], body["reason"]) == ("busy", winner, "busy")
-    page = await executions.list_for_workflow("w", status=None, limit=50, cursor=None)
+    page = await executions.newest_first(ExecutionFilter(workflow_id="w"), limit=50, cursor=None)
     assert [e.execution_id for e in page.items] == [winner]
 
 

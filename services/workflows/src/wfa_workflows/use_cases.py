@@ -11,14 +11,20 @@ from typing import Any
 
 import structlog
 
-from wfa.domain.errors import Conflict, VersionMismatch, WorkflowNotFound
+from wfa.domain.errors import Conflict, ValidationFailed, VersionMismatch, WorkflowNotFound
 from wfa.domain.execution import Execution, ExecutionStatus
 from wfa.domain.schedule import first_fire, next_fire_after
 from wfa.domain.statistics import ExecutionStatistics
 from wfa.domain.workflow import Workflow, WorkflowDefinition
 from wfa.events import LifecycleEvent, LifecycleEventType
 from wfa.ports.publisher import LifecycleEventPublisher
-from wfa.ports.repositories import ExecutionPage, ExecutionRepository, WorkflowPage, WorkflowRepository
+from wfa.ports.repositories import (
+    ExecutionFilter,
+    ExecutionPage,
+    ExecutionRepository,
+    WorkflowPage,
+    WorkflowRepository,
+)
 from wfa.service_layer.finishing import cancel
 from wfa.service_layer.triggering import Triggering, TriggerResult, retry_execution, trigger_manually
 from wfa_workflows.metrics import ApiMetrics
@@ -145,13 +151,22 @@ class WorkflowUseCases:
     async def get_execution(self, execution_id: str) -> Execution:
         return await self.executions.get(execution_id)
 
-    async def list_executions(
+    async def list_workflow_executions(
         self, workflow_id: str, *, status: ExecutionStatus | None, limit: int, cursor: str | None
     ) -> ExecutionPage:
         """Newest first. Raises WorkflowNotFound for an id that never existed (a deleted one's history stays)."""
         if not await self.workflows.ever_existed(workflow_id):
             raise WorkflowNotFound(workflow_id)
-        return await self.executions.list_for_workflow(workflow_id, status=status, limit=limit, cursor=cursor)
+        return await self.executions.newest_first(
+            ExecutionFilter(workflow_id=workflow_id, status=status), limit=limit, cursor=cursor
+        )
+
+    async def list_executions(self, where: ExecutionFilter, *, limit: int, cursor: str | None) -> ExecutionPage:
+        """Across workflows, newest first. A workflowId that matches nothing is an empty page, not a 404: it is a
+        filter like the others. Raises ValidationFailed when `since` is after `until`."""
+        if where.since is not None and where.until is not None and where.since > where.until:
+            raise ValidationFailed("since must not be after until", loc=("query", "since"))
+        return await self.executions.newest_first(where, limit=limit, cursor=cursor)
 
     async def retry_execution(self, execution_id: str, *, idempotency_key: str | None) -> TriggerResult:
         """A new execution resuming a failed or cancelled one, on its frozen plan. Raises ExecutionNotFound,

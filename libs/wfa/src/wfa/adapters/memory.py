@@ -35,6 +35,7 @@ from wfa.domain.trigger_lock import LockField, LockTransition
 from wfa.domain.workflow import TriggerStatus, Workflow
 from wfa.ports.repositories import (
     ClaimedExecution,
+    ExecutionFilter,
     ExecutionPage,
     ExecutionPosition,
     FinishedExecution,
@@ -271,16 +272,10 @@ class InMemoryExecutionRepository:
             return None
         return _copy_execution(max(matches, key=lambda e: (e.created_at, e.execution_id)))
 
-    async def list_for_workflow(
-        self, workflow_id: str, *, status: ExecutionStatus | None, limit: int, cursor: str | None
-    ) -> ExecutionPage:
+    async def newest_first(self, where: ExecutionFilter, *, limit: int, cursor: str | None) -> ExecutionPage:
         await _round_trip()
         position = decode_execution_cursor(cursor) if cursor is not None else None
-        rows = [
-            s.execution
-            for s in self._items.values()
-            if s.execution.workflow_id == workflow_id and (status is None or s.execution.status is status)
-        ]
+        rows = [s.execution for s in self._items.values() if where.matches(s.execution)]
         rows.sort(key=lambda e: (e.created_at, e.execution_id), reverse=True)
         if position is not None:
             rows = [e for e in rows if (e.created_at, e.execution_id) < position]

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from wfa.domain.execution import Execution, ExecutionPlan, ExecutionStatus
+from wfa.domain.execution import Execution, ExecutionPlan, ExecutionStatus, Reason
 from wfa.domain.shards import ShardView
 from wfa.domain.statistics import ExecutionStatistics
 from wfa.domain.workflow import Workflow
@@ -49,6 +49,27 @@ class WorkflowPage:
 class ExecutionPage:
     items: list[Execution]
     next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class ExecutionFilter:
+    """Which executions a listing holds: every given criterion must match (None: any). `since` is inclusive and
+    `until` exclusive, both bounding createdAt."""
+
+    workflow_id: str | None = None
+    status: ExecutionStatus | None = None
+    reason: Reason | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def matches(self, execution: Execution) -> bool:
+        return (
+            (self.workflow_id is None or execution.workflow_id == self.workflow_id)
+            and (self.status is None or execution.status is self.status)
+            and (self.reason is None or execution.reason is self.reason)
+            and (self.since is None or execution.created_at >= self.since)
+            and (self.until is None or execution.created_at < self.until)
+        )
 
 
 @dataclass(frozen=True, order=True)
@@ -174,10 +195,10 @@ class ExecutionRepository(Protocol):
     async def find_by_idempotency_key(self, workflow_id: str, key: str, *, since: datetime) -> Execution | None:
         """The execution created for this key since `since` (keys are remembered for 24 h)."""
 
-    async def list_for_workflow(
-        self, workflow_id: str, *, status: ExecutionStatus | None, limit: int, cursor: str | None
-    ) -> ExecutionPage:
-        """Newest first. Raises ValidationFailed for a cursor this repository did not hand out."""
+    async def newest_first(self, where: ExecutionFilter, *, limit: int, cursor: str | None) -> ExecutionPage:
+        """The executions `where` selects, by (createdAt, executionId) descending, a page at a time: one
+        workflow's history or every workflow's. Each filter combination is served by an index (MongoDB: see
+        wfa.adapters.mongo.history). Raises ValidationFailed for a cursor this repository did not hand out."""
 
     async def claim_for_run(
         self, execution_id: str, *, attempt: int, owner: str, lease_until: datetime, now: datetime

@@ -1,12 +1,14 @@
-"""Routes of executions: a workflow's history, one execution, cancelling and retrying it."""
+"""Routes of executions: across workflows, a workflow's history, one execution, cancelling and retrying it."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from wfa.domain.execution import Execution, ExecutionStatus
+from wfa.domain.execution import Execution, ExecutionStatus, Reason
+from wfa.ports.repositories import ExecutionFilter
 from wfa_workflows.api.context import UseCases
 from wfa_workflows.api.json_bodies import JsonRoute
 from wfa_workflows.api.problems import documented
@@ -17,6 +19,55 @@ router = APIRouter(tags=["executions"], route_class=JsonRoute)
 
 ExecutionIdPath = Annotated[str, Path(description="The executionId.")]
 StatusFilter = Annotated[ExecutionStatus | None, Query(description="Only executions with this status.")]
+ReasonFilter = Annotated[Reason | None, Query(description="Only executions started for this reason.")]
+WorkflowIdFilter = Annotated[
+    str | None, Query(alias="workflowId", max_length=128, description="Only this workflow's executions.")
+]
+Since = Annotated[
+    datetime | None,
+    Query(
+        description="Only executions created at or after this moment: an ISO-8601 date-time (UTC when it names no "
+        "offset)."
+    ),
+]
+Until = Annotated[
+    datetime | None,
+    Query(
+        description="Only executions created before this moment (exclusive): an ISO-8601 date-time (UTC when it "
+        "names no offset). Not before `since`."
+    ),
+]
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+@router.get(
+    "/executions",
+    response_model=ExecutionPage,
+    responses=documented(422),
+    summary="Executions across workflows, newest first, filtered by workflow, status, reason and creation time",
+    description="Pages as `GET /workflows/{id}/executions` does (`nextCursor`; a cursor holds the filters' place, "
+    "so send the same filters with it). Every filter is optional and they combine: `since` and `until` bound "
+    "`createdAt` as [since, until). A `workflowId` that matches nothing, a deleted workflow's included, is an "
+    "empty page rather than a 404.",
+)
+async def list_all_executions(
+    use_cases: UseCases,
+    workflow_id: WorkflowIdFilter = None,
+    status: StatusFilter = None,
+    reason: ReasonFilter = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> ExecutionPage:
+    where = ExecutionFilter(
+        workflow_id=workflow_id, status=status, reason=reason, since=_aware(since), until=_aware(until)
+    )
+    page = await use_cases.list_executions(where, limit=limit, cursor=cursor)
+    return ExecutionPage(items=page.items, next_cursor=page.next_cursor)
 
 
 @router.get(
@@ -32,7 +83,7 @@ async def list_executions(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> ExecutionPage:
-    page = await use_cases.list_executions(workflow_id, status=status, limit=limit, cursor=cursor)
+    page = await use_cases.list_workflow_executions(workflow_id, status=status, limit=limit, cursor=cursor)
     return ExecutionPage(items=page.items, next_cursor=page.next_cursor)
 
 

@@ -64,6 +64,7 @@ class ExecutionFields:
 
     WORKFLOW_ID: Final = alias(Execution, "workflow_id")
     STATUS: Final = alias(Execution, "status")
+    REASON: Final = alias(Execution, "reason")
     ATTEMPT: Final = alias(Execution, "attempt")
     NEXT_RETRY_AT: Final = alias(Execution, "next_retry_at")
     CREATED_AT: Final = alias(Execution, "created_at")

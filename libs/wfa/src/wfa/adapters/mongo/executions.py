@@ -43,6 +43,7 @@ from wfa.adapters.mongo.documents import (
 )
 from wfa.adapters.mongo.errors import translated
 from wfa.adapters.mongo.group_commit import GroupCommit
+from wfa.adapters.mongo.history import HISTORY_INDEXES, NEWEST_FIRST, before_position, history_query
 from wfa.adapters.mongo.queries import at_or_after, earliest, find_page
 from wfa.adapters.mongo.side_outputs import REFERENCES, SIDE_OUTPUTS, SideOutputs
 from wfa.adapters.mongo.transitions import state_of, write_filter, write_update
@@ -60,6 +61,7 @@ from wfa.domain.statistics import (
 )
 from wfa.ports.repositories import (
     ClaimedExecution,
+    ExecutionFilter,
     ExecutionPage,
     ExecutionPosition,
     FinishedExecution,
@@ -70,12 +72,8 @@ from wfa.ports.repositories import (
 F = ExecutionFields
 
 EXECUTION_INDEXES: Final = [
-    # list_for_workflow, newest first, with and without a status filter.
-    IndexModel([(F.WORKFLOW_ID, ASCENDING), (F.CREATED_AT, DESCENDING), (ID, DESCENDING)], name="workflow_newest"),
-    IndexModel(
-        [(F.WORKFLOW_ID, ASCENDING), (F.STATUS, ASCENDING), (F.CREATED_AT, DESCENDING), (ID, DESCENDING)],
-        name="workflow_status_newest",
-    ),
+    # newest_first, one per combination of its filters (wfa.adapters.mongo.history says why).
+    *HISTORY_INDEXES,
     # find_by_idempotency_key. Only executions created with a key are in it: a key equality implies `$gt: ""`
     # (a partial filter both MongoDB and SecantusDB can match a query against; `$exists` SecantusDB cannot).
     IndexModel(
@@ -97,8 +95,9 @@ EXECUTION_INDEXES: Final = [
     IndexModel(
         [(LEASE_UNTIL, ASCENDING)], name="leases", partialFilterExpression={F.STATUS: ExecutionStatus.RUNNING.value}
     ),
-    # statistics over every workflow: the window is a createdAt range (one workflow's uses workflow_newest).
-    IndexModel([(F.CREATED_AT, DESCENDING)], name="created"),
+    # statistics over every workflow: the window is a createdAt range, on `newest` (one workflow's uses
+    # workflow_newest). `created`, (createdAt) alone, served it until `newest` came; a database made before may
+    # drop it.
     # find_finished_before (retention): finishedAt is set exactly when an execution becomes final, and a date range
     # leaves out the null of the others. Not partial: SecantusDB does not match a query against a partial filter
     # on status ($in of the final ones: it scans the collection instead), and the executions not yet finished are
@@ -179,21 +178,20 @@ class MongoExecutionRepository:
         return None if document is None else await self._execution(document)
 
     @translated
-    async def list_for_workflow(
-        self, workflow_id: str, *, status: ExecutionStatus | None, limit: int, cursor: str | None
-    ) -> ExecutionPage:
-        query: Document = {F.WORKFLOW_ID: plain(workflow_id)}
-        if status is not None:
-            query[F.STATUS] = status.value
-        if cursor is not None:
-            created_at, execution_id = decode_execution_cursor(cursor)
-            query["$or"] = [
-                {F.CREATED_AT: {"$lt": created_at}},
-                {F.CREATED_AT: created_at, ID: {"$lt": execution_id}},
-            ]
-        documents = await self._find(query, sort=[(F.CREATED_AT, DESCENDING), (ID, DESCENDING)], limit=limit + 1)
-        page = await self._executions(documents[:limit])
-        last = page[-1] if page and len(documents) > limit else None
+    async def newest_first(self, where: ExecutionFilter, *, limit: int, cursor: str | None) -> ExecutionPage:
+        after = ExecutionPosition(*decode_execution_cursor(cursor)) if cursor is not None else None
+        query = history_query(where, after)
+        # One more than the page tells whether another follows; the ties at `after` come first in what is read
+        # (history_query reads from its createdAt on): read further only when they crowd out the page.
+        fetch = limit + 1
+        while True:
+            documents = await self._find(query, sort=NEWEST_FIRST, limit=fetch)
+            following = before_position(documents, after)
+            if len(following) > limit or len(documents) < fetch:
+                break
+            fetch *= 2
+        page = await self._executions(following[:limit])
+        last = page[-1] if page and len(following) > limit else None
         return ExecutionPage(page, encode_execution_cursor(last.created_at, last.execution_id) if last else None)
 
     @translated
@@ -317,7 +315,7 @@ class MongoExecutionRepository:
 
     @translated
     async def keep_last_boundary(self, workflow_id: str, *, keep_last: int) -> ExecutionPosition | None:
-        # On workflow_newest, as list_for_workflow reads the same history.
+        # On workflow_newest, as newest_first reads one workflow's history.
         documents = await self._collection.find(
             {F.WORKFLOW_ID: plain(workflow_id)},
             projection={F.CREATED_AT: 1},
