@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from itertools import product
 
 import pytest
@@ -25,7 +26,7 @@ async def _all_pages(executions: ExecutionRepository, where: ExecutionFilter, *,
 async def _grid(executions: ExecutionRepository) -> list[Execution]:
     """Two workflows x two reasons x two statuses, each twice, at distinct times (some cancelled)."""
     made: list[Execution] = []
-    for n, (workflow_id, reason, cancelled, copy) in enumerate(
+    for n, (workflow_id, reason, cancelled, _copy) in enumerate(
         product(["a", "b"], [Reason.MANUAL, Reason.SCHEDULE], [False, True], [0, 1])
     ):
         execution = queued(workflow(workflow_id), f"e{n:02d}", now=T0 + ms(n * 7 % 16), reason=reason)
@@ -103,3 +104,10 @@ async def test_a_filter_matching_nothing_is_one_empty_page(executions: Execution
     page = await executions.newest_first(ExecutionFilter(reason=Reason.RETRY), limit=10, cursor=None)
 
     assert (page.items, page.next_cursor) == ([], None)
+
+
+async def test_bounds_at_the_edges_of_the_date_range_leave_nothing_out(executions: ExecutionRepository) -> None:
+    await stored(executions, workflow("wf"), "e1")
+    edges = ExecutionFilter(since=datetime.min.replace(tzinfo=UTC), until=datetime.max.replace(tzinfo=UTC))
+
+    assert await _all_pages(executions, edges, limit=10) == [["e1"]]

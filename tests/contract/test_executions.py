@@ -96,7 +96,9 @@ async def test_newest_first_of_a_workflow_is_newest_first_page_by_page(execution
     assert third.next_cursor is None
 
 
-async def test_newest_first_of_a_workflow_of_exactly_one_page_has_no_next_cursor(executions: ExecutionRepository) -> None:
+async def test_newest_first_of_a_workflow_of_one_page_has_no_next_cursor(
+    executions: ExecutionRepository,
+) -> None:
     await stored(executions, workflow("wf"), "e1", now=T0)
     await stored(executions, workflow("wf"), "e2", now=T0 + ms(1))
     page = await executions.newest_first(ExecutionFilter(workflow_id="wf"), limit=2, cursor=None)

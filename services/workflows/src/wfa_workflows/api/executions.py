@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
+from pydantic import BeforeValidator
 
+from wfa.domain.errors import ValidationFailed
 from wfa.domain.execution import Execution, ExecutionStatus, Reason
 from wfa.ports.repositories import ExecutionFilter
 from wfa_workflows.api.context import UseCases
@@ -23,8 +26,19 @@ ReasonFilter = Annotated[Reason | None, Query(description="Only executions start
 WorkflowIdFilter = Annotated[
     str | None, Query(alias="workflowId", max_length=128, description="Only this workflow's executions.")
 ]
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}")
+
+
+def _date_time_text(value: object) -> object:
+    # Pydantic alone would also take a number of seconds since the epoch ("0.5"): not an ISO-8601 date-time.
+    if isinstance(value, str) and not _DATE_TIME.match(value):
+        raise ValueError("an ISO-8601 date-time is expected, such as 2026-11-01T08:00:00Z")
+    return value
+
+
 Since = Annotated[
     datetime | None,
+    BeforeValidator(_date_time_text),
     Query(
         description="Only executions created at or after this moment: an ISO-8601 date-time (UTC when it names no "
         "offset)."
@@ -32,6 +46,7 @@ Since = Annotated[
 ]
 Until = Annotated[
     datetime | None,
+    BeforeValidator(_date_time_text),
     Query(
         description="Only executions created before this moment (exclusive): an ISO-8601 date-time (UTC when it "
         "names no offset). Not before `since`."
@@ -39,8 +54,13 @@ Until = Annotated[
 ]
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+def _utc(moment: datetime | None, name: str) -> datetime | None:
+    if moment is None:
+        return None
+    try:
+        return (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment).astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is a valid date-time, but before year 1 in UTC
+        raise ValidationFailed("the moment is outside the range of dates", loc=("query", name)) from None
 
 
 @router.get(
@@ -64,7 +84,7 @@ async def list_all_executions(
     cursor: Cursor = None,
 ) -> ExecutionPage:
     where = ExecutionFilter(
-        workflow_id=workflow_id, status=status, reason=reason, since=_aware(since), until=_aware(until)
+        workflow_id=workflow_id, status=status, reason=reason, since=_utc(since, "since"), until=_utc(until, "until")
     )
     page = await use_cases.list_executions(where, limit=limit, cursor=cursor)
     return ExecutionPage(items=page.items, next_cursor=page.next_cursor)

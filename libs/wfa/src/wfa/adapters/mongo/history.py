@@ -18,7 +18,7 @@ tests/integration/test_execution_history_plans.py.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import combinations
 from typing import Final
 
@@ -58,9 +58,12 @@ def history_query(where: ExecutionFilter, after: ExecutionPosition | None) -> Do
         query[F.STATUS] = where.status.value
     if where.reason is not None:
         query[F.REASON] = where.reason.value
-    window: Document = at_or_after(where.since) if where.since is not None else {}
-    ends = [_whole_ms_ceiling(where.until)] if where.until is not None else []
-    if after is not None:
+    # A bound at the very edge of the datetime range leaves nothing out: dropped, rather than overflowing.
+    window: Document = {}
+    if where.since is not None and where.since > _EARLIEST:
+        window = at_or_after(where.since)
+    ends = [_whole_ms_ceiling(where.until)] if where.until is not None and where.until < _LATEST else []
+    if after is not None and after.created_at < _LATEST:
         ends.append(_whole_ms_floor(after.created_at) + timedelta(milliseconds=1))
     if ends:
         # Exclusive bounds only: SecantusDB may lose the keys at an inclusive one (see at_or_after).
@@ -68,6 +71,10 @@ def history_query(where: ExecutionFilter, after: ExecutionPosition | None) -> Do
     if window:
         query[F.CREATED_AT] = window
     return query
+
+
+_EARLIEST: Final = datetime.min.replace(tzinfo=UTC) + timedelta(milliseconds=1)
+_LATEST: Final = datetime.max.replace(tzinfo=UTC) - timedelta(milliseconds=1)
 
 
 def before_position(documents: Documents, after: ExecutionPosition | None) -> Documents:
