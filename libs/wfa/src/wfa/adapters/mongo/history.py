@@ -11,9 +11,10 @@ by the caller (`before_position`). On MongoDB the same indexes give the order of
 `limit` keys whatever the filter; filtering on top of a wider index instead (reason over the status index, say)
 would read every key of that wider index when nothing matches.
 
-The three reason indexes cost only on insert and delete (an execution's reason never changes); the two new status
-ones are rewritten on each status change, as workflow_status_newest already was. Measured on SecantusDB in
-tests/integration/test_execution_history_plans.py.
+On MongoDB the reason indexes cost only on insert and delete (an execution's reason never changes) and the status
+ones on each status change, as workflow_status_newest already did; SecantusDB pays for every index on every write
+(about 30 % more per insert and per status update with these six added: docs/listing-executions.md). The plans are
+checked in tests/integration/test_execution_history_plans.py.
 """
 
 from __future__ import annotations
