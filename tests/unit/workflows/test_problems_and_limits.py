@@ -209,6 +209,7 @@ def test_openapi_documents_every_endpoint_of_the_contract(openapi: dict) -> None
         ("GET", "/executions/{execution_id}"),
         ("POST", "/executions/{execution_id}/cancel"),
         ("POST", "/executions/{execution_id}/retry"),  # v2: executions across workflows
+        ("GET", "/executions"),  # v2: executions across workflows
         ("GET", "/workflows/{workflow_id}/stats"),  # added to the contract's endpoints: statistics
         ("GET", "/stats"),
     }

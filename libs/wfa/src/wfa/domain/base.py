@@ -13,4 +13,6 @@ class Model(BaseModel):
         extra="forbid",
         use_enum_values=False,
         ser_json_timedelta="iso8601",
+        # A field's docstring is its description in the OpenAPI document: written once, beside the field.
+        use_attribute_docstrings=True,
     )

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import Field, JsonValue
+from pydantic.json_schema import SkipJsonSchema
 
 from wfa.domain.base import Model
 from wfa.domain.errors import ActionFailed, ExecutionNotRetryable
@@ -47,10 +48,13 @@ class Reason(StrEnum):
 
 class ErrorInfo(Model):
     type: str
+    """What kind of failure: http_status, timeout, connection_error, template_error, cancelled, ..."""
     message: str
+    """What happened, in words (secrets redacted)."""
     retryable: bool = False
-    # On the execution's error: the action whose failure decided it (null on an action's own error).
+    """Whether another attempt may succeed."""
     action: str | None = None
+    """On the execution's error: the action whose failure decided it (null on an action's own error)."""
 
     @classmethod
     def from_failure(cls, failure: ActionFailed) -> ErrorInfo:
@@ -59,14 +63,23 @@ class ErrorInfo(Model):
 
 class ActionRun(Model):
     name: str
+    """The action's name in the definition."""
     type: str
+    """The action's type (`log`, `http-request`)."""
     status: ActionStatus = ActionStatus.NOT_STARTED
+    """`not_started`, `running`, `succeeded`, `failed` or `skipped`."""
     attempts: int = 0
+    """How many times the action ran in this execution."""
     started_at: datetime | None = None
+    """When its last run started."""
     finished_at: datetime | None = None
+    """When its last run ended."""
     duration_ms: int | None = None
+    """How long its last run took."""
     output: dict[str, JsonValue] | None = None
+    """What its last run produced: `{status, headers, body}` for an http-request, `{message}` for a log (redacted)."""
     error: ErrorInfo | None = None
+    """Why its last run failed, or null."""
 
 
 class Section(StrEnum):
@@ -133,34 +146,50 @@ def _ms(start: datetime, end: datetime) -> int:
 
 class Execution(Model):
     execution_id: str
+    """The execution's id."""
     workflow_id: str
+    """The workflow it runs."""
     workflow_version: int
+    """The version of the workflow's definition it runs (frozen at creation)."""
     reason: Reason
-    # The slot a scheduled fire was for (null for a manual trigger): which fire this is, and how late it came.
+    """What started it: `manual`, `schedule` or `retry`."""
     scheduled_for: datetime | None = None
-    # The failed or cancelled execution this one retries (reason `retry`; null otherwise): its immediate original.
+    """The slot a scheduled fire was for (null otherwise): which fire this is; createdAt - scheduledFor is how late."""
     retry_of: str | None = None
+    """The failed or cancelled execution this one retries (reason `retry`; null otherwise)."""
     status: ExecutionStatus = ExecutionStatus.QUEUED
+    """`queued`, `running`, `pending` (waiting for a retry), `succeeded`, `failed` or `cancelled`."""
     attempt: int = 1
+    """Its dispatches: 1, then +1 per retry."""
     max_attempts: int
+    """The workflow-level maxAttempts."""
     next_retry_at: datetime | None = None
+    """When the next attempt is due, while pending."""
     input: dict[str, JsonValue] = Field(default_factory=dict)
+    """The trigger's input (`{}` when none): `input` in templates."""
     actions: list[ActionRun]
-    # Null until the execution fails for good; then the compensations of the actions that had succeeded (reverse
-    # order) and the workflow's onFailure actions, each run at most once. Never run for a cancelled execution.
+    """The record of every action, in the definition's order."""
     compensations: list[ActionRun] | None = None
+    """Null until the execution fails for good; then the compensations of the actions that had succeeded (reverse
+    order), each run at most once. Never run for a cancelled execution."""
     on_failure: list[ActionRun] | None = None
+    """Null until the execution fails for good; then the workflow's onFailure actions, each run at most once."""
     error: ErrorInfo | None = None
+    """The failure that decided a failed execution (`action` names the action), or the last one while pending."""
     created_at: datetime
+    """When it was accepted."""
     started_at: datetime | None = None
+    """When its first attempt started."""
     finished_at: datetime | None = None
+    """When it ended."""
     duration_ms: int | None = None
+    """From start to end."""
     # Internal, never served (exclude): the W3C trace context of the request that created the execution, so that
     # later attempts, dispatched in traces of their own, can link back to it.
-    traceparent: str | None = Field(default=None, exclude=True)
+    traceparent: SkipJsonSchema[str | None] = Field(default=None, exclude=True)
     # Internal, never served: when a cancel was asked for. From then on no runner may claim the execution and its
     # lease is gone; should the cancel not be recorded (a crash), the scheduler's repair completes it.
-    cancel_requested_at: datetime | None = Field(default=None, exclude=True)
+    cancel_requested_at: SkipJsonSchema[datetime | None] = Field(default=None, exclude=True)
 
     @classmethod
     def queued(

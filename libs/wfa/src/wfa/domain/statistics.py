@@ -33,18 +33,28 @@ _FINISHED_ACTION = (ActionStatus.SUCCEEDED, ActionStatus.FAILED)
 
 class DurationSummary(Model):
     count: int
+    """How many durations were summarised."""
     avg: float | None = None
+    """The mean, in milliseconds."""
     p50: float | None = None
+    """The median, in milliseconds."""
     p95: float | None = None
+    """The 95th percentile, in milliseconds."""
 
 
 class StatusCounts(Model):
     queued: int = 0
+    """Executions queued."""
     running: int = 0
+    """Executions running."""
     pending: int = 0
+    """Executions waiting for a retry."""
     succeeded: int = 0
+    """Executions that succeeded."""
     failed: int = 0
+    """Executions that failed for good."""
     cancelled: int = 0
+    """Executions cancelled."""
 
     @property
     def total(self) -> int:
@@ -57,27 +67,46 @@ class StatusCounts(Model):
 
 class ActionStatistics(Model):
     workflow_id: str
+    """The workflow the action belongs to."""
     name: str
+    """The action's name."""
     type: str
+    """The action's type."""
     runs: int
+    """Executions in which the action ended (succeeded or failed)."""
     succeeded: int
+    """Of those, how many succeeded."""
     failed: int
+    """Of those, how many failed."""
     attempts: int
+    """Runs of the action, retries included."""
     error_rate: float | None
+    """failed / runs; null without runs."""
     duration_ms: DurationSummary
+    """Durations of its last runs."""
 
 
 class ExecutionStatistics(Model):
     workflow_id: str | None
+    """The workflow; null for the statistics of every workflow."""
     since: datetime
+    """The window's start: executions created at or after it count."""
     until: datetime
+    """The window's end."""
     executions: int
+    """Executions created within the window."""
     by_status: StatusCounts
+    """Those executions by status."""
     success_rate: float | None
+    """succeeded / finished; null when none finished."""
     error_rate: float | None
+    """failed / finished; null when none finished."""
     duration_ms: DurationSummary
+    """Durations of the finished executions."""
     actions: list[ActionStatistics]
+    """Per action."""
     slowest_actions: list[ActionStatistics]
+    """The actions with the highest p95 duration, slowest first."""
 
     @classmethod
     def of(

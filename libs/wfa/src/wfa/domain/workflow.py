@@ -59,9 +59,13 @@ class HttpMethod(StrEnum):
 
 class RetryPolicy(Model):
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 3
+    """Runs of an action before the execution fails for good: 1 means no retry (1–100)."""
     initial_interval: Interval = timedelta(seconds=2)
+    """The wait after the first failure; each later wait is the previous one times `backoffRate`."""
     backoff_rate: Annotated[float, Field(ge=1.0, le=10.0)] = 2.0
+    """The factor between consecutive waits (1.0–10)."""
     max_interval: Interval = timedelta(minutes=5)
+    """The longest wait between attempts, whatever the backoff (or a server's `Retry-After`) says."""
 
 
 # A 5-field expression matches in a year according to that year's type alone (leap or not, weekday of 1 January),
@@ -104,9 +108,14 @@ class TriggerSpec(Model):
     """What the user says about when a workflow runs."""
 
     type: TriggerType
+    """`manual` (only triggered by a request), `periodic` (every `interval`) or `cron` (a crontab expression)."""
     interval: Interval | None = None
+    """For `periodic`: an integer and a unit s, m, h or d (`10s`, `5m`), at least 1s; the grid is createdAt + k ×
+    interval."""
     cron: CronExpression | None = None
+    """For `cron`: a 5-field crontab expression (minute hour day-of-month month day-of-week)."""
     timezone: TimezoneName | None = None
+    """For `cron`: the IANA time zone the expression is read in (default `UTC`)."""
 
     @model_validator(mode="after")
     def _fields_match_type(self) -> Self:
@@ -146,10 +155,15 @@ class Trigger(TriggerSpec):
     """The trigger as stored: the spec plus the lock and the schedule's state."""
 
     status: TriggerStatus = TriggerStatus.IDLE
+    """The lock: `idle`, `busy` (an execution holds it) or `pending` (its execution waits for a retry)."""
     execution_id: str | None = None
+    """The execution holding the lock, or null."""
     locked_at: datetime | None = None
+    """When the lock was taken (null when idle)."""
     next_run_at: datetime | None = None
+    """The next scheduled fire (ISO-8601 UTC); null for a manual trigger or a paused workflow."""
     skipped_fires: int = 0
+    """Scheduled fires skipped because the workflow was busy or pending."""
 
 
 Expression = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
@@ -158,7 +172,9 @@ Expression = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
 
 class _ActionBase(Model):
     name: ActionName | None = None
+    """Unique within the workflow (handlers included); default `action-<n>`, 1-based."""
     retry: RetryPolicy | None = None
+    """This action's retry policy, instead of the workflow's."""
     when: Expression | None = None
     """Run the action only when this expression is truthy (JMESPath truthiness); otherwise it ends `skipped`."""
     continue_on_error: bool = False
@@ -169,8 +185,11 @@ class _ActionBase(Model):
 
 class LogAction(_ActionBase):
     type: Literal["log"]
+    """`log`: one structured log line."""
     message: Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
+    """The line to log; may hold `{{ EXPR }}` templates (docs/templates.md)."""
     level: LogLevel = LogLevel.INFO
+    """`debug`, `info`, `warning` or `error`."""
 
 
 def _check_url(url: str) -> str:
@@ -232,14 +251,22 @@ class HttpRequestAction(_ActionBase):
     """`url`, header values and body strings may hold `{{ secrets.NAME }}`, filled in by the runner."""
 
     type: Literal["http-request"]
+    """`http-request`: one HTTP exchange, judged by its status."""
     url: HttpUrl
+    """An http or https URL; may hold `{{ EXPR }}` templates and `{{ secrets.NAME }}`."""
     method: HttpMethod = HttpMethod.GET
+    """The HTTP method (default GET)."""
     headers: Annotated[dict[str, str], AfterValidator(_check_headers)] = Field(default_factory=dict)
+    """Request headers; values may hold templates and secrets."""
     body: Annotated[JsonValue, AfterValidator(_check_body_references)] = None
+    """A JSON body; its strings may hold templates and secrets (a string that is exactly one template takes the
+    value's JSON type)."""
     timeout: Timeout = timedelta(seconds=10)
+    """The longest the whole exchange may take, redirects included (1s–1h, default 10s)."""
     expect_status: Annotated[list[int], Field(min_length=1, max_length=100), AfterValidator(_check_statuses)] | None = (
         None
     )
+    """The statuses that count as success; default: any 2xx."""
 
     def accepts_status(self, status: int) -> bool:
         if self.expect_status is None:
@@ -271,11 +298,17 @@ class WorkflowDefinition(Model):
     """The body of POST /workflows: what a user defines."""
 
     workflow_id: WorkflowId
+    """1–128 characters of [A-Za-z0-9._-], unique."""
     name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    """A human-readable name."""
     description: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    """What the workflow is for."""
     trigger: TriggerSpec
+    """When the workflow runs."""
     actions: Annotated[list[Action], Field(min_length=1, max_length=MAX_ACTIONS)]
+    """1–100 actions, run in order."""
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    """The retry policy of every action that has none of its own."""
     on_failure: Annotated[list[Handler], Field(max_length=MAX_ON_FAILURE)] = Field(default_factory=list)
     """Run after the compensations when an execution fails for good (notify, clean up)."""
 
@@ -396,10 +429,15 @@ class Workflow(WorkflowDefinition):
     """The aggregate and the API resource: the normalised definition plus what the server manages."""
 
     trigger: Trigger
+    """When the workflow runs, with the lock and the schedule's state."""
     version: int = 1
+    """1 on create, +1 on each update."""
     enabled: bool = True
+    """False while paused: neither scheduled nor triggerable."""
     created_at: datetime
+    """When the workflow was created (ISO-8601 UTC)."""
     updated_at: datetime
+    """When its definition last changed."""
 
     @classmethod
     def create(cls, definition: WorkflowDefinition, *, now: datetime, next_run_at: datetime | None) -> Workflow:

@@ -73,7 +73,7 @@ def _utc(moment: datetime | None, name: str) -> datetime | None:
     "`createdAt` as [since, until). A `workflowId` that matches nothing, a deleted workflow's included, is an "
     "empty page rather than a 404.",
 )
-async def list_all_executions(
+async def list_executions(
     use_cases: UseCases,
     workflow_id: WorkflowIdFilter = None,
     status: StatusFilter = None,
@@ -96,7 +96,7 @@ async def list_all_executions(
     responses=documented(404, 422),
     summary="A workflow's executions, newest first (also after the workflow was deleted)",
 )
-async def list_executions(
+async def list_workflow_executions(
     workflow_id: WorkflowIdPath,
     use_cases: UseCases,
     status: StatusFilter = None,

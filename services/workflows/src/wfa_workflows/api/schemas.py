@@ -18,20 +18,20 @@ class TriggerRequest(Model):
 
 
 class TriggerAccepted(Model):
-    execution_id: str
-    workflow_id: str
+    execution_id: str = Field(description="The execution started (or, for a repeated Idempotency-Key, found).")
+    workflow_id: str = Field(description="The workflow it runs.")
     status: ExecutionStatus = Field(
         description="`queued` for a new execution; the execution's current status for a repeated Idempotency-Key."
     )
 
 
 class WorkflowPage(Model):
-    items: list[Workflow]
+    items: list[Workflow] = Field(description="The workflows of this page, by workflowId.")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
 
 class ExecutionPage(Model):
-    items: list[Execution]
+    items: list[Execution] = Field(description="The executions of this page, newest first.")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
 
@@ -41,19 +41,19 @@ class Problem(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     type: str = Field(description="A URI naming the kind of problem; `about:blank` for plain HTTP errors.")
-    title: str
-    status: int
-    detail: str
+    title: str = Field(description="A short summary of the kind of problem.")
+    status: int = Field(description="The HTTP status code.")
+    detail: str = Field(description="What went wrong with this request, for a person to read.")
 
 
 class ErrorItem(BaseModel):
     loc: list[str | int] = Field(description='Where the error is, such as ["body", "trigger", "interval"].')
-    msg: str
+    msg: str = Field(description="What is wrong there.")
     type: str | None = Field(default=None, description="A stable code for the kind of error (pydantic's).")
 
 
 class ValidationProblem(Problem):
-    errors: list[ErrorItem]
+    errors: list[ErrorItem] = Field(description="Every validation error, each with where it is.")
 
 
 class TriggerConflictProblem(Problem):

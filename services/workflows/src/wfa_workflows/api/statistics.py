@@ -54,7 +54,7 @@ def _window(text: str) -> timedelta:
     responses=documented(404, 422),
     summary="A workflow's execution statistics over a window (also after the workflow was deleted)",
 )
-async def workflow_statistics(
+async def get_workflow_statistics(
     workflow_id: WorkflowIdPath, use_cases: UseCases, window: WindowQuery = DEFAULT_WINDOW
 ) -> Statistics:
     duration = _window(window)
@@ -68,7 +68,7 @@ async def workflow_statistics(
     responses=documented(422),
     summary="Execution statistics of every workflow over a window",
 )
-async def statistics(use_cases: UseCases, window: WindowQuery = DEFAULT_WINDOW) -> Statistics:
+async def get_statistics(use_cases: UseCases, window: WindowQuery = DEFAULT_WINDOW) -> Statistics:
     duration = _window(window)
     stats = await use_cases.statistics(None, window=duration)
     return Statistics(**stats.model_dump(), window=duration)
