@@ -16,6 +16,7 @@ from pydantic_core import PydanticCustomError, ValidationError
 
 from wfa.domain.base import Model
 from wfa.domain.durations import Interval, Timeout
+from wfa.domain.labels import Labels
 from wfa.domain.secrets import check_secret_references
 from wfa.domain.templates import Scope, check_expression, check_text, refers_to_secrets, templated_origin
 
@@ -278,6 +279,7 @@ class WorkflowDefinition(Model):
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     on_failure: Annotated[list[Handler], Field(max_length=MAX_ON_FAILURE)] = Field(default_factory=list)
     """Run after the compensations when an execution fails for good (notify, clean up)."""
+    labels: Labels = Field(default_factory=dict)
 
     _checks_templates: ClassVar[bool] = True
     """Templates are checked when a definition is submitted; a stored workflow is read as it was accepted (an
@@ -400,6 +402,8 @@ class Workflow(WorkflowDefinition):
     enabled: bool = True
     created_at: datetime
     updated_at: datetime
+    changed_by: str | None = Field(default=None, exclude=True)
+    """The API key's name that made this version (null when the API is open); stored, served with its versions."""
 
     @classmethod
     def create(cls, definition: WorkflowDefinition, *, now: datetime, next_run_at: datetime | None) -> Workflow:
@@ -423,7 +427,7 @@ class Workflow(WorkflowDefinition):
         return action.retry or self.retry
 
 
-SERVER_MANAGED_FIELDS = ("version", "enabled", "createdAt", "updatedAt")
+SERVER_MANAGED_FIELDS = ("version", "enabled", "createdAt", "updatedAt", "changedBy")
 SERVER_MANAGED_TRIGGER_FIELDS = ("status", "executionId", "lockedAt", "nextRunAt", "skippedFires")
 
 
