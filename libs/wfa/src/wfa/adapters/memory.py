@@ -28,6 +28,7 @@ from wfa.domain.errors import (
     WorkflowNotFound,
 )
 from wfa.domain.execution import Execution, ExecutionPlan, ExecutionStatus
+from wfa.domain.labels import Selector, carries
 from wfa.domain.run_claims import RunField, RunTransition, new_token
 from wfa.domain.shards import RELEASED, ShardLease, ShardView
 from wfa.domain.statistics import ExecutionStatistics, summarize
@@ -86,10 +87,10 @@ class InMemoryWorkflowRepository:
         await _round_trip()
         return workflow_id in self._live or workflow_id in self._deleted
 
-    async def list(self, *, limit: int, cursor: str | None) -> WorkflowPage:
+    async def list(self, *, limit: int, cursor: str | None, labels: Sequence[Selector] = ()) -> WorkflowPage:
         await _round_trip()
         after = decode_workflow_cursor(cursor) if cursor is not None else None
-        ids = sorted(i for i in self._live if after is None or i > after)
+        ids = sorted(i for i, w in self._live.items() if (after is None or i > after) and carries(w.labels, labels))
         page = [_copy_workflow(self._live[i]) for i in ids[: limit + 1]]
         more = len(page) > limit
         page = page[:limit]

@@ -7,6 +7,7 @@ needs the workflow, or the write did not apply, one read by `_id` follows and te
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Final
 
@@ -35,6 +36,7 @@ from wfa.adapters.mongo.queries import at_or_after, earliest, find_page
 from wfa.adapters.mongo.transitions import state_of, write_filter, write_update
 from wfa.domain import trigger_lock
 from wfa.domain.errors import TriggerLocked, VersionMismatch, WorkflowAlreadyExists, WorkflowNotFound
+from wfa.domain.labels import Selector, label_pairs
 from wfa.domain.trigger_lock import LockField, LockTransition
 from wfa.domain.workflow import TriggerStatus, Workflow
 from wfa.ports.repositories import LockPage, LockPosition, SlotClaim, SlotOutcome, WorkflowPage, Workflows
@@ -49,6 +51,8 @@ WORKFLOW_INDEXES: Final = [
         name="schedule",
         partialFilterExpression={DELETED: False, F.ENABLED: True},
     ),
+    # list with ?label=: the array of `key=value` strings, with the workflowId the list is ordered by.
+    IndexModel([(F.LABELS, ASCENDING), (ID, ASCENDING)], name="labels"),
     # find_locked_since: an idle workflow's lockedAt is null, outside every `$lt: <date>` range.
     IndexModel(
         [(F.LOCKED_AT, ASCENDING), (ID, ASCENDING)],
@@ -102,8 +106,12 @@ class MongoWorkflowRepository:
         return await self._collection.find_one({ID: plain(workflow_id)}, projection={ID: 1}) is not None
 
     @translated
-    async def list(self, *, limit: int, cursor: str | None) -> WorkflowPage:
+    async def list(self, *, limit: int, cursor: str | None, labels: Sequence[Selector] = ()) -> WorkflowPage:
         query: Document = {DELETED: False}
+        if labels:
+            # Equality on array elements: the labels index serves it (one multikey scan per pair, no path parsing
+            # of label keys, which may hold dots).
+            query[F.LABELS] = {"$all": [plain(pair) for pair in label_pairs(dict(labels))]}
         if cursor is not None:
             query[ID] = {"$gt": decode_workflow_cursor(cursor)}
         documents = await self._find(query, sort=[(ID, ASCENDING)], limit=limit + 1)
