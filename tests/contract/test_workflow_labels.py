@@ -44,6 +44,7 @@ async def test_list_filters_on_every_selector_page_by_page(workflows: WorkflowRe
     assert await _ids(workflows, ("env", "prod")) == ["a", "c", "d", "e"]
     assert await _ids(workflows, ("env", "prod"), ("team", "x")) == ["a", "d", "e"]
     assert await _ids(workflows, ("env", "staging")) == []
+    assert await _ids(workflows, ("env", "prod"), ("env", "dev")) == []
     assert await _ids(workflows) == ["a", "b", "c", "d", "e", "f"]
 
 

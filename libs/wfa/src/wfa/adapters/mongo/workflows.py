@@ -36,7 +36,7 @@ from wfa.adapters.mongo.queries import at_or_after, earliest, find_page
 from wfa.adapters.mongo.transitions import state_of, write_filter, write_update
 from wfa.domain import trigger_lock
 from wfa.domain.errors import TriggerLocked, VersionMismatch, WorkflowAlreadyExists, WorkflowNotFound
-from wfa.domain.labels import Selector, label_pairs
+from wfa.domain.labels import Selector
 from wfa.domain.trigger_lock import LockField, LockTransition
 from wfa.domain.workflow import TriggerStatus, Workflow
 from wfa.ports.repositories import LockPage, LockPosition, SlotClaim, SlotOutcome, WorkflowPage, Workflows
@@ -111,7 +111,7 @@ class MongoWorkflowRepository:
         if labels:
             # Equality on array elements: the labels index serves it (one multikey scan per pair, no path parsing
             # of label keys, which may hold dots).
-            query[F.LABELS] = {"$all": [plain(pair) for pair in label_pairs(dict(labels))]}
+            query[F.LABELS] = {"$all": [plain(f"{key}={value}") for key, value in labels]}
         if cursor is not None:
             query[ID] = {"$gt": decode_workflow_cursor(cursor)}
         documents = await self._find(query, sort=[(ID, ASCENDING)], limit=limit + 1)
