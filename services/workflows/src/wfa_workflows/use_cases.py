@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -195,8 +195,10 @@ class WorkflowUseCases:
 
     async def list_versions(self, workflow_id: str, *, limit: int, cursor: str | None) -> VersionListing:
         """Newest first, each with the paths changed against the version before. Raises WorkflowNotFound."""
-        created_at = await self._history_of(workflow_id)
-        page = await self.versions.list(workflow_id, created_at=created_at, limit=limit, cursor=cursor)
+        latest = await self._history_of(workflow_id)
+        page = await self.versions.list(
+            workflow_id, created_at=latest.created_at, newest=latest.version, limit=limit, cursor=cursor
+        )
         items = page.items
         last = items[-1] if items else None
         # The last item's predecessor is on the next page: one more read by key, whatever the history's length.
@@ -219,8 +221,8 @@ class WorkflowUseCases:
 
     async def get_version(self, workflow_id: str, version: int) -> WorkflowVersion:
         """Raises WorkflowNotFound or VersionNotFound."""
-        created_at = await self._history_of(workflow_id)
-        found = await self.versions.get(workflow_id, created_at=created_at, version=version)
+        latest = await self._history_of(workflow_id)
+        found = await self.versions.get(workflow_id, created_at=latest.created_at, version=version)
         if found is None:
             raise VersionNotFound(workflow_id, version)
         return found
@@ -239,20 +241,17 @@ class WorkflowUseCases:
         )
         return VersionDiff(base_number, version, diff)
 
-    async def _history_of(self, workflow_id: str) -> datetime:
-        """The createdAt naming the history to read: the live workflow's, else the latest deleted one's. Raises
-        WorkflowNotFound when there is neither."""
-        try:
-            live = await self.workflows.get(workflow_id)
-        except WorkflowNotFound:
-            created_at = await self.versions.newest_created_at(workflow_id)
-            if created_at is None:
-                raise
-            return created_at
-        # Repair: the record of the current version is missing only if the process that wrote it died in between.
-        if await self.versions.get(workflow_id, created_at=live.created_at, version=live.version) is None:
-            await self.versions.record(WorkflowVersion.of(live))
-        return live.created_at
+    async def _history_of(self, workflow_id: str) -> Workflow:
+        """The workflow whose history is read: the live one, else the last state of the latest deleted one. Raises
+        WorkflowNotFound when the id never existed."""
+        latest = await self.workflows.find_latest(workflow_id)
+        if latest is None:
+            raise WorkflowNotFound(workflow_id)
+        # Repair: the record of the current version is missing only if the process that wrote it died in between
+        # (a deleted workflow's last version was recorded before the delete).
+        if await self.versions.get(workflow_id, created_at=latest.created_at, version=latest.version) is None:
+            await self.versions.record(WorkflowVersion.of(latest))
+        return latest
 
     # -- executions ---------------------------------------------------------------------------------------
 

@@ -70,13 +70,13 @@ def _copy_execution(execution: Execution) -> Execution:
 class InMemoryWorkflowRepository:
     def __init__(self) -> None:
         self._live: dict[str, Workflow] = {}
-        self._deleted: set[str] = set()
+        self._deleted: dict[str, Workflow] = {}  # the last state of each deleted workflow, by id
 
     async def add(self, workflow: Workflow) -> None:
         await _round_trip()
         if workflow.workflow_id in self._live:
             raise WorkflowAlreadyExists(workflow.workflow_id)
-        self._deleted.discard(workflow.workflow_id)
+        self._deleted.pop(workflow.workflow_id, None)
         self._live[workflow.workflow_id] = _copy_workflow(workflow)
 
     async def get(self, workflow_id: str) -> Workflow:
@@ -86,6 +86,11 @@ class InMemoryWorkflowRepository:
     async def ever_existed(self, workflow_id: str) -> bool:
         await _round_trip()
         return workflow_id in self._live or workflow_id in self._deleted
+
+    async def find_latest(self, workflow_id: str) -> Workflow | None:
+        await _round_trip()
+        found = self._live.get(workflow_id) or self._deleted.get(workflow_id)
+        return _copy_workflow(found) if found is not None else None
 
     async def list(self, *, limit: int, cursor: str | None, labels: Sequence[Selector] = ()) -> WorkflowPage:
         await _round_trip()
@@ -116,9 +121,8 @@ class InMemoryWorkflowRepository:
 
     async def delete(self, workflow_id: str, *, now: datetime) -> None:
         await _round_trip()
-        self._get(workflow_id)
+        self._deleted[workflow_id] = self._get(workflow_id)
         del self._live[workflow_id]
-        self._deleted.add(workflow_id)
 
     async def set_enabled(
         self, workflow_id: str, *, enabled: bool, next_run_at: datetime | None, now: datetime

@@ -21,24 +21,25 @@ class InMemoryVersionRepository:
         # Frozen dataclass around a definition nobody mutates after this point: stored as given, read as stored.
         self._versions[(version.workflow_id, version.created_at, version.version)] = version
 
-    async def newest_created_at(self, workflow_id: str) -> datetime | None:
-        await _round_trip()
-        return max((at for wid, at, _ in self._versions if wid == workflow_id), default=None)
-
     async def get(self, workflow_id: str, *, created_at: datetime, version: int) -> WorkflowVersion | None:
         await _round_trip()
         return self._versions.get((workflow_id, created_at, version))
 
-    async def list(self, workflow_id: str, *, created_at: datetime, limit: int, cursor: str | None) -> VersionPage:
+    async def list(
+        self, workflow_id: str, *, created_at: datetime, newest: int, limit: int, cursor: str | None
+    ) -> VersionPage:
         await _round_trip()
-        before: int | None = None
+        top = newest
         if cursor is not None:
             created_at, before = decode_version_cursor(cursor)
-        numbers = sorted(
-            (n for wid, at, n in self._versions if wid == workflow_id and at == created_at),
-            reverse=True,
-        )
-        numbers = [n for n in numbers if before is None or n < before][: limit + 1]
-        items = [self._versions[(workflow_id, created_at, n)] for n in numbers[:limit]]
-        more = len(numbers) > limit
+            top = before - 1
+        # The same range of numbers the MongoDB adapter reads: [top - limit, top], the lowest one only to know
+        # whether another page follows.
+        found = [
+            self._versions[(workflow_id, created_at, n)]
+            for n in range(top, max(top - limit, 1) - 1, -1)
+            if (workflow_id, created_at, n) in self._versions
+        ]
+        items = [v for v in found if v.version > top - limit]
+        more = len(found) > len(items)
         return VersionPage(items, encode_version_cursor(created_at, items[-1].version) if more and items else None)

@@ -123,6 +123,10 @@ class WorkflowRepository(Protocol):
     async def ever_existed(self, workflow_id: str) -> bool:
         """True for a live or a deleted workflow: its executions stay readable."""
 
+    async def find_latest(self, workflow_id: str) -> Workflow | None:
+        """The live workflow, or else the last state of the latest deleted one under this id (its history stays
+        readable); None when the id never existed."""
+
     async def list(self, *, limit: int, cursor: str | None, labels: Sequence[Selector] = ()) -> WorkflowPage:
         """Live workflows in workflowId order, only those carrying every label in `labels`. Raises ValidationFailed
         for a cursor it did not hand out."""
@@ -181,13 +185,14 @@ class WorkflowVersionRepository(Protocol):
         """Store a committed version. Idempotent: recording the same version again (a retry, a repair) leaves one
         record, so it can be called whenever a version might be missing."""
 
-    async def newest_created_at(self, workflow_id: str) -> datetime | None:
-        """The createdAt of the latest workflow under this id that has recorded versions; None when none has."""
-
     async def get(self, workflow_id: str, *, created_at: datetime, version: int) -> WorkflowVersion | None: ...
 
-    async def list(self, workflow_id: str, *, created_at: datetime, limit: int, cursor: str | None) -> VersionPage:
-        """Newest first. A cursor names the history it was handed out for, whatever `created_at` says. Raises
+    async def list(
+        self, workflow_id: str, *, created_at: datetime, newest: int, limit: int, cursor: str | None
+    ) -> VersionPage:
+        """Newest first, from version `newest` down (the workflow's current version: versions are recorded without
+        gaps, so a page is a range of numbers and its cost does not depend on the history's length). A cursor names
+        the history and the place it was handed out for, whatever `created_at` and `newest` say. Raises
         ValidationFailed for a cursor this repository did not hand out."""
 
 

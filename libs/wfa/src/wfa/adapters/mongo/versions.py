@@ -36,7 +36,7 @@ CHANGED_BY: Final = "changedBy"
 DEFINITION: Final = "definition"
 
 VERSION_INDEXES: Final = [
-    # newest_created_at and list: a workflow's histories, the latest first, each newest version first.
+    # list: a range of one history's versions.
     IndexModel(
         [(WORKFLOW_ID, DESCENDING), (CREATED_AT, DESCENDING), (VERSION, DESCENDING)], name="history", unique=True
     ),
@@ -72,37 +72,31 @@ class MongoVersionRepository:
             await self._collection.replace_one({ID: key}, document, upsert=True)
 
     @translated
-    async def newest_created_at(self, workflow_id: str) -> datetime | None:
-        document = await self._collection.find_one(
-            {WORKFLOW_ID: plain(workflow_id)},
-            projection={CREATED_AT: 1},
-            sort=[(CREATED_AT, DESCENDING), (VERSION, DESCENDING)],
-        )
-        if document is None:
-            return None
-        created_at: datetime = document[CREATED_AT]
-        return created_at
-
-    @translated
     async def get(self, workflow_id: str, *, created_at: datetime, version: int) -> WorkflowVersion | None:
         document = await self._collection.find_one({ID: version_key(plain(workflow_id), created_at, version)})
         return _version_from_document(document) if document is not None else None
 
     @translated
-    async def list(self, workflow_id: str, *, created_at: datetime, limit: int, cursor: str | None) -> VersionPage:
-        query: Document = {WORKFLOW_ID: plain(workflow_id), CREATED_AT: created_at}
+    async def list(
+        self, workflow_id: str, *, created_at: datetime, newest: int, limit: int, cursor: str | None
+    ) -> VersionPage:
+        top = newest
         if cursor is not None:
-            pinned, before = decode_version_cursor(cursor)
-            query[CREATED_AT] = pinned
-            query[VERSION] = {"$lt": before}
+            created_at, before = decode_version_cursor(cursor)
+            top = before - 1
+        # A closed range of version numbers, not "$lt + sort + limit": SecantusDB sorts after its index scan and
+        # does not stop at the limit, so only both bounds keep a page's cost independent of the history's length.
+        # The version just below the page is read too, to know whether another page follows.
+        query: Document = {
+            WORKFLOW_ID: plain(workflow_id),
+            CREATED_AT: created_at,
+            VERSION: {"$gte": top - limit, "$lte": top},
+        }
         documents = await find_page(
-            self._collection,
-            query,
-            sort=[(CREATED_AT, DESCENDING), (VERSION, DESCENDING)],
-            limit=limit + 1,
+            self._collection, query, sort=[(CREATED_AT, DESCENDING), (VERSION, DESCENDING)], limit=limit + 1
         )
-        items = [_version_from_document(document) for document in documents[:limit]]
-        more = len(documents) > limit
+        items = [_version_from_document(d) for d in documents if d[VERSION] > top - limit]
+        more = len(documents) > len(items)
         return VersionPage(
             items, encode_version_cursor(items[-1].created_at, items[-1].version) if more and items else None
         )
