@@ -81,7 +81,11 @@ async def test_the_list_filters_on_labels_in_workflow_id_order(api: httpx.AsyncC
     try:
         selector = f"app.kubernetes.io/name={run}"
         seen: list[str] = []
-        params: list[tuple[str, str | int]] = [("label", selector), ("label", "tier=web"), ("limit", 1)]
+        params: list[tuple[str, str | int | float | bool | None]] = [
+            ("label", selector),
+            ("label", "tier=web"),
+            ("limit", 1),
+        ]
         while True:
             page = (await api.get("/workflows", params=params)).json()
             seen.extend(w["workflowId"] for w in page["items"])
