@@ -212,7 +212,7 @@ class World:
         )
 
     def api(self) -> WorkflowUseCases:
-        return WorkflowUseCases(triggering=self.triggering(), versions=self._store.versions)
+        return WorkflowUseCases(triggering=self.triggering(), versions=self.store.versions)
 
     def repair(self) -> Repair:
         return Repair(
