@@ -85,6 +85,7 @@ def every_field_workflow() -> Workflow:
                 },
             ],
             "retry": {"maxAttempts": 7, "initialInterval": "1m", "backoffRate": 3.0, "maxInterval": "1d"},
+            "labels": {"app.kubernetes.io/name": "every", "team": "a=b", "empty": ""},
         }
     )
     stored = Workflow.create(definition, now=T0, next_run_at=T0 + timedelta(minutes=5, milliseconds=1))
@@ -92,6 +93,7 @@ def every_field_workflow() -> Workflow:
     return stored.model_copy(
         update={
             "version": 4,
+            "changed_by": "ci-key",
             "enabled": False,
             "updated_at": (T0 + ms(987)).astimezone(paris),
             "trigger": Trigger.model_validate(

@@ -148,7 +148,9 @@ async def test_the_api_serves_an_execution_with_its_large_outputs_whole(store: M
     triggering = Triggering(
         workflows=store.workflows, executions=store.executions, publisher=RecordingPublisher(), clock=clock
     )
-    app = create_app(ApiDependencies(use_cases=WorkflowUseCases(triggering), api_keys=parse_api_keys([])))
+    app = create_app(
+        ApiDependencies(use_cases=WorkflowUseCases(triggering, store.versions), api_keys=parse_api_keys([]))
+    )
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://api.test") as client:
         response = await client.get(f"/executions/{execution.execution_id}")

@@ -30,6 +30,7 @@ from tests.e2e.target import TargetServer
 
 from wfa.adapters.kafka import GroupConsumer, KafkaPublisher, ensure_topics
 from wfa.adapters.memory import InMemoryExecutionRepository, InMemoryWorkflowRepository
+from wfa.adapters.memory_versions import InMemoryVersionRepository
 from wfa.domain.clock import SystemClock
 from wfa.domain.execution import Execution, ExecutionStatus
 from wfa.observability.tracing import current_traceparent, span_context_of, tracer_of
@@ -165,7 +166,9 @@ async def system(kafka_bootstrap: str, target: TargetServer) -> AsyncIterator[Sy
         clock=clock,
         trace_context=current_traceparent,
     )
-    use_cases = WorkflowUseCases(triggering, events=api_publisher, metrics=ApiMetrics(api_registry))
+    use_cases = WorkflowUseCases(
+        triggering, InMemoryVersionRepository(), events=api_publisher, metrics=ApiMetrics(api_registry)
+    )
     app = create_app(ApiDependencies(use_cases=use_cases, tracer_provider=provider))
 
     # The runner.

@@ -213,7 +213,7 @@ class World:
         )
 
     def api(self) -> WorkflowUseCases:
-        return WorkflowUseCases(triggering=self.triggering())
+        return WorkflowUseCases(triggering=self.triggering(), versions=self.store.versions)
 
     def repair(self) -> Repair:
         return Repair(

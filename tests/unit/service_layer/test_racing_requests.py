@@ -11,6 +11,7 @@ from typing import Any
 
 from tests.unit.fakes import START, add_workflow
 
+from wfa.adapters.memory_versions import InMemoryVersionRepository
 from wfa.domain.execution import ExecutionStatus
 from wfa.domain.workflow import TriggerStatus, WorkflowDefinition
 from wfa.ports.repositories import ExecutionFilter, SlotOutcome
@@ -52,7 +53,7 @@ async def test_cancel_frees_the_lock_no_later_than_it_records_the_cancel(deps: T
 
     executions.cancel = cancel
 
-    await WorkflowUseCases(deps).cancel_execution(execution.execution_id)
+    await WorkflowUseCases(deps, InMemoryVersionRepository()).cancel_execution(execution.execution_id)
 
     # The moment a client can read `cancelled`, a new trigger is accepted.
     assert seen == [(ExecutionStatus.CANCELLED, TriggerStatus.IDLE)]
@@ -83,7 +84,7 @@ async def test_a_put_racing_a_scheduled_fire_never_arms_the_fired_slot_again(dep
         }
     )
 
-    updated = await WorkflowUseCases(deps).update_workflow("w", renamed, if_match=None)
+    updated = await WorkflowUseCases(deps, InMemoryVersionRepository()).update_workflow("w", renamed, if_match=None)
 
     assert fired == [SlotOutcome.FIRED]
     assert updated.trigger.next_run_at == slot + (slot - START)  # moved on by the fire, not put back

@@ -12,6 +12,7 @@ import pytest
 from tests.unit.fakes import RecordingPublisher
 
 from wfa.adapters.memory import InMemoryExecutionRepository, InMemoryWorkflowRepository
+from wfa.adapters.memory_versions import InMemoryVersionRepository
 from wfa.domain.clock import FakeClock
 from wfa.entrypoints.ops_http import ReadinessCheck
 from wfa.service_layer.triggering import Triggering
@@ -61,7 +62,7 @@ def make_client(
         )
         app = create_app(
             ApiDependencies(
-                use_cases=WorkflowUseCases(triggering),
+                use_cases=WorkflowUseCases(triggering, InMemoryVersionRepository()),
                 api_keys=parse_api_keys(api_keys),
                 readiness=readiness or {},
             )

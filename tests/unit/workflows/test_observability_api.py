@@ -16,6 +16,7 @@ from tests.unit.workflows.conftest import BASE_URL, assert_problem
 from tests.unit.workflows.fakes import manual_workflow
 
 from wfa.adapters.memory import InMemoryExecutionRepository, InMemoryWorkflowRepository
+from wfa.adapters.memory_versions import InMemoryVersionRepository
 from wfa.domain.clock import FakeClock
 from wfa.domain.errors import ActionFailed
 from wfa.events import LifecycleEvent
@@ -94,7 +95,7 @@ async def api() -> AsyncIterator[Api]:
         clock=clock,
         trace_context=lambda: TRACEPARENT,  # as if every request came in a span
     )
-    use_cases = WorkflowUseCases(triggering, events=events, metrics=ApiMetrics(registry))
+    use_cases = WorkflowUseCases(triggering, InMemoryVersionRepository(), events=events, metrics=ApiMetrics(registry))
     app = create_app(ApiDependencies(use_cases=use_cases))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE_URL) as client:
         yield Api(client, clock, workflows, executions, registry, events)

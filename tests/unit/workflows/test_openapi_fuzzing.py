@@ -24,6 +24,7 @@ from tests.fuzzing import FUZZ_SEED, UNBOUNDED_EXAMPLES, Budget, budget
 from tests.unit.fakes import RecordingPublisher
 
 from wfa.adapters.memory import InMemoryExecutionRepository, InMemoryWorkflowRepository
+from wfa.adapters.memory_versions import InMemoryVersionRepository
 from wfa.domain.clock import FakeClock
 from wfa.service_layer.triggering import Triggering
 from wfa_workflows.api.auth import parse_api_keys
@@ -43,7 +44,8 @@ def fresh_use_cases() -> WorkflowUseCases:
             executions=InMemoryExecutionRepository(),
             publisher=RecordingPublisher(),
             clock=FakeClock(datetime(2026, 5, 1, 8, 0, tzinfo=UTC)),
-        )
+        ),
+        InMemoryVersionRepository(),
     )
 
 
@@ -150,4 +152,5 @@ def test_put_documents_the_resource_as_a_body_it_takes() -> None:
     assert schema["anyOf"] == [
         {"$ref": "#/components/schemas/WorkflowDefinition"},
         {"$ref": "#/components/schemas/Workflow"},
+        {"$ref": "#/components/schemas/VersionResource"},
     ]

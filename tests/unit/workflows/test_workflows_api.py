@@ -57,6 +57,7 @@ async def test_seed_payload_is_created_with_every_field_normalised(client: httpx
         ],
         "retry": {"maxAttempts": 3, "initialInterval": "2s", "backoffRate": 2.0, "maxInterval": "5m"},
         "onFailure": [],
+        "labels": {},
         "version": 1,
         "enabled": True,
         "createdAt": iso(START),

@@ -22,7 +22,7 @@ from pydantic.alias_generators import to_camel
 from wfa.domain.durations import PATTERN_TEXT as DURATION_PATTERN
 from wfa.domain.durations import format_duration
 from wfa.entrypoints.ops_http import ReadinessCheck, ops_routes
-from wfa_workflows.api import executions, statistics, workflows
+from wfa_workflows.api import executions, statistics, versions, workflows
 from wfa_workflows.api.auth import ApiKey, ApiKeyAuth
 from wfa_workflows.api.http_metrics import HttpMetrics
 from wfa_workflows.api.limits import BodySizeLimit
@@ -77,7 +77,11 @@ def _put_takes_the_resource_too(schema: dict[str, Any]) -> None:
     data. FastAPI can only describe the one model the handler validates against."""
     body = schema["paths"]["/workflows/{workflow_id}"]["put"]["requestBody"]["content"]["application/json"]
     definition = body["schema"].pop("$ref")
-    body["schema"]["anyOf"] = [{"$ref": definition}, {"$ref": "#/components/schemas/Workflow"}]
+    body["schema"]["anyOf"] = [
+        {"$ref": definition},
+        {"$ref": "#/components/schemas/Workflow"},
+        {"$ref": "#/components/schemas/VersionResource"},
+    ]
 
 
 def _durations_as_written(schema: dict[str, Any]) -> None:
@@ -177,7 +181,7 @@ def create_app(deps: ApiDependencies) -> FastAPI:
     )
     app.state.use_cases = deps.use_cases
     guard = [Depends(ApiKeyAuth(deps.api_keys))]
-    for router in (workflows.router, executions.router, statistics.router):
+    for router in (workflows.router, versions.router, executions.router, statistics.router):
         app.include_router(router, dependencies=guard, responses=documented(401, 403, 413, 415, 422, 503))
     app.router.routes.extend(ops_routes(deps.readiness))
     install_problem_handlers(app)

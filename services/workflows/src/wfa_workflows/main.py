@@ -64,6 +64,7 @@ def build_app(settings: Settings, *, tracer_provider: TracerProvider | None = No
             checkpoint=crash_at(settings.test_crash_at),
             trace_context=current_traceparent,
         ),
+        versions=store.versions,
         events=publisher,
         metrics=ApiMetrics.default(),
     )

@@ -5,16 +5,19 @@ Starting an execution goes through `wfa.service_layer.triggering`, the one path 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import structlog
 
-from wfa.domain.errors import Conflict, ValidationFailed, VersionMismatch, WorkflowNotFound
+from wfa.domain.errors import Conflict, ValidationFailed, VersionMismatch, VersionNotFound, WorkflowNotFound
 from wfa.domain.execution import Execution, ExecutionStatus
+from wfa.domain.labels import Selector
 from wfa.domain.schedule import first_fire, next_fire_after
 from wfa.domain.statistics import ExecutionStatistics
+from wfa.domain.versions import DefinitionDiff, WorkflowVersion, changed_paths, diff_definitions
 from wfa.domain.workflow import Workflow, WorkflowDefinition
 from wfa.events import LifecycleEvent, LifecycleEventType
 from wfa.ports.publisher import LifecycleEventPublisher
@@ -24,6 +27,7 @@ from wfa.ports.repositories import (
     ExecutionRepository,
     WorkflowPage,
     WorkflowRepository,
+    WorkflowVersionRepository,
 )
 from wfa.service_layer.finishing import cancel
 from wfa.service_layer.triggering import Triggering, TriggerResult, retry_execution, trigger_manually
@@ -33,8 +37,29 @@ log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
+class VersionEntry:
+    version: WorkflowVersion
+    changes: list[str]
+    """The paths that changed against the version before; [] for version 1 (nothing came before it)."""
+
+
+@dataclass(frozen=True)
+class VersionListing:
+    items: list[VersionEntry]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class VersionDiff:
+    from_version: int | None  # None: the diff of version 1 from nothing
+    to_version: int
+    diff: DefinitionDiff
+
+
+@dataclass(frozen=True)
 class WorkflowUseCases:
     triggering: Triggering
+    versions: WorkflowVersionRepository
     # execution.cancelled goes to the lifecycle events topic (the runner publishes the others); none in tests.
     events: LifecycleEventPublisher | None = None
     metrics: ApiMetrics = field(default_factory=ApiMetrics.private)
@@ -49,22 +74,31 @@ class WorkflowUseCases:
 
     # -- workflows ----------------------------------------------------------------------------------------
 
-    async def create_workflow(self, definition: WorkflowDefinition) -> Workflow:
-        """Raises WorkflowAlreadyExists. The schedule's grid starts at the creation time."""
+    async def create_workflow(self, definition: WorkflowDefinition, *, changed_by: str | None = None) -> Workflow:
+        """Raises WorkflowAlreadyExists. The schedule's grid starts at the creation time. `changed_by`: the API
+        key's name."""
         now = self.triggering.clock.now()
         workflow = Workflow.create(definition, now=now, next_run_at=first_fire(definition.trigger, now))
+        workflow.changed_by = changed_by
         await self.workflows.add(workflow)
+        # Lost if the process dies right here: then recorded by the next update, delete or read of the versions.
+        await self.versions.record(WorkflowVersion.of(workflow))
         log.info("workflow.created", workflow_id=workflow.workflow_id, trigger=workflow.trigger.type.value)
         return workflow
 
     async def get_workflow(self, workflow_id: str) -> Workflow:
         return await self.workflows.get(workflow_id)
 
-    async def list_workflows(self, *, limit: int, cursor: str | None) -> WorkflowPage:
-        return await self.workflows.list(limit=limit, cursor=cursor)
+    async def list_workflows(self, *, limit: int, cursor: str | None, labels: Sequence[Selector] = ()) -> WorkflowPage:
+        return await self.workflows.list(limit=limit, cursor=cursor, labels=labels)
 
     async def update_workflow(
-        self, workflow_id: str, definition: WorkflowDefinition, *, if_match: int | None
+        self,
+        workflow_id: str,
+        definition: WorkflowDefinition,
+        *,
+        if_match: int | None,
+        changed_by: str | None = None,
     ) -> Workflow:
         """Replace the definition: version + 1. Raises WorkflowNotFound; VersionMismatch when `if_match` is not
         the stored version (also when another update wins the race after the check); Conflict when, without
@@ -76,9 +110,17 @@ class WorkflowUseCases:
             stored = await self.workflows.get(workflow_id)
             if if_match is not None and stored.version != if_match:
                 raise VersionMismatch(workflow_id, if_match, stored.version)
+            # The version about to be replaced is recorded before the conditional update, not after it: it is
+            # committed, so recording it is idempotent (the same record, whoever writes it, however often), and
+            # neither a crash nor a lost race between the two writes can lose it or record a version that never
+            # was. The new version is recorded after the update, which is then the only way it can be missing
+            # (a crash in between): the next update or delete records it first, and a read repairs it.
+            await self.versions.record(WorkflowVersion.of(stored))
+            revised = self._revised(stored, definition)
+            revised.changed_by = changed_by
             try:
                 updated = await self.workflows.replace_definition(
-                    self._revised(stored, definition),
+                    revised,
                     expected_version=stored.version,
                     reschedule=not definition.trigger.same_schedule_as(stored.trigger),
                 )
@@ -88,6 +130,7 @@ class WorkflowUseCases:
                 if if_match is not None:
                     raise
                 raise Conflict(f"workflow {workflow_id!r} was updated concurrently; try again") from None
+            await self.versions.record(WorkflowVersion.of(updated))
             log.info("workflow.updated", workflow_id=workflow_id, version=updated.version)
             return updated
         raise AssertionError("unreachable")
@@ -111,7 +154,10 @@ class WorkflowUseCases:
         return revised
 
     async def delete_workflow(self, workflow_id: str) -> None:
-        """The workflow is never scheduled again; an execution in flight finishes; executions stay readable."""
+        """The workflow is never scheduled again; an execution in flight finishes; executions and versions stay
+        readable."""
+        # Its last version is recorded first (idempotent), in case the write after its update was lost.
+        await self.versions.record(WorkflowVersion.of(await self.workflows.get(workflow_id)))
         await self.workflows.delete(workflow_id, now=self.triggering.clock.now())
         log.info("workflow.deleted", workflow_id=workflow_id)
 
@@ -145,6 +191,68 @@ class WorkflowUseCases:
     ) -> TriggerResult:
         """Raises WorkflowNotFound, or TriggerLocked when busy, pending or paused."""
         return await trigger_manually(self.triggering, workflow_id, input=input, idempotency_key=idempotency_key)
+
+    # -- versions -----------------------------------------------------------------------------------------
+
+    async def list_versions(self, workflow_id: str, *, limit: int, cursor: str | None) -> VersionListing:
+        """Newest first, each with the paths changed against the version before. Raises WorkflowNotFound."""
+        latest = await self._history_of(workflow_id)
+        page = await self.versions.list(
+            workflow_id, created_at=latest.created_at, newest=latest.version, limit=limit, cursor=cursor
+        )
+        items = page.items
+        last = items[-1] if items else None
+        # The last item's predecessor is on the next page: one more read by key, whatever the history's length.
+        before = (
+            await self.versions.get(workflow_id, created_at=last.created_at, version=last.version - 1)
+            if last is not None and last.version > 1
+            else None
+        )
+        predecessors = [*items[1:], before]
+        entries = [
+            VersionEntry(
+                item,
+                changed_paths(previous.document(), item.document())
+                if previous is not None and previous.version == item.version - 1
+                else [],
+            )
+            for item, previous in zip(items, predecessors, strict=True)
+        ]
+        return VersionListing(entries, page.next_cursor)
+
+    async def get_version(self, workflow_id: str, version: int) -> WorkflowVersion:
+        """Raises WorkflowNotFound or VersionNotFound."""
+        latest = await self._history_of(workflow_id)
+        found = await self.versions.get(workflow_id, created_at=latest.created_at, version=version)
+        if found is None:
+            raise VersionNotFound(workflow_id, version)
+        return found
+
+    async def diff_versions(self, workflow_id: str, version: int, *, against: int | None) -> VersionDiff:
+        """From `against` (default: the version before; none for version 1) to `version`. Raises WorkflowNotFound or
+        VersionNotFound."""
+        target = await self.get_version(workflow_id, version)
+        base_number = against if against is not None else (version - 1 if version > 1 else None)
+        base = await self.get_version(workflow_id, base_number) if base_number is not None else None
+        diff = diff_definitions(
+            base.document() if base is not None else None,
+            target.document(),
+            from_name=f"{workflow_id}@{base_number}" if base_number is not None else "/dev/null",
+            to_name=f"{workflow_id}@{version}",
+        )
+        return VersionDiff(base_number, version, diff)
+
+    async def _history_of(self, workflow_id: str) -> Workflow:
+        """The workflow whose history is read: the live one, else the last state of the latest deleted one. Raises
+        WorkflowNotFound when the id never existed."""
+        latest = await self.workflows.find_latest(workflow_id)
+        if latest is None:
+            raise WorkflowNotFound(workflow_id)
+        # Repair: the record of the current version is missing only if the process that wrote it died in between
+        # (a deleted workflow's last version was recorded before the delete).
+        if await self.versions.get(workflow_id, created_at=latest.created_at, version=latest.version) is None:
+            await self.versions.record(WorkflowVersion.of(latest))
+        return latest
 
     # -- executions ---------------------------------------------------------------------------------------
 

@@ -38,6 +38,22 @@ def decode_execution_cursor(cursor: str) -> tuple[datetime, str]:
     return created_at, execution_id
 
 
+def encode_version_cursor(created_at: datetime, last_version: int) -> str:
+    return _encode({"createdAt": created_at.isoformat(), "before": str(last_version)})
+
+
+def decode_version_cursor(cursor: str) -> tuple[datetime, int]:
+    """(the createdAt of the workflow whose history is paged, the version the next page starts below)"""
+    data = _decode(cursor)
+    try:
+        created_at, before = datetime.fromisoformat(data["createdAt"]), data["before"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _invalid() from exc
+    if created_at.tzinfo is None or not isinstance(before, str) or not before.isascii() or not before.isdigit():
+        raise _invalid()
+    return created_at, int(before)
+
+
 def _encode(data: dict[str, str]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
 

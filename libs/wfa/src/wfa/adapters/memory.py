@@ -28,6 +28,7 @@ from wfa.domain.errors import (
     WorkflowNotFound,
 )
 from wfa.domain.execution import Execution, ExecutionPlan, ExecutionStatus
+from wfa.domain.labels import Selector, carries
 from wfa.domain.run_claims import RunField, RunTransition, new_token
 from wfa.domain.shards import RELEASED, ShardLease, ShardView
 from wfa.domain.statistics import ExecutionStatistics, summarize
@@ -70,13 +71,13 @@ def _copy_execution(execution: Execution) -> Execution:
 class InMemoryWorkflowRepository:
     def __init__(self) -> None:
         self._live: dict[str, Workflow] = {}
-        self._deleted: set[str] = set()
+        self._deleted: dict[str, Workflow] = {}  # the last state of each deleted workflow, by id
 
     async def add(self, workflow: Workflow) -> None:
         await _round_trip()
         if workflow.workflow_id in self._live:
             raise WorkflowAlreadyExists(workflow.workflow_id)
-        self._deleted.discard(workflow.workflow_id)
+        self._deleted.pop(workflow.workflow_id, None)
         self._live[workflow.workflow_id] = _copy_workflow(workflow)
 
     async def get(self, workflow_id: str) -> Workflow:
@@ -87,10 +88,15 @@ class InMemoryWorkflowRepository:
         await _round_trip()
         return workflow_id in self._live or workflow_id in self._deleted
 
-    async def list(self, *, limit: int, cursor: str | None) -> WorkflowPage:
+    async def find_latest(self, workflow_id: str) -> Workflow | None:
+        await _round_trip()
+        found = self._live.get(workflow_id) or self._deleted.get(workflow_id)
+        return _copy_workflow(found) if found is not None else None
+
+    async def list(self, *, limit: int, cursor: str | None, labels: Sequence[Selector] = ()) -> WorkflowPage:
         await _round_trip()
         after = decode_workflow_cursor(cursor) if cursor is not None else None
-        ids = sorted(i for i in self._live if after is None or i > after)
+        ids = sorted(i for i, w in self._live.items() if (after is None or i > after) and carries(w.labels, labels))
         page = [_copy_workflow(self._live[i]) for i in ids[: limit + 1]]
         more = len(page) > limit
         page = page[:limit]
@@ -116,9 +122,8 @@ class InMemoryWorkflowRepository:
 
     async def delete(self, workflow_id: str, *, now: datetime) -> None:
         await _round_trip()
-        self._get(workflow_id)
+        self._deleted[workflow_id] = self._get(workflow_id)
         del self._live[workflow_id]
-        self._deleted.add(workflow_id)
 
     async def set_enabled(
         self, workflow_id: str, *, enabled: bool, next_run_at: datetime | None, now: datetime

@@ -23,6 +23,13 @@ class ExecutionNotFound(NotFound):
         self.execution_id = execution_id
 
 
+class VersionNotFound(NotFound):
+    def __init__(self, workflow_id: str, version: int) -> None:
+        super().__init__(f"workflow {workflow_id!r} has no version {version}")
+        self.workflow_id = workflow_id
+        self.version = version
+
+
 class Conflict(WfaError):
     pass
 

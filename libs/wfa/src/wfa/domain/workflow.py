@@ -12,10 +12,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 from pydantic import AfterValidator, Field, JsonValue, StringConstraints, ValidationInfo, model_validator
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError, ValidationError
 
 from wfa.domain.base import Model
 from wfa.domain.durations import Interval, Timeout
+from wfa.domain.labels import Labels
 from wfa.domain.secrets import check_secret_references
 from wfa.domain.templates import Scope, check_expression, check_text, refers_to_secrets, templated_origin
 
@@ -311,6 +313,7 @@ class WorkflowDefinition(Model):
     """The retry policy of every action that has none of its own."""
     on_failure: Annotated[list[Handler], Field(max_length=MAX_ON_FAILURE)] = Field(default_factory=list)
     """Run after the compensations when an execution fails for good (notify, clean up)."""
+    labels: Labels = Field(default_factory=dict)
 
     _checks_templates: ClassVar[bool] = True
     """Templates are checked when a definition is submitted; a stored workflow is read as it was accepted (an
@@ -438,6 +441,8 @@ class Workflow(WorkflowDefinition):
     """When the workflow was created (ISO-8601 UTC)."""
     updated_at: datetime
     """When its definition last changed."""
+    changed_by: SkipJsonSchema[str | None] = Field(default=None, exclude=True)
+    """The API key's name that made this version (null when the API is open); stored, served with its versions."""
 
     @classmethod
     def create(cls, definition: WorkflowDefinition, *, now: datetime, next_run_at: datetime | None) -> Workflow:
@@ -461,7 +466,7 @@ class Workflow(WorkflowDefinition):
         return action.retry or self.retry
 
 
-SERVER_MANAGED_FIELDS = ("version", "enabled", "createdAt", "updatedAt")
+SERVER_MANAGED_FIELDS = ("version", "enabled", "createdAt", "updatedAt", "changedBy")
 SERVER_MANAGED_TRIGGER_FIELDS = ("status", "executionId", "lockedAt", "nextRunAt", "skippedFires")
 
 

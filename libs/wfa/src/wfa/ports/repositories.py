@@ -13,8 +13,10 @@ from enum import StrEnum
 from typing import Protocol
 
 from wfa.domain.execution import Execution, ExecutionPlan, ExecutionStatus, Reason
+from wfa.domain.labels import Selector
 from wfa.domain.shards import ShardView
 from wfa.domain.statistics import ExecutionStatistics
+from wfa.domain.versions import WorkflowVersion
 from wfa.domain.workflow import Workflow
 
 Workflows = list[Workflow]
@@ -42,6 +44,12 @@ class ClaimedExecution:
 @dataclass(frozen=True)
 class WorkflowPage:
     items: list[Workflow]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class VersionPage:
+    items: list[WorkflowVersion]
     next_cursor: str | None
 
 
@@ -136,8 +144,13 @@ class WorkflowRepository(Protocol):
     async def ever_existed(self, workflow_id: str) -> bool:
         """True for a live or a deleted workflow: its executions stay readable."""
 
-    async def list(self, *, limit: int, cursor: str | None) -> WorkflowPage:
-        """Live workflows in workflowId order. Raises ValidationFailed for a cursor it did not hand out."""
+    async def find_latest(self, workflow_id: str) -> Workflow | None:
+        """The live workflow, or else the last state of the latest deleted one under this id (its history stays
+        readable); None when the id never existed."""
+
+    async def list(self, *, limit: int, cursor: str | None, labels: Sequence[Selector] = ()) -> WorkflowPage:
+        """Live workflows in workflowId order, only those carrying every label in `labels`. Raises ValidationFailed
+        for a cursor it did not hand out."""
 
     async def replace_definition(self, workflow: Workflow, *, expected_version: int, reschedule: bool) -> Workflow:
         """Store a new definition (and its version, updatedAt) if the stored version is the expected one; the lock
@@ -181,6 +194,27 @@ class WorkflowRepository(Protocol):
     async def find_locked_since(self, *, before: datetime, after: LockPosition | None = None, limit: int) -> LockPage:
         """Workflows whose lock was taken before `before` and is still held: candidates for repair. Oldest first,
         starting strictly after `after`: a sweep that reads one page at a time reaches every lock."""
+
+
+class WorkflowVersionRepository(Protocol):
+    """Every version of every workflow, kept after the workflow is deleted (contract v2, "Versions").
+
+    A workflow created again under a deleted one's id starts a new history: versions are kept per (workflowId,
+    createdAt), and reads name the createdAt of the workflow whose history they want."""
+
+    async def record(self, version: WorkflowVersion) -> None:
+        """Store a committed version. Idempotent: recording the same version again (a retry, a repair) leaves one
+        record, so it can be called whenever a version might be missing."""
+
+    async def get(self, workflow_id: str, *, created_at: datetime, version: int) -> WorkflowVersion | None: ...
+
+    async def list(
+        self, workflow_id: str, *, created_at: datetime, newest: int, limit: int, cursor: str | None
+    ) -> VersionPage:
+        """Newest first, from version `newest` down (the workflow's current version: versions are recorded without
+        gaps, so a page is a range of numbers and its cost does not depend on the history's length). A cursor names
+        the history and the place it was handed out for, whatever `created_at` and `newest` say. Raises
+        ValidationFailed for a cursor this repository did not hand out."""
 
 
 class ExecutionRepository(Protocol):

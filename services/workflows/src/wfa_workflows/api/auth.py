@@ -94,6 +94,7 @@ class ApiKeyAuth:
             )
         if key.read_only and request.method not in READ_METHODS:
             raise HttpProblem(403, f"the API key {key.name!r} is read-only", kind="forbidden")
+        request.state.api_key = key  # for the routes that record who made a change (wfa_workflows.api.context)
         return key
 
     def match(self, presented: str) -> ApiKey | None:

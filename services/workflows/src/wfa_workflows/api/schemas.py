@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import ClassVar
+
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from wfa.domain.base import Model
 from wfa.domain.execution import Execution, ExecutionStatus
-from wfa.domain.workflow import Workflow
+from wfa.domain.versions import WorkflowVersion
+from wfa.domain.workflow import Workflow, WorkflowDefinition
 
 
 class TriggerRequest(Model):
@@ -28,6 +32,53 @@ class TriggerAccepted(Model):
 class WorkflowPage(Model):
     items: list[Workflow] = Field(description="The workflows of this page, by workflowId.")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class VersionSummary(Model):
+    version: int = Field(description="The version number: 1 on create, +1 on each update.")
+    updated_at: datetime = Field(description="When this version was made (the create or the update).")
+    changed_by: str | None = Field(description="The name of the API key that made it; null when the API is open.")
+    changes: list[str] = Field(
+        description='Paths that differ from the version before, such as "trigger.interval" or "actions[1].url" '
+        '(keys that are not plain names are quoted: labels["app.kubernetes.io/name"]); at most 100; [] for '
+        "version 1."
+    )
+
+
+class VersionPage(Model):
+    items: list[VersionSummary] = Field(description="The versions of this page, newest first.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class VersionResource(WorkflowDefinition):
+    """A workflow's definition as it was at one version (normalised: every default filled in), with when and by
+    whom that version was made. PUT accepts it as it is: rolling back is putting an old version."""
+
+    version: int = Field(description="The version number.")
+    updated_at: datetime = Field(description="When this version was made (the create or the update).")
+    changed_by: str | None = Field(description="The name of the API key that made it; null when the API is open.")
+
+    _checks_templates: ClassVar[bool] = False  # served, not submitted: checked when it was accepted
+
+    @classmethod
+    def of(cls, version: WorkflowVersion) -> VersionResource:
+        return cls.model_validate(
+            version.definition.model_dump()
+            | {"version": version.version, "updated_at": version.updated_at, "changed_by": version.changed_by},
+            context={"stored": True},
+        )
+
+
+class VersionDiffBody(Model):
+    from_version: int | None = Field(
+        alias="from", description="The version diffed from; null for version 1 without `against` (from nothing)."
+    )
+    to_version: int = Field(alias="to", description="The version diffed to.")
+    patch: list[dict[str, JsonValue]] = Field(
+        description="RFC 6902 operations turning the `from` definition into the `to` one (the definitions as GET "
+        "/workflows/{id}/versions/{version} shows them, without version, updatedAt and changedBy)."
+    )
+    text: str = Field(description="A unified diff of the two definitions as YAML; empty when they are equal.")
 
 
 class ExecutionPage(Model):

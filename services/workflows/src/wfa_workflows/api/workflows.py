@@ -9,10 +9,11 @@ from opentelemetry import trace
 from pydantic import BeforeValidator
 
 from wfa.domain.errors import ValidationFailed
+from wfa.domain.labels import MAX_LABELS, Selector, parse_selector
 from wfa.domain.workflow import Workflow, WorkflowDefinition, strip_server_managed
 from wfa.observability.tracing import Attributes
 from wfa.service_layer.triggering import TriggerResult
-from wfa_workflows.api.context import UseCases
+from wfa_workflows.api.context import Caller, UseCases
 from wfa_workflows.api.json_bodies import JsonRoute
 from wfa_workflows.api.problems import documented
 from wfa_workflows.api.schemas import TriggerAccepted, TriggerConflictProblem, TriggerRequest, WorkflowPage
@@ -37,7 +38,15 @@ IfMatch = Annotated[
     Header(
         alias="If-Match",
         max_length=32,
-        description='The version the update is based on, such as `3` or `"3"`: 412 if it is no longer current.',
+        description='The version the update is based on: the ETag GET sent (`"3"`), its weak form (`W/"3"`, as a '
+        "compressing proxy may rewrite it) or the bare number (`3`); `*` is any. 412 if it is no longer current.",
+    ),
+]
+LabelFilter = Annotated[
+    list[str],
+    Query(
+        max_length=MAX_LABELS,
+        description="`key=value`: only workflows carrying that label; repeat it to require several (all must match).",
     ),
 ]
 IdempotencyKey = Annotated[
@@ -75,33 +84,73 @@ def _location(workflow_id: str) -> str:
     responses=documented(409, 422),
     summary="Create a workflow",
 )
-async def create_workflow(definition: WorkflowDefinition, use_cases: UseCases, response: Response) -> Workflow:
-    workflow = await use_cases.create_workflow(definition)
+async def create_workflow(
+    definition: WorkflowDefinition, use_cases: UseCases, response: Response, caller: Caller
+) -> Workflow:
+    workflow = await use_cases.create_workflow(definition, changed_by=caller)
     response.headers["Location"] = _location(workflow.workflow_id)
-    return as_resource(workflow)
+    return tagged(as_resource(workflow), response)
 
 
-@router.get("", response_model=WorkflowPage, responses=documented(422), summary="List workflows by workflowId")
-async def list_workflows(use_cases: UseCases, limit: Limit = 50, cursor: Cursor = None) -> WorkflowPage:
-    page = await use_cases.list_workflows(limit=limit, cursor=cursor)
+@router.get(
+    "",
+    response_model=WorkflowPage,
+    responses=documented(422),
+    summary="List workflows by workflowId, optionally only those carrying some labels",
+)
+async def list_workflows(
+    use_cases: UseCases,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    label: LabelFilter = [],  # noqa: B006
+) -> WorkflowPage:
+    page = await use_cases.list_workflows(limit=limit, cursor=cursor, labels=[_selector(text) for text in label])
     return WorkflowPage(items=[as_resource(w) for w in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/{workflow_id}", response_model=Workflow, responses=documented(404), summary="Read a workflow")
-async def get_workflow(workflow_id: WorkflowIdPath, use_cases: UseCases) -> Workflow:
-    return as_resource(await use_cases.get_workflow(workflow_id))
+def _selector(text: str) -> Selector:
+    try:
+        return parse_selector(text)
+    except ValueError as exc:
+        raise ValidationFailed(f"label: {exc}", loc=("query", "label")) from None
+
+
+ETAG_HEADER = {
+    "ETag": {
+        "description": 'The workflow\'s version, quoted (`"3"`): send it back as If-Match on PUT.',
+        "schema": {"type": "string"},
+    }
+}
+
+
+@router.get(
+    "/{workflow_id}",
+    response_model=Workflow,
+    responses={200: {"headers": ETAG_HEADER}, **documented(404)},
+    summary="Read a workflow",
+)
+async def get_workflow(workflow_id: WorkflowIdPath, use_cases: UseCases, response: Response) -> Workflow:
+    return tagged(as_resource(await use_cases.get_workflow(workflow_id)), response)
+
+
+def tagged(workflow: Workflow, response: Response) -> Workflow:
+    """The version is the ETag: it changes with every change of the definition, which If-Match guards."""
+    response.headers["ETag"] = f'"{workflow.version}"'
+    return workflow
 
 
 @router.put(
     "/{workflow_id}",
     response_model=Workflow,
-    responses=documented(404, 409, 412, 422),
-    summary="Replace a workflow's definition (version + 1)",
+    responses={200: {"headers": ETAG_HEADER}, **documented(404, 409, 412, 422)},
+    summary="Replace a workflow's definition (version + 1; the version replaced stays readable)",
 )
 async def replace_workflow(
     workflow_id: WorkflowIdPath,
     definition: DefinitionOrResource,
     use_cases: UseCases,
+    response: Response,
+    caller: Caller,
     if_match: IfMatch = None,
 ) -> Workflow:
     if definition.workflow_id != workflow_id:
@@ -109,18 +158,24 @@ async def replace_workflow(
             f"workflowId {definition.workflow_id!r} is not the one in the path ({workflow_id!r})",
             loc=("body", "workflowId"),
         )
-    updated = await use_cases.update_workflow(workflow_id, definition, if_match=_version(if_match))
-    return as_resource(updated)
+    updated = await use_cases.update_workflow(workflow_id, definition, if_match=_version(if_match), changed_by=caller)
+    return tagged(as_resource(updated), response)
 
 
 def _version(if_match: str | None) -> int | None:
     if if_match is None or if_match.strip() == "*":
         return None
     text = if_match.strip()
+    # A weak ETag is taken as its strong form: we only hand out strong ones, so a weak one is ours weakened by a
+    # proxy on the way (compressing proxies do that), and it names the same version.
+    if text.startswith('W/"'):
+        text = text[2:]
     if len(text) >= 2 and text[0] == text[-1] == '"':
         text = text[1:-1]
     if not text.isascii() or not text.isdigit():
-        raise ValidationFailed('If-Match takes a workflow version, such as 3 or "3"', loc=("header", "If-Match"))
+        raise ValidationFailed(
+            'If-Match takes a workflow version: the ETag "3", its weak form W/"3", or 3', loc=("header", "If-Match")
+        )
     return int(text)
 
 

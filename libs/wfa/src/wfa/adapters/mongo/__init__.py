@@ -6,6 +6,7 @@ from wfa.adapters.mongo.errors import MONGODB, mongo_call
 from wfa.adapters.mongo.executions import MongoExecutionRepository
 from wfa.adapters.mongo.shards import MongoShardLeases
 from wfa.adapters.mongo.store import MongoStore
+from wfa.adapters.mongo.versions import MongoVersionRepository
 from wfa.adapters.mongo.workflows import MongoWorkflowRepository
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "MongoExecutionRepository",
     "MongoShardLeases",
     "MongoStore",
+    "MongoVersionRepository",
     "MongoWorkflowRepository",
     "mongo_call",
 ]

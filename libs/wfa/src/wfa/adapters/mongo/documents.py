@@ -17,7 +17,8 @@ from typing import Any, Final
 from pydantic import BaseModel
 
 from wfa.domain.execution import ActionRun, ErrorInfo, Execution, ExecutionPlan
-from wfa.domain.workflow import HttpRequestAction, Trigger, Workflow
+from wfa.domain.labels import label_pairs, labels_from_pairs
+from wfa.domain.workflow import HttpRequestAction, Trigger, Workflow, WorkflowDefinition
 
 Document = dict[str, Any]
 Documents = list[Document]
@@ -57,6 +58,9 @@ class WorkflowFields:
     LOCKED_AT: Final = f"{TRIGGER}.{alias(Trigger, 'locked_at')}"
     NEXT_RUN_AT: Final = f"{TRIGGER}.{alias(Trigger, 'next_run_at')}"
     SKIPPED_FIRES: Final = f"{TRIGGER}.{alias(Trigger, 'skipped_fires')}"
+    LABELS: Final = alias(Workflow, "labels")
+    """Stored as an array of `key=value` strings (wfa.domain.labels), under a multikey index."""
+    CHANGED_BY: Final = alias(Workflow, "changed_by")
 
 
 class ExecutionFields:
@@ -140,14 +144,30 @@ def value_at(document: Document, path: str) -> Any:
 def workflow_to_document(workflow: Workflow) -> Document:
     """A live workflow as stored, keyed by its workflowId."""
     fields = workflow.model_dump(by_alias=True, exclude={"workflow_id"})
-    _pack_actions(fields)
+    _pack_definition(fields)
+    # Excluded from the model's dumps (the resource does not show it), so stored by name.
+    fields[WorkflowFields.CHANGED_BY] = workflow.changed_by
     return {ID: workflow.workflow_id, DELETED: False, **fields}
 
 
 def workflow_from_document(document: Document) -> Workflow:
     fields = {key: value for key, value in document.items() if key not in (ID, DELETED, DELETED_AT, LAST_WRITE)}
-    _unpack_actions(fields)
+    _unpack_definition(fields)
     return Workflow.model_validate({_WORKFLOW_ID: document[ID], **fields})
+
+
+def definition_to_document(definition: WorkflowDefinition) -> Document:
+    """A definition as stored inside another record (a version), in the workflow's own stored form."""
+    fields = definition.model_dump(by_alias=True)
+    _pack_definition(fields)
+    return fields
+
+
+def definition_from_document(document: Document) -> WorkflowDefinition:
+    fields = dict(document)
+    _unpack_definition(fields)
+    # Read as it was accepted: templates were checked then (see WorkflowDefinition._checks_templates).
+    return WorkflowDefinition.model_validate(fields, context={"stored": True})
 
 
 def definition_update(workflow: Workflow) -> Document:
@@ -223,6 +243,17 @@ def _plan_to_document(plan: ExecutionPlan) -> Document:
 
 
 # -- free-form JSON ----------------------------------------------------------------------------------------------
+
+
+def _pack_definition(fields: Document) -> None:
+    _pack_actions(fields)
+    # Label keys may hold '.', which MongoDB reads as a path: stored as `key=value` strings instead.
+    fields[WorkflowFields.LABELS] = label_pairs(fields.get(WorkflowFields.LABELS) or {})
+
+
+def _unpack_definition(fields: Document) -> None:
+    _unpack_actions(fields)
+    fields[WorkflowFields.LABELS] = labels_from_pairs(fields.get(WorkflowFields.LABELS) or ())
 
 
 def _pack_actions(fields: Document) -> None:

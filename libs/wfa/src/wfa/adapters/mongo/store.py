@@ -15,12 +15,14 @@ from wfa.adapters.mongo.executions import EXECUTION_INDEXES, MongoExecutionRepos
 from wfa.adapters.mongo.metrics import CommandCounter
 from wfa.adapters.mongo.shards import MongoShardLeases
 from wfa.adapters.mongo.side_outputs import SIDE_OUTPUT_INDEXES, SIDE_OUTPUTS
+from wfa.adapters.mongo.versions import VERSION_INDEXES, MongoVersionRepository
 from wfa.adapters.mongo.workflows import WORKFLOW_INDEXES, MongoWorkflowRepository
 
 DEFAULT_DATABASE: Final = "wfa"
 WORKFLOWS: Final = "workflows"
 EXECUTIONS: Final = "executions"
 SHARD_LEASES: Final = "scheduler_shards"
+WORKFLOW_VERSIONS: Final = "workflow_versions"
 
 
 class MongoStore:
@@ -32,6 +34,9 @@ class MongoStore:
         # Action outputs too large to stay in their execution's document (wfa.adapters.mongo.side_outputs).
         self.outputs_collection: AsyncCollection[Document] = database[SIDE_OUTPUTS]
         self.workflows = MongoWorkflowRepository(self.workflows_collection)
+        # Every version of every workflow, kept after a delete (no retention: the contract keeps them readable).
+        self.versions_collection: AsyncCollection[Document] = database[WORKFLOW_VERSIONS]
+        self.versions = MongoVersionRepository(self.versions_collection)
         self.executions = MongoExecutionRepository(self.executions_collection, outputs=self.outputs_collection)
         # The scheduler's shard leases (wfa.domain.shards); read whole, so no index beyond _id.
         self.shard_leases = MongoShardLeases(database[SHARD_LEASES])
@@ -64,6 +69,7 @@ class MongoStore:
             await self.workflows_collection.create_indexes(WORKFLOW_INDEXES)
             await self.executions_collection.create_indexes(EXECUTION_INDEXES)
             await self.outputs_collection.create_indexes(SIDE_OUTPUT_INDEXES)
+            await self.versions_collection.create_indexes(VERSION_INDEXES)
 
     async def ping(self) -> None:
         """Raises DependencyUnavailable("mongodb", ...) when the server does not answer."""

@@ -7,6 +7,7 @@ needs the workflow, or the write did not apply, one read by `_id` follows and te
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Final
 
@@ -35,6 +36,7 @@ from wfa.adapters.mongo.queries import at_or_after, earliest, find_page
 from wfa.adapters.mongo.transitions import state_of, write_filter, write_update
 from wfa.domain import trigger_lock
 from wfa.domain.errors import TriggerLocked, VersionMismatch, WorkflowAlreadyExists, WorkflowNotFound
+from wfa.domain.labels import Selector
 from wfa.domain.trigger_lock import LockField, LockTransition
 from wfa.domain.workflow import TriggerStatus, Workflow
 from wfa.ports.repositories import LockPage, LockPosition, SlotClaim, SlotOutcome, WorkflowPage, Workflows
@@ -49,6 +51,8 @@ WORKFLOW_INDEXES: Final = [
         name="schedule",
         partialFilterExpression={DELETED: False, F.ENABLED: True},
     ),
+    # list with ?label=: the array of `key=value` strings, with the workflowId the list is ordered by.
+    IndexModel([(F.LABELS, ASCENDING), (ID, ASCENDING)], name="labels", partialFilterExpression={DELETED: False}),
     # find_locked_since: an idle workflow's lockedAt is null, outside every `$lt: <date>` range.
     IndexModel(
         [(F.LOCKED_AT, ASCENDING), (ID, ASCENDING)],
@@ -102,13 +106,49 @@ class MongoWorkflowRepository:
         return await self._collection.find_one({ID: plain(workflow_id)}, projection={ID: 1}) is not None
 
     @translated
-    async def list(self, *, limit: int, cursor: str | None) -> WorkflowPage:
+    async def find_latest(self, workflow_id: str) -> Workflow | None:
+        # A tombstone keeps the workflow's last state, so one read by _id answers for a live or a deleted one.
+        document = await self._collection.find_one({ID: plain(workflow_id)})
+        return workflow_from_document(document) if document is not None else None
+
+    @translated
+    async def list(self, *, limit: int, cursor: str | None, labels: Sequence[Selector] = ()) -> WorkflowPage:
+        after = decode_workflow_cursor(cursor) if cursor is not None else None
+        if labels:
+            return await self._list_labelled(labels, after=after, limit=limit)
         query: Document = {DELETED: False}
-        if cursor is not None:
-            query[ID] = {"$gt": decode_workflow_cursor(cursor)}
+        if after is not None:
+            query[ID] = {"$gt": after}
         documents = await self._find(query, sort=[(ID, ASCENDING)], limit=limit + 1)
-        page = [workflow_from_document(document) for document in documents[:limit]]
-        more = len(documents) > limit
+        return _page([workflow_from_document(document) for document in documents], limit)
+
+    async def _list_labelled(self, labels: Sequence[Selector], *, after: str | None, limit: int) -> WorkflowPage:
+        # SecantusDB serves a multikey index only for one equality with nothing else beside it but the index's
+        # partial filter: no $all, no second label, no _id range (each of those makes it scan the collection).
+        # So the index gives the ids carrying the first label (a light read: ids and labels only), the other labels
+        # and the cursor are applied here, and the page is then read by _id. The cost is that of the workflows
+        # carrying the first label, never that of the whole collection.
+        first, *others = [f"{key}={value}" for key, value in labels]
+        carrying = await self._collection.find(
+            {DELETED: False, F.LABELS: plain(first)}, projection={F.LABELS: 1}
+        ).to_list()
+        wanted = set(others)
+        ids = sorted(
+            document[ID]
+            for document in carrying
+            if (after is None or document[ID] > after) and wanted <= set(document.get(F.LABELS) or ())
+        )[: limit + 1]
+        if not ids:
+            return WorkflowPage([], None)
+        documents = await self._find({ID: {"$in": ids}}, sort=[(ID, ASCENDING)], limit=len(ids))
+        # A workflow deleted or relabelled between the two reads is left out (it no longer qualifies).
+        live = [
+            workflow
+            for workflow in (workflow_from_document(d) for d in documents if not d.get(DELETED))
+            if all(workflow.labels.get(key) == value for key, value in labels)
+        ]
+        page = live[:limit]
+        more = len(ids) > limit
         return WorkflowPage(page, encode_workflow_cursor(page[-1].workflow_id) if more and page else None)
 
     @translated
@@ -257,6 +297,13 @@ class MongoWorkflowRepository:
 
     async def _find(self, query: Document, *, sort: Sort, limit: int) -> Documents:
         return await find_page(self._collection, query, sort=sort, limit=limit)
+
+
+def _page(workflows: Workflows, limit: int) -> WorkflowPage:
+    """A page of at most `limit` from `limit + 1` read, the next cursor after its last when there was one more."""
+    page = workflows[:limit]
+    more = len(workflows) > limit
+    return WorkflowPage(page, encode_workflow_cursor(page[-1].workflow_id) if more and page else None)
 
 
 def _lock_position(document: Document) -> LockPosition:
