@@ -21,6 +21,7 @@ from tests.unit.fakes import RecordingPublisher
 from typer.testing import CliRunner
 
 from wfa.adapters.memory import InMemoryExecutionRepository, InMemoryWorkflowRepository
+from wfa.adapters.memory_versions import InMemoryVersionRepository
 from wfa.domain.clock import FakeClock
 from wfa.service_layer.triggering import Triggering
 from wfa_cli import Runtime, Settings, app
@@ -109,7 +110,11 @@ def build_server(clock: FakeClock, publisher: RecordingPublisher, api_keys: Sequ
         clock=clock,
         new_id=lambda: f"e{next(ids):04d}",
     )
-    app = create_app(ApiDependencies(use_cases=WorkflowUseCases(triggering), api_keys=parse_api_keys(api_keys)))
+    app = create_app(
+        ApiDependencies(
+            use_cases=WorkflowUseCases(triggering, InMemoryVersionRepository()), api_keys=parse_api_keys(api_keys)
+        )
+    )
     return RealServer(app, workflows, executions)
 
 

@@ -73,7 +73,12 @@ def test_prune_deletes_the_labelled_workflows_the_files_no_longer_hold(tmp_path:
     server = ScriptedServer(store)
 
     run = server.run(
-        "apply", "-f", str(write(tmp_path, "kept.yaml", flow("kept"))), "--prune", "--selector", "team=ops"
+        "apply",
+        "-f",
+        str(write(tmp_path, "kept.yaml", flow("kept") + "labels:\n  team: ops\n")),
+        "--prune",
+        "--selector",
+        "team=ops",
     )
 
     assert run.code == 0, run.err
