@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import product
 from typing import Any
 
 import pytest
 from bench.history import finished_execution_documents
-from pymongo import AsyncMongoClient
-from pymongo.monitoring import CommandFailedEvent, CommandListener, CommandStartedEvent, CommandSucceededEvent
+from tests.integration.conftest import FindRecorder
 
 from wfa.adapters.mongo import MongoStore
 from wfa.adapters.mongo.documents import Document
@@ -27,23 +26,6 @@ NOW = datetime(2026, 11, 1, tzinfo=UTC)
 DAYS = 10.0
 WORKFLOWS = 20
 WORKFLOW = "h-0003"
-
-
-class FindRecorder(CommandListener):
-    """The find commands sent on this client, as sent."""
-
-    def __init__(self) -> None:
-        self.finds: list[dict[str, Any]] = []
-
-    def started(self, event: CommandStartedEvent) -> None:
-        if event.command_name == "find":
-            self.finds.append(dict(event.command))
-
-    def succeeded(self, event: CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: CommandFailedEvent) -> None:
-        pass
 
 
 def _history(count: int, *, seed: int) -> Iterator[Document]:
@@ -90,17 +72,8 @@ def _stages(plan: Any) -> Iterator[str]:
 
 
 @pytest.fixture
-async def recorded(fresh_mongo_url: str) -> AsyncIterator[tuple[MongoStore, FindRecorder]]:
-    recorder = FindRecorder()
-    client: AsyncMongoClient[Document] = AsyncMongoClient(
-        fresh_mongo_url, tz_aware=True, tzinfo=UTC, event_listeners=[recorder]
-    )
-    store = MongoStore(client, client.get_default_database())
-    await store.ensure_indexes()
-    try:
-        yield store, recorder
-    finally:
-        await store.close()
+def recorded(recording_store: MongoStore, finds: FindRecorder) -> tuple[MongoStore, FindRecorder]:
+    return recording_store, finds
 
 
 async def _insert(store: MongoStore, documents: Iterator[Document]) -> None:
@@ -114,12 +87,12 @@ async def test_every_filter_combination_runs_on_an_index(recorded: tuple[MongoSt
     await _insert(store, _history(3000, seed=1))
     unserved: dict[str, list[str]] = {}
     for where in _filters():
-        recorder.finds.clear()
+        recorder.sent.clear()
         first = await store.executions.newest_first(where, limit=2, cursor=None)
         assert first.next_cursor is not None, f"{_name(where)}: the history should hold more than a page"
         await store.executions.newest_first(where, limit=2, cursor=first.next_cursor)
-        assert len(recorder.finds) >= 2
-        for find in recorder.finds:
+        assert len(recorder.sent) >= 2
+        for find in recorder.sent:
             command = {key: find[key] for key in ("find", "filter", "sort", "limit") if key in find}
             explained = await store.executions_collection.database.command("explain", command)
             stages = set(_stages(explained["queryPlanner"]["winningPlan"]))

@@ -4,14 +4,12 @@ what a pass removes, that its queries are index-served, and how long a pass take
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
-from pymongo import AsyncMongoClient
-from pymongo.monitoring import CommandFailedEvent, CommandListener, CommandStartedEvent, CommandSucceededEvent
+from tests.integration.conftest import FindRecorder
 
 from wfa.adapters.mongo import MongoStore
 from wfa.adapters.mongo.documents import Document, execution_to_document
@@ -32,39 +30,9 @@ PER_WORKFLOW = 500  # 5,000 executions in all, spread over 60 days
 PASS_BUDGET_SECONDS = 5.0  # generous: a pass measures well under a second on SecantusDB (see docs/scheduler.md)
 
 
-class Finds(CommandListener):
-    """Keeps the find commands the client sends, to explain them afterwards."""
-
-    def __init__(self) -> None:
-        self.sent: list[Document] = []
-
-    def started(self, event: CommandStartedEvent) -> None:
-        if event.command_name == "find":
-            self.sent.append(dict(event.command))
-
-    def succeeded(self, event: CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: CommandFailedEvent) -> None:
-        pass
-
-
 @pytest.fixture
-def finds() -> Finds:
-    return Finds()
-
-
-@pytest.fixture
-async def store(fresh_mongo_url: str, finds: Finds) -> AsyncIterator[MongoStore]:
-    client: AsyncMongoClient[Document] = AsyncMongoClient(
-        fresh_mongo_url, tz_aware=True, tzinfo=UTC, serverSelectionTimeoutMS=10_000, event_listeners=[finds]
-    )
-    store = MongoStore(client, client.get_default_database())
-    await store.ensure_indexes()
-    try:
-        yield store
-    finally:
-        await store.close()
+def store(recording_store: MongoStore) -> MongoStore:
+    return recording_store
 
 
 def _workflow(workflow_id: str) -> Workflow:
@@ -120,7 +88,7 @@ def _stages(plan: Any) -> list[str]:
 
 
 async def test_passes_remove_what_retention_says_with_index_served_queries_in_bounded_time(
-    store: MongoStore, finds: Finds
+    store: MongoStore, finds: FindRecorder
 ) -> None:
     documents, expected = _history()
     await store.executions_collection.insert_many(documents)

@@ -4,13 +4,11 @@ served by an index, and reading a page of versions does not slow down as a histo
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient
-from pymongo.monitoring import CommandFailedEvent, CommandListener, CommandStartedEvent, CommandSucceededEvent
+from tests.integration.conftest import FindRecorder
 
 from wfa.adapters.mongo import MongoStore
 from wfa.adapters.mongo.documents import Document, definition_to_document, workflow_to_document
@@ -25,39 +23,9 @@ SHORT_PAGE, LONG = 51, 2_000  # versions in the short history (one page and the 
 LABELLED = 1_000  # workflows, one in ten carrying the label filtered on
 
 
-class Reads(CommandListener):
-    """Keeps the find commands the client sends, to explain them afterwards."""
-
-    def __init__(self) -> None:
-        self.sent: list[Document] = []
-
-    def started(self, event: CommandStartedEvent) -> None:
-        if event.command_name == "find":
-            self.sent.append(dict(event.command))
-
-    def succeeded(self, event: CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: CommandFailedEvent) -> None:
-        pass
-
-
 @pytest.fixture
-def reads() -> Reads:
-    return Reads()
-
-
-@pytest.fixture
-async def store(fresh_mongo_url: str, reads: Reads) -> AsyncIterator[MongoStore]:
-    client: AsyncMongoClient[Document] = AsyncMongoClient(
-        fresh_mongo_url, tz_aware=True, tzinfo=UTC, serverSelectionTimeoutMS=10_000, event_listeners=[reads]
-    )
-    store = MongoStore(client, client.get_default_database())
-    await store.ensure_indexes()
-    try:
-        yield store
-    finally:
-        await store.close()
+def store(recording_store: MongoStore) -> MongoStore:
+    return recording_store
 
 
 def _workflow(workflow_id: str, *, labels: dict[str, str] | None = None) -> Workflow:
@@ -128,18 +96,20 @@ async def _time(call: Any, repeat: int = 20) -> float:
     return (time.perf_counter() - started) / repeat
 
 
-async def test_version_reads_are_index_served_and_do_not_grow_with_the_history(store: MongoStore, reads: Reads) -> None:
+async def test_version_reads_are_index_served_and_do_not_grow_with_the_history(
+    store: MongoStore, finds: FindRecorder
+) -> None:
     await store.versions_collection.insert_many(_history("short", SHORT_PAGE) + _history("long", LONG))
     versions = store.versions
 
-    reads.sent.clear()
+    finds.sent.clear()
     page = await versions.list("long", created_at=NOW, newest=LONG, limit=50, cursor=None)
     middle = await versions.list("long", created_at=NOW, newest=LONG, limit=50, cursor=page.next_cursor)
     assert [v.version for v in middle.items] == list(range(LONG - 50, LONG - 100, -1))
     found = await versions.get("long", created_at=NOW, version=LONG // 2)
     assert found is not None and found.definition.description == f"v{LONG // 2}"
-    await _assert_index_served(store, list(reads.sent))
-    for command in reads.sent:
+    await _assert_index_served(store, list(finds.sent))
+    for command in finds.sent:
         plan = await _explain(store, command, verbosity="executionStats")
         assert plan["executionStats"]["totalKeysExamined"] <= 51, (command, plan["executionStats"])
 
@@ -149,7 +119,7 @@ async def test_version_reads_are_index_served_and_do_not_grow_with_the_history(s
     assert long < short * 3 + 0.01, (short, long)
 
 
-async def test_label_filters_are_index_served(store: MongoStore, reads: Reads) -> None:
+async def test_label_filters_are_index_served(store: MongoStore, finds: FindRecorder) -> None:
     documents = [
         workflow_to_document(
             _workflow(
@@ -162,7 +132,7 @@ async def test_label_filters_are_index_served(store: MongoStore, reads: Reads) -
     await store.workflows_collection.insert_many(documents)
     selector = [("app.kubernetes.io/name", "billing")]
 
-    reads.sent.clear()
+    finds.sent.clear()
     started = time.perf_counter()
     page = await store.workflows.list(limit=20, cursor=None, labels=selector)
     elapsed = time.perf_counter() - started
@@ -172,4 +142,4 @@ async def test_label_filters_are_index_served(store: MongoStore, reads: Reads) -
     assert [w.workflow_id for w in second.items] == [f"wf-{n:05d}" for n in range(200, 400, 10)]
     assert [w.workflow_id for w in both.items] == [f"wf-{n:05d}" for n in range(10, 400, 20)]
     print(f"\na labelled page of 20 among {LABELLED} workflows ({LABELLED // 10} labelled): {elapsed * 1000:.1f} ms")
-    await _assert_index_served(store, list(reads.sent))
+    await _assert_index_served(store, list(finds.sent))
