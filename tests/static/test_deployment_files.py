@@ -277,7 +277,9 @@ def test_dockerignore_sends_the_sources_and_keeps_local_state_out() -> None:
     assert [path for path in local if not _dockerignored(path, rules)] == []
 
 
-# --- README: the services, ports and WFA_ variables it documents reach compose and the Dockerfiles -------
+# --- docs: the services, ports and WFA_ variables they document reach compose and the Dockerfiles --------
+# (docs/configuration.md, "Main settings", and docs/architecture.md, "The three processes"; the fixture keeps its
+# historical name, `readme`.)
 
 
 @dataclass(frozen=True)
@@ -286,22 +288,24 @@ class ReadmeConfiguration:
     variables: list[str]
 
 
-def _readme_table_rows(heading: str) -> list[list[str]]:
-    """The body rows of the first table under `## heading`, as lists of cell texts."""
-    section = (ROOT / "README.md").read_text().split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+def _doc_table_rows(page: str, heading: str) -> list[list[str]]:
+    """The body rows of the first table under `## heading` of a docs page, as lists of cell texts."""
+    section = (ROOT / "docs" / page).read_text().split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
     rows = [line.strip().strip("|").split(" | ") for line in section.splitlines() if line.startswith("|")]
     return [[cell.strip() for cell in row] for row in rows[2:]]
 
 
 @pytest.fixture(scope="module")
 def readme() -> ReadmeConfiguration:
-    variables = [name for row in _readme_table_rows("Configuration") for name in re.findall(r"`(WFA_\w+)`", row[0])]
-    port_row = next(row for row in _readme_table_rows("Configuration") if row[0] == "`WFA_HTTP_PORT`")
+    settings = _doc_table_rows("configuration.md", "Main settings")
+    variables = [name for row in settings for name in re.findall(r"`(WFA_\w+)`", row[0])]
+    port_row = next(row for row in settings if row[0] == "`WFA_HTTP_PORT`")
     ports = [int(port) for port in port_row[1].split(" / ")]
     port_owners = re.search(r"\(([\w /]+)\)", port_row[2])
     assert port_owners, port_row
     processes = {
-        row[1].strip("`").removeprefix("services/"): row[0].strip("`") for row in _readme_table_rows("Architecture")
+        row[1].strip("`").removeprefix("services/"): row[0].strip("`")
+        for row in _doc_table_rows("architecture.md", "The three processes")
     }
     names = port_owners.group(1).split(" / ")
     assert [processes[name] for name in names] == [f"{name}-svc" for name in names]
