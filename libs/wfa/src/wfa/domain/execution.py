@@ -44,6 +44,7 @@ class Reason(StrEnum):
     MANUAL = "manual"
     SCHEDULE = "schedule"
     RETRY = "retry"  # POST /executions/{id}/retry: a new execution resuming a failed or cancelled one
+    WEBHOOK = "webhook"  # a signed POST /hooks/{workflowId}
 
 
 class ErrorInfo(Model):
