@@ -85,9 +85,7 @@ def test_other_triggers_take_no_secret() -> None:
 
 def test_a_webhook_trigger_with_a_webhook_beside_it_is_refused() -> None:
     with pytest.raises(ValidationError, match="webhook"):
-        definition(
-            trigger={"type": "webhook", "secret": "{{ secrets.A }}"}, webhook={"secret": "{{ secrets.B }}"}
-        )
+        definition(trigger={"type": "webhook", "secret": "{{ secrets.A }}"}, webhook={"secret": "{{ secrets.B }}"})
 
 
 def test_the_webhook_object_takes_only_its_type_and_secret() -> None:

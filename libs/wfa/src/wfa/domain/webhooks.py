@@ -34,9 +34,7 @@ def _digest(secret: str, timestamp: str, body: bytes) -> bytes:
     return hmac.new(secret.encode(), timestamp.encode("ascii") + b"." + body, hashlib.sha256).digest()
 
 
-def verify_signature(
-    secret: str, *, timestamp: str | None, signature: str | None, body: bytes, now: datetime
-) -> None:
+def verify_signature(secret: str, *, timestamp: str | None, signature: str | None, body: bytes, now: datetime) -> None:
     """Returns when `signature` is the signature of `body` at `timestamp` and `timestamp` is within
     SIGNATURE_WINDOW of `now`; raises InvalidSignature otherwise, saying which (never what was expected)."""
     if not timestamp:

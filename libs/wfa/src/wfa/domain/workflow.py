@@ -366,7 +366,6 @@ class WorkflowDefinition(Model):
             _raise_template_problems(self)
         return self
 
-
     def webhook_secret_name(self) -> str | None:
         """The name of the secret webhook requests are signed with; None when the workflow takes no webhooks."""
         if self.trigger.type is TriggerType.WEBHOOK and self.trigger.secret is not None:
