@@ -7,9 +7,6 @@ from pathlib import Path
 EXAMPLES = Path(__file__).parents[1] / "examples"
 
 NOT_YET_ACCEPTED = {
-    # Written to the contract (v2, "Webhook triggers"), which the API does not implement yet: the definition
-    # model refuses trigger.type "webhook". Validated and applied once the server accepts it.
-    "deploy-on-push.yaml",
     # Written to the contract (v2, "Schedules and concurrency"), which the API does not implement yet: the
     # definition model refuses `concurrency`. Validated and applied once the server accepts it.
     "import-batches.yaml",

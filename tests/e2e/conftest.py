@@ -21,6 +21,8 @@ LOG_LINES_ON_FAILURE = 60
 
 # A secret the runner holds, for `{{ secrets.E2E_TOKEN }}` in the e2e workflows (tests/e2e/test_security.py).
 E2E_SECRET_VALUE = "e2e-Sup3r/s3cret value"
+# The secret webhook requests are signed with; the workflows service verifies them (tests/e2e/test_webhooks.py).
+WEBHOOK_SECRET_VALUE = "e2e-webhook-s3cret"
 # The API key examples/publish-release.json logs in with (tests/e2e/test_example_publish_release.py).
 RELEASES_API_KEY = "rk-e2e-0123456789"
 
@@ -28,6 +30,7 @@ E2E_ENV = {
     "WFA_ALLOW_PRIVATE_NETWORKS": "true",
     "WFA_SECRET_E2E_TOKEN": E2E_SECRET_VALUE,
     "WFA_SECRET_RELEASES_API_KEY": RELEASES_API_KEY,
+    "WFA_SECRET_E2E_WEBHOOK_SECRET": WEBHOOK_SECRET_VALUE,
     "WFA_LOG_FORMAT": "console",
     "WFA_LOG_LEVEL": "info",
     # Teardown should not wait for the default 25 s drain; nothing the tests leave running needs it.

@@ -53,7 +53,14 @@ def flows(tmp_path: Path, target: TargetServer, services: ServiceStack) -> Itera
     made = Flows(tmp_path, target)
     yield made
     # The seed flow fires every 10 s: leave nothing scheduled behind for the rest of the session.
-    for name in ("recurrent-workflow", "nightly-report", "ship-order", "provision-environment", "publish-release"):
+    for name in (
+        "recurrent-workflow",
+        "nightly-report",
+        "ship-order",
+        "provision-environment",
+        "publish-release",
+        "deploy-on-push",
+    ):
         httpx.delete(f"{services.api_url}/workflows/{made.id(name)}", timeout=10)
 
 

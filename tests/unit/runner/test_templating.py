@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from wfa.domain.errors import ActionFailed
 from wfa.domain.workflow import HttpRequestAction
-from wfa.settings import Settings
-from wfa_runner.main import build_secret_source
-from wfa_runner.secret_sources import DirectorySecrets, EnvironmentSecrets, FirstOf
 from wfa_runner.templating import UnknownSecret, render_request
 
 SECRETS = {"TOKEN": "t0ken-value", "KEY": "k3y-value", "PASSWORD": "pa55-value"}
@@ -157,64 +153,3 @@ def test_a_secret_holding_a_line_break_cannot_go_in_a_header() -> None:
     assert "'EVIL'" in str(caught.value) and "Injected" not in str(caught.value)
     # In a body, where it is JSON-encoded, it is harmless.
     assert render_request(http_action(body="{{ secrets.EVIL }}"), {}, source).action.body == "x\r\nX-Injected: yes"
-
-
-# --- sources -------------------------------------------------------------------------------------------------
-
-
-def test_environment_secrets_are_prefixed_variables() -> None:
-    source = EnvironmentSecrets({"WFA_SECRET_TOKEN": "t", "WFA_API_KEYS": "not a secret", "TOKEN": "nor this"})
-
-    assert (source.get("TOKEN"), source.get("API_KEYS"), source.get("token")) == ("t", None, None)
-    assert list(source.values()) == ["t"]
-
-
-def test_directory_secrets_are_files_read_when_used(tmp_path: Path) -> None:
-    (tmp_path / "TOKEN").write_text("first\n")
-    (tmp_path / "..data").mkdir()  # as in a Kubernetes secret volume
-    source = DirectorySecrets(tmp_path)
-
-    assert source.get("TOKEN") == "first"  # the trailing line break `echo` adds is not part of it
-    (tmp_path / "TOKEN").write_text("rotated")
-    assert source.get("TOKEN") == "rotated"
-    assert (source.get("MISSING"), source.get("..data"), source.get("../etc/passwd")) == (None, None, None)
-    assert list(source.values()) == ["rotated"]
-
-
-def test_directory_secrets_of_a_missing_directory_are_none(tmp_path: Path) -> None:
-    source = DirectorySecrets(tmp_path / "absent")
-
-    assert (source.get("TOKEN"), list(source.values())) == (None, [])
-
-
-def test_the_first_source_that_has_a_secret_wins(tmp_path: Path) -> None:
-    (tmp_path / "TOKEN").write_text("from-file")
-    (tmp_path / "ONLY_FILE").write_text("file-only")
-    source = FirstOf([EnvironmentSecrets({"WFA_SECRET_TOKEN": "from-env"}), DirectorySecrets(tmp_path)])
-
-    assert (source.get("TOKEN"), source.get("ONLY_FILE"), source.get("NONE")) == ("from-env", "file-only", None)
-    assert sorted(source.values()) == ["file-only", "from-env", "from-file"]
-
-
-def test_the_runner_reads_the_environment_then_dot_env_then_the_directory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / ".env").write_text("WFA_SECRET_A=from-dotenv\nWFA_SECRET_B=from-dotenv\n")
-    (tmp_path / "dir").mkdir()
-    (tmp_path / "dir" / "C").write_text("from-dir")
-    settings = Settings(secrets_dir=tmp_path / "dir")
-
-    source = build_secret_source(settings, {"WFA_SECRET_A": "from-env"})
-
-    assert [source.get(name) for name in "ABCD"] == ["from-env", "from-dotenv", "from-dir", None]
-
-
-def test_an_empty_secrets_dir_setting_means_no_directory(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Compose passes an unset variable as an empty one; that must not make the working directory a secret store.
-    monkeypatch.setenv("WFA_SECRETS_DIR", "")
-    monkeypatch.setenv("WFA_SENSITIVE_HEADERS", "X-Token, X-Signature")
-
-    settings = Settings()
-
-    assert (settings.secrets_dir, settings.sensitive_headers) == (None, ["X-Token", "X-Signature"])

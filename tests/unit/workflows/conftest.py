@@ -13,6 +13,7 @@ from tests.unit.fakes import RecordingPublisher
 
 from wfa.adapters.memory import InMemoryExecutionRepository, InMemoryWorkflowRepository
 from wfa.adapters.memory_versions import InMemoryVersionRepository
+from wfa.adapters.secrets import EnvironmentSecrets
 from wfa.domain.clock import FakeClock
 from wfa.entrypoints.ops_http import ReadinessCheck
 from wfa.service_layer.triggering import Triggering
@@ -42,7 +43,8 @@ def make_client(
     workflows: InMemoryWorkflowRepository,
     executions: InMemoryExecutionRepository,
 ) -> ClientFactory:
-    """An API client over the shared fakes; `workflows=`/`executions=` swap a repository, `api_keys=` sets keys."""
+    """An API client over the shared fakes; `workflows=`/`executions=` swap a repository, `api_keys=` sets keys,
+    `secrets=` the service's secrets by name (as WFA_SECRET_<NAME> would)."""
     ids = count(1)
 
     @asynccontextmanager
@@ -52,6 +54,7 @@ def make_client(
         workflows_repo: Any = None,
         executions_repo: Any = None,
         readiness: Mapping[str, ReadinessCheck] | None = None,
+        secrets: Mapping[str, str] | None = None,
     ) -> AsyncIterator[httpx.AsyncClient]:
         triggering = Triggering(
             workflows=workflows_repo if workflows_repo is not None else workflows,
@@ -62,7 +65,11 @@ def make_client(
         )
         app = create_app(
             ApiDependencies(
-                use_cases=WorkflowUseCases(triggering, InMemoryVersionRepository()),
+                use_cases=WorkflowUseCases(
+                    triggering,
+                    InMemoryVersionRepository(),
+                    secrets=EnvironmentSecrets({f"WFA_SECRET_{k}": v for k, v in (secrets or {}).items()}),
+                ),
                 api_keys=parse_api_keys(api_keys),
                 readiness=readiness or {},
             )

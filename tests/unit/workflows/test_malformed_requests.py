@@ -49,7 +49,14 @@ DEFINITION_CASES: list[tuple[str, bytes, int, list[Any] | None]] = [
     ("interval-366d", trigger_with(interval="366d"), 422, ["body", "trigger", "interval"]),
     ("interval-a-number", trigger_with(interval=10), 422, ["body", "trigger", "interval"]),
     ("periodic-without-interval", seed_with(trigger={"type": "periodic"}), 422, ["body", "trigger"]),
-    ("unknown-trigger-type", seed_with(trigger={"type": "webhook"}), 422, ["body", "trigger", "type"]),
+    ("unknown-trigger-type", seed_with(trigger={"type": "email"}), 422, ["body", "trigger", "type"]),
+    ("webhook-without-secret", seed_with(trigger={"type": "webhook"}), 422, ["body", "trigger"]),
+    (
+        "webhook-secret-a-value",
+        seed_with(trigger={"type": "webhook", "secret": "x"}),
+        422,
+        ["body", "trigger", "secret"],
+    ),
     (
         "cron-with-6-fields",
         seed_with(trigger={"type": "cron", "cron": "0 * * * * *"}),

@@ -215,6 +215,7 @@ def test_openapi_documents_every_endpoint_of_the_contract(openapi: dict) -> None
         ("GET", "/workflows/{workflow_id}/versions"),  # v2: versions
         ("GET", "/workflows/{workflow_id}/versions/{version}"),
         ("GET", "/workflows/{workflow_id}/versions/{version}/diff"),
+        ("POST", "/hooks/{workflow_id}"),  # v2: webhook triggers
     }
 
 

@@ -9,31 +9,30 @@ import asyncio
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 
 import structlog
-from dotenv import dotenv_values
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from starlette.applications import Starlette
 
 from wfa.adapters.kafka import GroupConsumer, KafkaPublisher, ensure_topics
 from wfa.adapters.mongo import DatabaseClock, MongoStore
+from wfa.adapters.secrets import build_secret_source
 from wfa.entrypoints.ops_http import ops_app
 from wfa.entrypoints.serve import serve
 from wfa.observability.logging import configure_logging
 from wfa.observability.redaction import Redactor
 from wfa.observability.tracing import configure_tracing, tracer_of
+from wfa.ports.secrets import SecretSource
 from wfa.settings import Settings, settings_for
 from wfa_runner.actions import HttpRequestRunner, LogActionRunner, http_client
 from wfa_runner.execution_runner import ExecutionRunner
 from wfa_runner.lifecycle_events import LifecycleEvents
 from wfa_runner.metrics import RunnerMetrics, report_consumer_lag
-from wfa_runner.secret_sources import DirectorySecrets, EnvironmentSecrets, FirstOf, ListedSecrets
 from wfa_runner.service import RunnerService
-from wfa_runner.templating import SecretSource
 from wfa_runner.worker import Worker
 
 DEFAULT_PORT = 8082
@@ -56,16 +55,6 @@ def consumer_group(settings: Settings) -> str:
     gets a group of its own, so unrelated runners never rebalance each other."""
     stem = settings.topic_prefix.rstrip(".-_") or "wfa"
     return f"{stem}-runner"
-
-
-def build_secret_source(settings: Settings, environ: Mapping[str, str]) -> FirstOf:
-    """WFA_SECRET_* from the environment, then from .env (as for every WFA_ setting), then WFA_SECRETS_DIR."""
-    env_file = settings.model_config.get("env_file")
-    dotenv = {k: v for k, v in dotenv_values(env_file).items() if v is not None} if isinstance(env_file, str) else {}
-    sources: list[ListedSecrets] = [EnvironmentSecrets({**dotenv, **environ})]
-    if settings.secrets_dir is not None:
-        sources.append(DirectorySecrets(settings.secrets_dir))
-    return FirstOf(sources)
 
 
 def create_app(

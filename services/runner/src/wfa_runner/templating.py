@@ -13,20 +13,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
 
 from pydantic import JsonValue
 
 from wfa.domain.errors import ActionFailed
 from wfa.domain.templates import Renderer, TemplateContext, refers_to_secrets, secret_names, templated_origin
 from wfa.domain.workflow import HttpRequestAction
+from wfa.ports.secrets import SecretSource
 
 _UNSAFE_IN_HEADER = re.compile(r"[\r\n\x00]")
-
-
-class SecretSource(Protocol):
-    def get(self, name: str) -> str | None:
-        """The value of the secret `name`; None when there is no such secret."""
 
 
 class UnknownSecret(ActionFailed):

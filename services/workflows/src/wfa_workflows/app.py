@@ -22,7 +22,7 @@ from pydantic.alias_generators import to_camel
 from wfa.domain.durations import PATTERN_TEXT as DURATION_PATTERN
 from wfa.domain.durations import format_duration
 from wfa.entrypoints.ops_http import ReadinessCheck, ops_routes
-from wfa_workflows.api import executions, statistics, versions, workflows
+from wfa_workflows.api import executions, statistics, versions, webhooks, workflows
 from wfa_workflows.api.auth import ApiKey, ApiKeyAuth
 from wfa_workflows.api.http_metrics import HttpMetrics
 from wfa_workflows.api.limits import BodySizeLimit
@@ -35,7 +35,8 @@ DESCRIPTION = """\
 Define workflows (a trigger plus actions), trigger them, and follow their executions.
 
 Every error is an RFC 9457 problem (`application/problem+json`). With API keys configured, send one as
-`Authorization: Bearer <key>`; read-only keys may only read.
+`Authorization: Bearer <key>`; read-only keys may only read. `POST /hooks/{workflowId}` takes no key: its requests
+are signed with the workflow's webhook secret instead.
 """
 
 
@@ -105,6 +106,7 @@ def _headers_documented(schema: dict[str, Any]) -> None:
         ("/workflows", "post", "201"),
         ("/workflows/{workflow_id}/trigger", "post", "202"),
         ("/executions/{execution_id}/retry", "post", "202"),
+        ("/hooks/{workflow_id}", "post", "202"),
     ]
     for path, method, status in created:
         paths[path][method]["responses"][status].setdefault("headers", {})["Location"] = _LOCATION
@@ -183,6 +185,7 @@ def create_app(deps: ApiDependencies) -> FastAPI:
     guard = [Depends(ApiKeyAuth(deps.api_keys))]
     for router in (workflows.router, versions.router, executions.router, statistics.router):
         app.include_router(router, dependencies=guard, responses=documented(401, 403, 413, 415, 422, 503))
+    app.include_router(webhooks.router)  # signed instead of authenticated: outside the guard
     app.router.routes.extend(ops_routes(deps.readiness))
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit)  # an oversized body is refused before anything reads it

@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from wfa.adapters.kafka import KafkaPublisher, ensure_topics
 from wfa.adapters.mongo import DatabaseClock, MongoStore
+from wfa.adapters.secrets import build_secret_source
 from wfa.entrypoints.fault_injection import crash_at
 from wfa.entrypoints.serve import serve
 from wfa.observability.logging import configure_logging
@@ -67,6 +68,7 @@ def build_app(settings: Settings, *, tracer_provider: TracerProvider | None = No
         versions=store.versions,
         events=publisher,
         metrics=ApiMetrics.default(),
+        secrets=build_secret_source(settings, os.environ),
     )
 
     async def prepare() -> None:

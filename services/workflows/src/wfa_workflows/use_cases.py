@@ -12,12 +12,22 @@ from typing import Any
 
 import structlog
 
-from wfa.domain.errors import Conflict, ValidationFailed, VersionMismatch, VersionNotFound, WorkflowNotFound
+from wfa.domain.errors import (
+    Conflict,
+    InvalidSignature,
+    UnreadableSecret,
+    ValidationFailed,
+    VersionMismatch,
+    VersionNotFound,
+    WebhookNotFound,
+    WorkflowNotFound,
+)
 from wfa.domain.execution import Execution, ExecutionStatus
 from wfa.domain.labels import Selector
 from wfa.domain.schedule import first_fire, next_fire_after
 from wfa.domain.statistics import ExecutionStatistics
 from wfa.domain.versions import DefinitionDiff, WorkflowVersion, changed_paths, diff_definitions
+from wfa.domain.webhooks import verify_signature
 from wfa.domain.workflow import Workflow, WorkflowDefinition
 from wfa.events import LifecycleEvent, LifecycleEventType
 from wfa.ports.publisher import LifecycleEventPublisher
@@ -29,8 +39,15 @@ from wfa.ports.repositories import (
     WorkflowRepository,
     WorkflowVersionRepository,
 )
+from wfa.ports.secrets import SecretSource
 from wfa.service_layer.finishing import cancel
-from wfa.service_layer.triggering import Triggering, TriggerResult, retry_execution, trigger_manually
+from wfa.service_layer.triggering import (
+    Triggering,
+    TriggerResult,
+    retry_execution,
+    trigger_by_webhook,
+    trigger_manually,
+)
 from wfa_workflows.metrics import ApiMetrics
 
 log = structlog.get_logger(__name__)
@@ -63,6 +80,8 @@ class WorkflowUseCases:
     # execution.cancelled goes to the lifecycle events topic (the runner publishes the others); none in tests.
     events: LifecycleEventPublisher | None = None
     metrics: ApiMetrics = field(default_factory=ApiMetrics.private)
+    # Webhook secrets (WFA_SECRET_<NAME>, WFA_SECRETS_DIR); None: none resolves, every webhook request is a 401.
+    secrets: SecretSource | None = None
 
     @property
     def workflows(self) -> WorkflowRepository:
@@ -191,6 +210,58 @@ class WorkflowUseCases:
     ) -> TriggerResult:
         """Raises WorkflowNotFound, or TriggerLocked when busy, pending or paused."""
         return await trigger_manually(self.triggering, workflow_id, input=input, idempotency_key=idempotency_key)
+
+    # -- webhooks -----------------------------------------------------------------------------------------
+
+    async def verify_webhook(
+        self, workflow_id: str, *, timestamp: str | None, signature: str | None, body: bytes
+    ) -> None:
+        """Returns when `body` is signed with the workflow's webhook secret at a timestamp within the window.
+
+        Raises WebhookNotFound when the workflow does not exist or takes no webhooks (one answer for both), and
+        InvalidSignature otherwise, also when this service does not have the secret: the sender cannot be told
+        apart from an impostor then, and the log names the missing secret for the operator."""
+        try:
+            workflow = await self.workflows.get(workflow_id)
+        except WorkflowNotFound:
+            raise WebhookNotFound(workflow_id) from None
+        name = workflow.webhook_secret_name()
+        if name is None:
+            raise WebhookNotFound(workflow_id)
+        secret = self._webhook_secret(workflow_id, name)
+        try:
+            if secret is None:
+                raise InvalidSignature("the signature does not match the body and timestamp")
+            verify_signature(
+                secret, timestamp=timestamp, signature=signature, body=body, now=self.triggering.clock.now()
+            )
+        except InvalidSignature as refused:
+            log.info("webhook.refused", workflow_id=workflow_id, reason=str(refused))
+            raise
+
+    def _webhook_secret(self, workflow_id: str, name: str) -> str | None:
+        try:
+            secret = self.secrets.get(name) if self.secrets is not None else None
+        except UnreadableSecret as exc:
+            log.warning("webhook.secret_unreadable", workflow_id=workflow_id, secret=name, error=str(exc))
+            return None
+        if secret is None:
+            log.warning(
+                "webhook.secret_missing",
+                workflow_id=workflow_id,
+                secret=name,
+                detail="give the workflows service WFA_SECRET_<NAME> or a file <NAME> in WFA_SECRETS_DIR",
+            )
+        return secret
+
+    async def trigger_by_webhook(
+        self, workflow_id: str, *, input: dict[str, Any], idempotency_key: str | None
+    ) -> TriggerResult:
+        """After `verify_webhook`. Raises WebhookNotFound, or TriggerLocked when busy, pending or paused."""
+        result = await trigger_by_webhook(self.triggering, workflow_id, input=input, idempotency_key=idempotency_key)
+        if result.created:
+            log.info("webhook.accepted", workflow_id=workflow_id, execution_id=result.execution.execution_id)
+        return result
 
     # -- versions -----------------------------------------------------------------------------------------
 

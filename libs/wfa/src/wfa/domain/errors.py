@@ -82,6 +82,19 @@ class WorkflowDeleted(Conflict):
         self.execution_id = execution_id
 
 
+class WebhookNotFound(NotFound):
+    """No workflow with this id takes webhooks: it does not exist, or it has no webhook. One error for both, so that
+    the unauthenticated webhook endpoint does not tell which workflows exist."""
+
+    def __init__(self, workflow_id: str) -> None:
+        super().__init__(f"no webhook for workflow {workflow_id!r}")
+        self.workflow_id = workflow_id
+
+
+class InvalidSignature(WfaError):
+    """A webhook request whose signature is missing, wrong or outside the time window: nothing is started."""
+
+
 class VersionMismatch(WfaError):
     """An update named a version (If-Match) that is not the stored one."""
 
@@ -108,6 +121,19 @@ class ActionFailed(WfaError):
         self.kind = kind
         self.retryable = retryable
         self.retry_after_seconds = retry_after_seconds
+
+
+class UnreadableSecret(ActionFailed):
+    """A secret's file exists but cannot be read. Retryable for an action: a file being rotated may be readable
+    again soon."""
+
+    def __init__(self, name: str, cause: str) -> None:
+        super().__init__(
+            f"secret {name!r}: its file in WFA_SECRETS_DIR cannot be read ({cause})",
+            kind="unreadable_secret",
+            retryable=True,
+        )
+        self.name = name
 
 
 class DependencyUnavailable(WfaError):

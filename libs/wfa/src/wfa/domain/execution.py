@@ -44,6 +44,7 @@ class Reason(StrEnum):
     MANUAL = "manual"
     SCHEDULE = "schedule"
     RETRY = "retry"  # POST /executions/{id}/retry: a new execution resuming a failed or cancelled one
+    WEBHOOK = "webhook"  # a signed POST /hooks/{workflowId}
 
 
 class ErrorInfo(Model):
@@ -152,7 +153,7 @@ class Execution(Model):
     workflow_version: int
     """The version of the workflow's definition it runs (frozen at creation)."""
     reason: Reason
-    """What started it: `manual`, `schedule` or `retry`."""
+    """What started it: `manual`, `schedule`, `retry` or `webhook` (a signed POST /hooks/{workflowId})."""
     scheduled_for: datetime | None = None
     """The slot a scheduled fire was for (null otherwise): which fire this is; createdAt - scheduledFor is how late."""
     retry_of: str | None = None

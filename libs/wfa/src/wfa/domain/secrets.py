@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Annotated
+
+from pydantic import AfterValidator, StringConstraints
 
 NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_]{0,127}"
 """What an environment variable (WFA_SECRET_<NAME>) and a file name (WFA_SECRETS_DIR/<NAME>) can both be."""
@@ -24,6 +27,27 @@ def secret_names(text: str) -> Iterator[str]:
     """The names `text` refers to, in order of appearance."""
     for match in REFERENCE.finditer(text):
         yield match.group(1)
+
+
+def sole_secret_name(text: str) -> str:
+    """The name `text` refers to when it is exactly one reference (`{{ secrets.NAME }}`, as a webhook's `secret` must
+    be); ValueError otherwise, without repeating `text` (a value given by mistake is not echoed back)."""
+    match = REFERENCE.fullmatch(text)
+    if match is None:
+        raise ValueError(
+            "write a secret reference, {{ secrets.NAME }}, and nothing else: the value itself is given to the services "
+            "as WFA_SECRET_NAME or a file NAME in WFA_SECRETS_DIR, never in a definition"
+        )
+    return match.group(1)
+
+
+def _check_sole_reference(text: str) -> str:
+    sole_secret_name(text)
+    return text
+
+
+SecretReference = Annotated[str, StringConstraints(max_length=200), AfterValidator(_check_sole_reference)]
+"""A string that is exactly one `{{ secrets.NAME }}`."""
 
 
 def check_secret_references(text: str) -> str:

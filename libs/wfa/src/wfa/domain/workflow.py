@@ -18,7 +18,7 @@ from pydantic_core import PydanticCustomError, ValidationError
 from wfa.domain.base import Model
 from wfa.domain.durations import Interval, Timeout
 from wfa.domain.labels import Labels
-from wfa.domain.secrets import check_secret_references
+from wfa.domain.secrets import SecretReference, check_secret_references, sole_secret_name
 from wfa.domain.templates import Scope, check_expression, check_text, refers_to_secrets, templated_origin
 
 WORKFLOW_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
@@ -35,6 +35,7 @@ class TriggerType(StrEnum):
     MANUAL = "manual"
     PERIODIC = "periodic"
     CRON = "cron"
+    WEBHOOK = "webhook"  # started by a signed POST /hooks/{workflowId} (wfa.domain.webhooks)
 
 
 class TriggerStatus(StrEnum):
@@ -110,7 +111,8 @@ class TriggerSpec(Model):
     """What the user says about when a workflow runs."""
 
     type: TriggerType
-    """`manual` (only triggered by a request), `periodic` (every `interval`) or `cron` (a crontab expression)."""
+    """`manual` (only triggered by a request), `periodic` (every `interval`), `cron` (a crontab expression) or
+    `webhook` (a signed POST /hooks/{workflowId})."""
     interval: Interval | None = None
     """For `periodic`: an integer and a unit s, m, h or d (`10s`, `5m`), at least 1s; the grid is createdAt + k ×
     interval."""
@@ -118,6 +120,8 @@ class TriggerSpec(Model):
     """For `cron`: a 5-field crontab expression (minute hour day-of-month month day-of-week)."""
     timezone: TimezoneName | None = None
     """For `cron`: the IANA time zone the expression is read in (default `UTC`)."""
+    secret: SecretReference | None = None
+    """For `webhook`: the secret requests are signed with, as a reference `{{ secrets.NAME }}` (never the value)."""
 
     @model_validator(mode="after")
     def _fields_match_type(self) -> Self:
@@ -131,8 +135,14 @@ class TriggerSpec(Model):
             self._forbid("interval")
             if self.timezone is None:
                 self.timezone = "UTC"
+        elif self.type is TriggerType.WEBHOOK:
+            if self.secret is None:
+                raise ValueError("a webhook trigger needs a secret, such as '{{ secrets.HOOK_SECRET }}'")
+            self._forbid("interval", "cron", "timezone")
+            return self
         else:
             self._forbid("interval", "cron", "timezone")
+        self._forbid("secret")
         return self
 
     def _forbid(self, *names: str) -> None:
@@ -150,7 +160,7 @@ class TriggerSpec(Model):
 
     @property
     def is_scheduled(self) -> bool:
-        return self.type is not TriggerType.MANUAL
+        return self.type in (TriggerType.PERIODIC, TriggerType.CRON)
 
 
 class Trigger(TriggerSpec):
@@ -166,6 +176,15 @@ class Trigger(TriggerSpec):
     """The next scheduled fire (ISO-8601 UTC); null for a manual trigger or a paused workflow."""
     skipped_fires: int = 0
     """Scheduled fires skipped because the workflow was busy or pending."""
+
+
+class WebhookSpec(Model):
+    """Webhooks beside a workflow's own trigger: a cron workflow that a signed request may also start, say."""
+
+    type: Literal["webhook"] = "webhook"
+    """Always `webhook` (the shape of a webhook trigger)."""
+    secret: SecretReference
+    """The secret requests are signed with, as a reference `{{ secrets.NAME }}` (never the value)."""
 
 
 Expression = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
@@ -314,6 +333,9 @@ class WorkflowDefinition(Model):
     on_failure: Annotated[list[Handler], Field(max_length=MAX_ON_FAILURE)] = Field(default_factory=list)
     """Run after the compensations when an execution fails for good (notify, clean up)."""
     labels: Labels = Field(default_factory=dict)
+    webhook: WebhookSpec | None = None
+    """Also start on a signed POST /hooks/{workflowId}, whatever the trigger (not with a webhook trigger, which
+    already does)."""
 
     _checks_templates: ClassVar[bool] = True
     """Templates are checked when a definition is submitted; a stored workflow is read as it was accepted (an
@@ -338,9 +360,19 @@ class WorkflowDefinition(Model):
                 claim(action.compensate, f"{name}.compensate")
         for index, handler in enumerate(self.on_failure, start=1):
             claim(handler, f"on-failure-{index}")
+        if self.webhook is not None and self.trigger.type is TriggerType.WEBHOOK:
+            raise ValueError("a webhook trigger already takes webhooks: give the secret once, in the trigger")
         if self._checks_templates and not (info.context or {}).get("stored"):
             _raise_template_problems(self)
         return self
+
+    def webhook_secret_name(self) -> str | None:
+        """The name of the secret webhook requests are signed with; None when the workflow takes no webhooks."""
+        if self.trigger.type is TriggerType.WEBHOOK and self.trigger.secret is not None:
+            return sole_secret_name(self.trigger.secret)
+        if self.webhook is not None:
+            return sole_secret_name(self.webhook.secret)
+        return None
 
 
 Loc = tuple[str | int, ...]

@@ -1,5 +1,5 @@
-"""Starting executions: the one path by which a manual trigger, a retry of a failed or cancelled execution and a
-scheduled fire become an execution.
+"""Starting executions: the one path by which a manual trigger, a webhook, a retry of a failed or cancelled
+execution and a scheduled fire become an execution.
 
 Order of writes, and why: the lock is taken first (the atomic step that decides who wins), then the execution
 record is stored (with `dispatchedAt`, so it doubles as its own outbox entry), then the request is published.
@@ -31,6 +31,7 @@ from wfa.domain.errors import (
     ExecutionNotFound,
     ExecutionNotRetryable,
     TriggerLocked,
+    WebhookNotFound,
     WorkflowDeleted,
     WorkflowNotFound,
 )
@@ -102,12 +103,61 @@ async def trigger_manually(
     idempotency_key: str | None = None,
 ) -> TriggerResult:
     """Raises WorkflowNotFound, or TriggerLocked when busy, pending or paused."""
+    return await _start_with_input(
+        deps, workflow_id, reason=Reason.MANUAL, input=input, idempotency_key=idempotency_key
+    )
+
+
+async def trigger_by_webhook(
+    deps: Triggering,
+    workflow_id: str,
+    *,
+    input: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
+) -> TriggerResult:
+    """A trigger by a webhook request whose signature the caller verified (wfa.domain.webhooks): as a manual
+    trigger, with reason `webhook`. Raises WebhookNotFound when the workflow no longer takes webhooks (an update
+    between the verification and the lock), or TriggerLocked when busy, pending or paused."""
+
+    def still_takes_webhooks(workflow: Workflow) -> None:
+        if workflow.webhook_secret_name() is None:
+            raise WebhookNotFound(workflow_id)
+
+    try:
+        return await _start_with_input(
+            deps,
+            workflow_id,
+            reason=Reason.WEBHOOK,
+            input=input,
+            idempotency_key=idempotency_key,
+            check=still_takes_webhooks,
+        )
+    except WorkflowNotFound:
+        raise WebhookNotFound(workflow_id) from None
+
+
+def _accept_any(workflow: Workflow) -> None:
+    """A manual trigger may start any workflow."""
+
+
+async def _start_with_input(
+    deps: Triggering,
+    workflow_id: str,
+    *,
+    reason: Reason,
+    input: dict[str, Any] | None,
+    idempotency_key: str | None,
+    check: Callable[[Workflow], None] = _accept_any,
+) -> TriggerResult:
+    """A new execution of the workflow's current definition, given `input`; `check` may refuse the workflow as
+    locked (raising releases the lock)."""
 
     def prepare(workflow: Workflow, execution_id: str, now: datetime) -> tuple[Execution, ExecutionPlan]:
+        check(workflow)
         execution = Execution.queued(
             execution_id=execution_id,
             workflow=workflow,
-            reason=Reason.MANUAL,
+            reason=reason,
             input=input,
             now=now,
             traceparent=deps.trace_context(),

@@ -40,10 +40,11 @@ from wfa.domain.errors import ActionFailed
 from wfa.domain.templates import TemplateContext
 from wfa.domain.workflow import HttpRequestAction
 from wfa.observability.redaction import MASK, Redactor
+from wfa.ports.secrets import SecretSource
 from wfa_runner.actions.base import ActionFailedWithOutput, Output, output_of
 from wfa_runner.actions.redirects import Confined, send_following_redirects
 from wfa_runner.network_guard import ForbiddenAddress, Policy, Resolver, guarded_transport
-from wfa_runner.templating import SecretSource, render_request
+from wfa_runner.templating import render_request
 
 USER_AGENT = "wfa-runner/1"
 MAX_RECORDED_HEADERS = 64

@@ -48,6 +48,31 @@ def parse_json(raw: bytes) -> Any:
     return value
 
 
+def json_object_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
+    """A body that must be empty (`{}`) or a JSON object, read by the route itself (a webhook's, which verifies the
+    raw bytes before anything parses them). Raises HttpProblem: 415 for another media type, 422 otherwise."""
+    if not raw:
+        return {}
+    if not _is_json(content_type):
+        raise _unsupported_media_type()
+    value = parse_json(raw)
+    if not isinstance(value, dict):
+        raise _malformed(f"the body must be a JSON object (it becomes the execution's input), not {_kind(value)}")
+    return value
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "a number"
+
+
 def _refuse_constant(name: str) -> Any:
     raise _Refused(f"{name} is not a JSON number")
 
@@ -96,6 +121,10 @@ def _malformed(message: str) -> HttpProblem:
     )
 
 
+def _unsupported_media_type() -> HttpProblem:
+    return HttpProblem(415, "send the body as JSON, with Content-Type: application/json", kind="unsupported-media-type")
+
+
 def _is_json(content_type: str | None) -> bool:
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
@@ -117,11 +146,7 @@ class JsonRoute(APIRoute):
         async def strict(request: Request) -> Response:
             strict_request = _StrictJsonRequest(request.scope, request.receive)
             if await strict_request.body() and not _is_json(strict_request.headers.get("content-type")):
-                raise HttpProblem(
-                    415,
-                    "send the body as JSON, with Content-Type: application/json",
-                    kind="unsupported-media-type",
-                )
+                raise _unsupported_media_type()
             return await handler(strict_request)
 
         return strict

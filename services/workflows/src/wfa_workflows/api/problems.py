@@ -24,6 +24,7 @@ from wfa.domain.errors import (
     DependencyUnavailable,
     ExecutionAlreadyFinished,
     ExecutionNotRetryable,
+    InvalidSignature,
     NotFound,
     TriggerLocked,
     ValidationFailed,
@@ -139,6 +140,10 @@ def domain_problem(exc: WfaError) -> Response:
         return problem_response(412, str(exc), kind="version-mismatch", extensions={"currentVersion": exc.actual})
     if isinstance(exc, ValidationFailed):
         return validation_problem([{"loc": exc.loc, "msg": str(exc), "type": "value_error"}])
+    if isinstance(exc, InvalidSignature):
+        return problem_response(
+            401, str(exc), kind="invalid-signature", headers={"WWW-Authenticate": 'Signature realm="wfa-webhooks"'}
+        )
     if isinstance(exc, DependencyUnavailable):
         # The cause (host names, driver messages) goes to the log, not to the client.
         log.warning("dependency unavailable", dependency=exc.dependency, error=exc.detail)

@@ -1,6 +1,9 @@
-"""Where the runner finds secret values: `WFA_SECRET_<NAME>` variables, and files `<NAME>` in WFA_SECRETS_DIR
+"""Where the services find secret values: `WFA_SECRET_<NAME>` variables, and files `<NAME>` in WFA_SECRETS_DIR
 (a directory as Docker secrets and Kubernetes secret volumes mount them). Both are read when a secret is used,
 so a rotated file is picked up without a restart.
+
+One implementation for both processes that need secrets: the runner (secrets in actions) and the workflows service
+(webhook signatures), each building its source once in its composition root with `build_secret_source`.
 """
 
 from __future__ import annotations
@@ -8,11 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final
 
-from wfa.domain.errors import ActionFailed
+from dotenv import dotenv_values
+
+from wfa.domain.errors import UnreadableSecret
 from wfa.domain.secrets import NAME_PATTERN
-from wfa_runner.templating import SecretSource
+from wfa.ports.secrets import ListedSecrets
+from wfa.settings import Settings
 
 ENV_PREFIX: Final = "WFA_SECRET_"
 _NAME = re.compile(NAME_PATTERN)
@@ -47,11 +53,7 @@ class DirectorySecrets:
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
         except (OSError, UnicodeDecodeError) as exc:
-            raise ActionFailed(
-                f"secret {name!r}: its file in WFA_SECRETS_DIR cannot be read ({type(exc).__name__})",
-                kind="unreadable_secret",
-                retryable=True,
-            ) from None
+            raise UnreadableSecret(name, type(exc).__name__) from None
         return text.removesuffix("\n").removesuffix("\r")
 
     def values(self) -> Iterator[str]:
@@ -62,19 +64,15 @@ class DirectorySecrets:
                 continue  # Kubernetes' own entries (..data, ..2026_05_01...) among them
             try:
                 value = self.get(path.name)
-            except ActionFailed:
-                continue  # reported when an action uses it
+            except UnreadableSecret:
+                continue  # reported when it is used
             if value is not None:
                 yield value
 
 
-class ListedSecrets(SecretSource, Protocol):
-    def values(self) -> Iterator[str]:
-        """Every value this source holds now (for the redactor to know them from the start)."""
-
-
 class FirstOf:
-    """The first source that has the secret wins (the environment before the directory, as the runner is built)."""
+    """The first source that has the secret wins (the environment before the directory, as `build_secret_source`
+    builds it)."""
 
     def __init__(self, sources: Sequence[ListedSecrets]) -> None:
         self._sources = tuple(sources)
@@ -89,3 +87,13 @@ class FirstOf:
             if value is not None:
                 return value
         return None
+
+
+def build_secret_source(settings: Settings, environ: Mapping[str, str]) -> FirstOf:
+    """WFA_SECRET_* from the environment, then from .env (as for every WFA_ setting), then WFA_SECRETS_DIR."""
+    env_file = settings.model_config.get("env_file")
+    dotenv = {k: v for k, v in dotenv_values(env_file).items() if v is not None} if isinstance(env_file, str) else {}
+    sources: list[ListedSecrets] = [EnvironmentSecrets({**dotenv, **environ})]
+    if settings.secrets_dir is not None:
+        sources.append(DirectorySecrets(settings.secrets_dir))
+    return FirstOf(sources)
