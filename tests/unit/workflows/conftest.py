@@ -62,7 +62,7 @@ def make_client(
         )
         app = create_app(
             ApiDependencies(
-                use_cases=WorkflowUseCases(triggering, InMemoryVersionRepository()),
+                use_cases=WorkflowUseCases(triggering, InMemoryVersionRepository(), events=publisher),
                 api_keys=parse_api_keys(api_keys),
                 readiness=readiness or {},
             )
