@@ -33,11 +33,13 @@ async def test_seed_payload_is_created_with_every_field_normalised(client: httpx
             "interval": "10s",
             "cron": None,
             "timezone": None,
+            "pauseAfterFailures": None,
             "status": "idle",
             "executionId": None,
             "lockedAt": None,
             "nextRunAt": iso(START + timedelta(seconds=10)),
             "skippedFires": 0,
+            "consecutiveFailures": 0,
         },
         "actions": [
             {
@@ -60,6 +62,7 @@ async def test_seed_payload_is_created_with_every_field_normalised(client: httpx
         "labels": {},
         "version": 1,
         "enabled": True,
+        "pausedReason": None,
         "createdAt": iso(START),
         "updatedAt": iso(START),
     }
