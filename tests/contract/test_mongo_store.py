@@ -169,6 +169,8 @@ _ROUND_TRIPS: dict[str, list[str]] = {
     "workflows.mark_trigger_pending": ["update"],
     "workflows.mark_trigger_busy": ["update"],
     "workflows.release_trigger_lock": ["update"],
+    # An execution's end: one write, whatever it counts (a second and a read only when it pauses the workflow).
+    "workflows.conclude_trigger_lock": ["update"],
     "workflows.delete": ["update"],
     "executions.add": ["insert"],
     "executions.claim_retry": _WRITE_THEN_READ,
@@ -220,6 +222,12 @@ async def test_every_repository_method_takes_its_round_trips_at_a_cost_independe
         (
             "workflows.try_acquire_trigger_lock",
             lambda: workflows.try_acquire_trigger_lock("wf", execution_id="y", now=T0),
+        ),
+        (
+            "workflows.conclude_trigger_lock",
+            lambda: workflows.conclude_trigger_lock(
+                "wf", execution_id="y", status=ExecutionStatus.FAILED, pause_after_failures=3
+            ),
         ),
         (
             "workflows.replace_definition",

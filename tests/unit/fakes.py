@@ -9,7 +9,7 @@ from wfa.domain.errors import ActionFailed, DependencyUnavailable
 from wfa.domain.execution import Execution
 from wfa.domain.schedule import first_fire
 from wfa.domain.workflow import Workflow, WorkflowDefinition
-from wfa.events import ExecutionRequest
+from wfa.events import Event, ExecutionRequest
 from wfa.ports.repositories import ExecutionRepository, WorkflowRepository
 from wfa.service_layer.finishing import finish
 from wfa.service_layer.triggering import Triggering
@@ -18,11 +18,17 @@ START = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 
 
 class RecordingPublisher:
-    """Keeps what was published; `down` makes it fail as a broker outage would."""
+    """Keeps what was published (requests in `sent`, events in `events`); `down` makes a request fail as a broker
+    outage would (events are best effort: they are dropped then)."""
 
     def __init__(self) -> None:
         self.sent: list[ExecutionRequest] = []
+        self.events: list[Event] = []
         self.down = False
+
+    async def publish_event(self, event: Event) -> None:
+        if not self.down:
+            self.events.append(event)
 
     async def publish(self, request: ExecutionRequest) -> None:
         if self.down:

@@ -20,6 +20,7 @@ WRITES = frozenset(
         "add",
         "try_acquire_trigger_lock",
         "release_trigger_lock",
+        "conclude_trigger_lock",
         "mark_trigger_pending",
         "mark_trigger_busy",
         "claim_schedule_slot",

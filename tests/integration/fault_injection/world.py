@@ -32,7 +32,7 @@ from wfa.domain.execution import ActionStatus, Execution
 from wfa.domain.schedule import first_fire
 from wfa.domain.templates import TemplateContext
 from wfa.domain.workflow import Workflow, WorkflowDefinition
-from wfa.events import ExecutionRequest, LifecycleEvent
+from wfa.events import Event, ExecutionRequest
 from wfa.ports.repositories import ExecutionFilter
 from wfa.service_layer.triggering import Triggering, TriggerResult, fire_schedule, trigger_manually
 from wfa_runner.actions.base import ActionSpec, Output
@@ -159,7 +159,7 @@ class Bus:
 
 
 class NoEvents:
-    async def publish_event(self, event: LifecycleEvent) -> None:
+    async def publish_event(self, event: Event) -> None:
         return None
 
 

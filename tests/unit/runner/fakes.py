@@ -11,7 +11,7 @@ from typing import Any
 from wfa.domain.errors import ActionFailed, DependencyUnavailable
 from wfa.domain.templates import TemplateContext
 from wfa.domain.workflow import Workflow, WorkflowDefinition
-from wfa.events import ExecutionRequest, LifecycleEvent
+from wfa.events import Event, ExecutionRequest
 from wfa_runner.actions import LogActionRunner
 from wfa_runner.actions.base import ActionSpec, Output
 
@@ -75,9 +75,9 @@ class RecordingEvents:
     """A LifecycleEventPublisher that keeps what it was given, in the order publishes completed."""
 
     def __init__(self) -> None:
-        self.events: list[LifecycleEvent] = []
+        self.events: list[Event] = []
 
-    async def publish_event(self, event: LifecycleEvent) -> None:
+    async def publish_event(self, event: Event) -> None:
         await asyncio.sleep(0)  # a real publish suspends; ordering must not depend on it not doing so
         self.events.append(event)
 

@@ -38,7 +38,7 @@ async def test_a_crash_before_the_lock_is_released_never_runs_a_succeeded_action
     harness: Harness, actions: list[str]
 ) -> None:
     request = await harness.trigger(workflow([log_action(name) for name in actions]))
-    crash_on(harness, "workflows", "release_trigger_lock")
+    crash_on(harness, "workflows", "conclude_trigger_lock")
     first = ScriptedActions()
 
     with pytest.raises(Crash):
@@ -140,7 +140,7 @@ async def test_the_lock_moves_only_after_the_final_record_of_every_action(harnes
 
     await harness.runner(ScriptedActions()).run(request)
 
-    release = harness.calls.index("workflows.release_trigger_lock")
+    release = harness.calls.index("workflows.conclude_trigger_lock")
     assert "executions.save_progress" in harness.calls[:release]
     assert harness.calls[release + 1 :] == ["executions.save_progress"]
     lock = (await harness.workflows.get("w")).trigger

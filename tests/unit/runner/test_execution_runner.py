@@ -69,7 +69,7 @@ async def test_one_log_action_takes_a_claim_a_save_a_lock_release_and_the_final_
     assert harness.calls == [
         "executions.claim_for_run",
         "executions.save_progress",  # the action's result, durable before the lock moves
-        "workflows.release_trigger_lock",
+        "workflows.conclude_trigger_lock",
         "executions.save_progress",
     ]
 
@@ -105,7 +105,7 @@ async def test_the_lock_is_released_before_the_final_status_is_stored(harness: H
 
     await harness.runner(ScriptedActions()).run(request)
 
-    assert harness.calls[-2:] == ["workflows.release_trigger_lock", "executions.save_progress"]
+    assert harness.calls[-2:] == ["workflows.conclude_trigger_lock", "executions.save_progress"]
 
 
 async def test_retryable_failure_with_attempts_left_makes_the_execution_pending(harness: Harness) -> None:
@@ -179,7 +179,7 @@ async def test_non_retryable_failure_fails_for_good_and_skips_later_actions(harn
     assert execution.error is not None and execution.error.message == "404 from upstream"
     lock = (await harness.workflows.get("w")).trigger
     assert (lock.status, lock.execution_id) == (TriggerStatus.IDLE, None)
-    assert harness.calls[-2:] == ["workflows.release_trigger_lock", "executions.save_progress"]
+    assert harness.calls[-2:] == ["workflows.conclude_trigger_lock", "executions.save_progress"]
 
 
 async def test_a_failure_keeps_the_output_the_action_produced(harness: Harness) -> None:

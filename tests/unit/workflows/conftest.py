@@ -68,6 +68,7 @@ def make_client(
                 use_cases=WorkflowUseCases(
                     triggering,
                     InMemoryVersionRepository(),
+                    events=publisher,
                     secrets=EnvironmentSecrets({f"WFA_SECRET_{k}": v for k, v in (secrets or {}).items()}),
                 ),
                 api_keys=parse_api_keys(api_keys),

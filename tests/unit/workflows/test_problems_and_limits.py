@@ -204,6 +204,7 @@ def test_openapi_documents_every_endpoint_of_the_contract(openapi: dict) -> None
         ("DELETE", "/workflows/{workflow_id}"),
         ("POST", "/workflows/{workflow_id}/pause"),
         ("POST", "/workflows/{workflow_id}/resume"),
+        ("POST", "/workflows/{workflow_id}/unlock"),
         ("POST", "/workflows/{workflow_id}/trigger"),
         ("GET", "/workflows/{workflow_id}/executions"),
         ("GET", "/executions/{execution_id}"),

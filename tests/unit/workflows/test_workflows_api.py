@@ -34,11 +34,13 @@ async def test_seed_payload_is_created_with_every_field_normalised(client: httpx
             "cron": None,
             "timezone": None,
             "secret": None,
+            "pauseAfterFailures": None,
             "status": "idle",
             "executionId": None,
             "lockedAt": None,
             "nextRunAt": iso(START + timedelta(seconds=10)),
             "skippedFires": 0,
+            "consecutiveFailures": 0,
         },
         "actions": [
             {
@@ -62,6 +64,7 @@ async def test_seed_payload_is_created_with_every_field_normalised(client: httpx
         "webhook": None,
         "version": 1,
         "enabled": True,
+        "pausedReason": None,
         "createdAt": iso(START),
         "updatedAt": iso(START),
     }

@@ -75,3 +75,35 @@ class LifecycleEvent(Model):
 
     def to_json(self) -> bytes:
         return self.model_dump_json(by_alias=True).encode()
+
+
+class WorkflowEventType(StrEnum):
+    WORKFLOW_PAUSED = "workflow.paused"
+    WORKFLOW_UNLOCKED = "workflow.unlocked"
+
+
+class WorkflowEvent(Model):
+    """What happened to a workflow (not to one execution), on the same topic as the lifecycle events, keyed by
+    workflowId: `workflow.paused` by failures in a row, `workflow.unlocked` by a user (docs/operations.md)."""
+
+    schema_version: Literal[1] = 1
+    type: WorkflowEventType
+    workflow_id: str
+    occurred_at: datetime
+    reason: str
+    """paused: `failures`; unlocked: `holder_finished`, `holder_missing` or `forced` (a live holder cancelled)."""
+    execution_id: str | None = None
+    """paused: the execution whose failure paused the workflow; unlocked: the execution that held the lock."""
+    consecutive_failures: int | None = None
+    """paused: the failures in a row that paused it."""
+    unlocked_by: str | None = None
+    """unlocked: the name of the API key that asked (null when the API is open)."""
+    holder_status: str | None = None
+    """unlocked: the former holder's status before the unlock (null when it was missing)."""
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(by_alias=True).encode()
+
+
+Event = LifecycleEvent | WorkflowEvent
+"""Everything published on the execution-events topic."""

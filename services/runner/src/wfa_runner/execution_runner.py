@@ -38,8 +38,9 @@ from opentelemetry.trace import Status, StatusCode, Tracer
 from wfa.domain.clock import Clock
 from wfa.domain.errors import ActionFailed, DependencyUnavailable
 from wfa.domain.execution import Execution, ExecutionPlan, ExecutionStatus, Section, Step
+from wfa.domain.failure_streak import Concluded
 from wfa.domain.templates import TemplateError, evaluate, truthy
-from wfa.events import ExecutionRequest, LifecycleEvent, LifecycleEventType
+from wfa.events import ExecutionRequest, LifecycleEvent, LifecycleEventType, WorkflowEvent, WorkflowEventType
 from wfa.observability.tracing import Attributes, default_tracer, link_to_trace_of
 from wfa.ports.repositories import ExecutionRepository, WorkflowRepository
 from wfa.service_layer.finishing import finish
@@ -344,6 +345,12 @@ class ExecutionRunner:
     async def _conclude(self, run: _Run) -> RunOutcome:
         execution = run.execution
         outcome, event_type = _OUTCOMES[execution.status]
+        released = Concluded(released=False)
+
+        def concluded(what: Concluded) -> None:
+            nonlocal released
+            released = what
+
         recorded = await finish(
             self._workflows,
             workflow_id=execution.workflow_id,
@@ -351,12 +358,16 @@ class ExecutionRunner:
             status=execution.status,
             record=lambda: self._save(run),
             writing=lambda what, write: self._durably(run, what, write),
+            pause_after_failures=run.plan.pause_after_failures,
+            concluded=concluded,
         )
         if not recorded:
             return RunOutcome.STOPPED
         if execution.status.is_final:
             self._metrics.final_executions.observe(execution)
         self._emit(execution, event_type)
+        if released.paused:
+            self._paused_by_failures(execution, released)
         log.info(
             f"execution.{outcome.value}",
             duration_ms=execution.duration_ms,
@@ -396,6 +407,22 @@ class ExecutionRunner:
         except DependencyUnavailable as exc:
             log.warning("execution.write_abandoned", write=what, error=str(exc))
             raise
+
+    def _paused_by_failures(self, execution: Execution, released: Concluded) -> None:
+        """The release that ended `execution` paused its workflow: told after the execution's own event, on the same
+        chain (best effort, as every event: a crash right here loses it, the pause stands)."""
+        self._metrics.workflows_paused.inc()
+        log.warning("workflow.paused", reason="failures", consecutive_failures=released.consecutive_failures)
+        self._events.emit(
+            WorkflowEvent(
+                type=WorkflowEventType.WORKFLOW_PAUSED,
+                workflow_id=execution.workflow_id,
+                occurred_at=self._clock.now(),
+                reason="failures",
+                execution_id=execution.execution_id,
+                consecutive_failures=released.consecutive_failures,
+            )
+        )
 
     def _emit(self, execution: Execution, event_type: LifecycleEventType, step: Step | None = None) -> None:
         action = execution.run_at(step) if step is not None else None

@@ -14,7 +14,7 @@ import asyncio
 
 import structlog
 
-from wfa.events import LifecycleEvent
+from wfa.events import Event
 from wfa.ports.publisher import LifecycleEventPublisher
 
 log = structlog.get_logger(__name__)
@@ -31,12 +31,13 @@ class LifecycleEvents:
         self._tails: dict[str, asyncio.Task[None]] = {}
         self._pending: set[asyncio.Task[None]] = set()
 
-    def emit(self, event: LifecycleEvent) -> None:
-        """Queue `event` behind the earlier events of its execution; returns at once."""
+    def emit(self, event: Event) -> None:
+        """Queue `event` behind the earlier events of its execution (a workflow event naming none: of its
+        workflow); returns at once."""
         if len(self._pending) >= self._max_pending:
             log.warning("lifecycle event dropped: too many unsent", event_type=str(event.type))
             return
-        key = event.execution_id
+        key = event.execution_id or event.workflow_id
         task = asyncio.create_task(self._publish_after(self._tails.get(key), event))
         self._tails[key] = task
         self._pending.add(task)
@@ -51,7 +52,7 @@ class LifecycleEvents:
             log.warning("lifecycle events unsent at shutdown", count=len(left))
         return not left
 
-    async def _publish_after(self, previous: asyncio.Task[None] | None, event: LifecycleEvent) -> None:
+    async def _publish_after(self, previous: asyncio.Task[None] | None, event: Event) -> None:
         if previous is not None:
             await asyncio.wait({previous})
         try:

@@ -48,6 +48,11 @@ class RunnerMetrics:
             buckets=DURATION_BUCKETS,
             registry=registry,
         )
+        self.workflows_paused = Counter(
+            "wfa_workflows_paused_by_failures",
+            "Workflows this runner paused because trigger.pauseAfterFailures executions in a row failed for good",
+            registry=registry,
+        )
         self.failure_handlers = Counter(
             "wfa_failure_handler_runs",
             "Runs of failure handlers, by kind (compensations | onFailure) and outcome (succeeded | failed)",

@@ -34,6 +34,12 @@ class ApiMetrics:
             registry=registry,
         )
         self.final_executions = FinalExecutionMetrics(registry)
+        self.unlocks = Counter(
+            "wfa_workflow_unlocks",
+            "Locks released by POST /workflows/{id}/unlock, by reason (holder_finished | holder_missing | forced)",
+            ["reason"],
+            registry=registry,
+        )
 
     @classmethod
     @cache

@@ -14,7 +14,10 @@ import structlog
 
 from wfa.domain.errors import (
     Conflict,
+    ExecutionAlreadyFinished,
+    ExecutionNotFound,
     InvalidSignature,
+    LockHeldByLiveExecution,
     UnreadableSecret,
     ValidationFailed,
     VersionMismatch,
@@ -29,7 +32,7 @@ from wfa.domain.statistics import ExecutionStatistics
 from wfa.domain.versions import DefinitionDiff, WorkflowVersion, changed_paths, diff_definitions
 from wfa.domain.webhooks import verify_signature
 from wfa.domain.workflow import Workflow, WorkflowDefinition
-from wfa.events import LifecycleEvent, LifecycleEventType
+from wfa.events import LifecycleEvent, LifecycleEventType, WorkflowEvent, WorkflowEventType
 from wfa.ports.publisher import LifecycleEventPublisher
 from wfa.ports.repositories import (
     ExecutionFilter,
@@ -40,7 +43,7 @@ from wfa.ports.repositories import (
     WorkflowVersionRepository,
 )
 from wfa.ports.secrets import SecretSource
-from wfa.service_layer.finishing import cancel
+from wfa.service_layer.finishing import cancel, release
 from wfa.service_layer.triggering import (
     Triggering,
     TriggerResult,
@@ -167,7 +170,9 @@ class WorkflowUseCases:
         revised.trigger.execution_id = stored.trigger.execution_id
         revised.trigger.locked_at = stored.trigger.locked_at
         revised.trigger.skipped_fires = stored.trigger.skipped_fires
+        revised.trigger.consecutive_failures = stored.trigger.consecutive_failures
         revised.enabled = stored.enabled
+        revised.paused_reason = stored.paused_reason
         revised.created_at = stored.created_at
         revised.version = stored.version + 1
         return revised
@@ -204,6 +209,50 @@ class WorkflowUseCases:
         resumed = await self.workflows.set_enabled(workflow_id, enabled=True, next_run_at=next_run_at, now=now)
         log.info("workflow.resumed", workflow_id=workflow_id)
         return resumed
+
+    async def unlock_workflow(self, workflow_id: str, *, force: bool, unlocked_by: str | None = None) -> Workflow:
+        """Release a lock whose holder is final or missing; with `force`, cancel a live holder first (the cancel
+        releases it, in the one order of wfa.service_layer.finishing). An idle lock is left as it is. Each unlock
+        that released something is published as `workflow.unlocked` naming `unlocked_by` (the API key's name).
+        Raises WorkflowNotFound, or LockHeldByLiveExecution for a live holder without `force`."""
+        stored = await self.workflows.get(workflow_id)
+        holder_id = stored.trigger.execution_id
+        if holder_id is None:
+            return stored
+        try:
+            holder: Execution | None = await self.executions.get(holder_id)
+        except ExecutionNotFound:
+            holder = None
+        now = self.triggering.clock.now()
+        if holder is not None and not holder.status.is_final:
+            if not force:
+                raise LockHeldByLiveExecution(workflow_id, execution_id=holder_id, execution_status=holder.status.value)
+            try:
+                await self.cancel_execution(holder_id)
+                released, reason = True, "forced"
+            except ExecutionAlreadyFinished:
+                # It finished meanwhile, and released its lock as it did, unless its process died in between.
+                released = await release(self.workflows, workflow_id=workflow_id, execution_id=holder_id)
+                reason = "holder_finished"
+        else:
+            released = await release(self.workflows, workflow_id=workflow_id, execution_id=holder_id)
+            reason = "holder_missing" if holder is None else "holder_finished"
+        if released:
+            log.warning("workflow.unlocked", workflow_id=workflow_id, execution_id=holder_id, reason=reason)
+            self.metrics.unlocks.labels(reason=reason).inc()
+            if self.events is not None:
+                await self.events.publish_event(
+                    WorkflowEvent(
+                        type=WorkflowEventType.WORKFLOW_UNLOCKED,
+                        workflow_id=workflow_id,
+                        occurred_at=now,
+                        reason=reason,
+                        execution_id=holder_id,
+                        unlocked_by=unlocked_by,
+                        holder_status=holder.status.value if holder is not None else None,
+                    )
+                )
+        return await self.workflows.get(workflow_id)
 
     async def trigger_workflow(
         self, workflow_id: str, *, input: dict[str, Any] | None, idempotency_key: str | None

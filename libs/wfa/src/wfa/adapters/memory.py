@@ -18,7 +18,7 @@ from wfa.adapters.cursor import (
     encode_execution_cursor,
     encode_workflow_cursor,
 )
-from wfa.domain import run_claims, trigger_lock
+from wfa.domain import failure_streak, run_claims, trigger_lock
 from wfa.domain.errors import (
     ExecutionAlreadyFinished,
     ExecutionNotFound,
@@ -28,12 +28,13 @@ from wfa.domain.errors import (
     WorkflowNotFound,
 )
 from wfa.domain.execution import Execution, ExecutionPlan, ExecutionStatus
+from wfa.domain.failure_streak import Concluded
 from wfa.domain.labels import Selector, carries
 from wfa.domain.run_claims import RunField, RunTransition, new_token
 from wfa.domain.shards import RELEASED, ShardLease, ShardView
 from wfa.domain.statistics import ExecutionStatistics, summarize
 from wfa.domain.trigger_lock import LockField, LockTransition
-from wfa.domain.workflow import TriggerStatus, Workflow
+from wfa.domain.workflow import PausedReason, TriggerStatus, Workflow
 from wfa.ports.repositories import (
     ClaimedExecution,
     ExecutionFilter,
@@ -113,9 +114,11 @@ class InMemoryWorkflowRepository:
         updated.trigger.execution_id = lock.execution_id
         updated.trigger.locked_at = lock.locked_at
         updated.trigger.skipped_fires = lock.skipped_fires
+        updated.trigger.consecutive_failures = lock.consecutive_failures
         if not reschedule:
             updated.trigger.next_run_at = lock.next_run_at
         updated.enabled = stored.enabled
+        updated.paused_reason = stored.paused_reason
         updated.created_at = stored.created_at
         self._live[workflow.workflow_id] = updated
         return _copy_workflow(updated)
@@ -131,6 +134,9 @@ class InMemoryWorkflowRepository:
         await _round_trip()
         stored = self._get(workflow_id)
         stored.enabled = enabled
+        stored.paused_reason = None if enabled else PausedReason.MANUAL
+        if enabled:
+            stored.trigger.consecutive_failures = 0
         stored.trigger.next_run_at = next_run_at
         stored.updated_at = now
         return _copy_workflow(stored)
@@ -152,6 +158,18 @@ class InMemoryWorkflowRepository:
     async def release_trigger_lock(self, workflow_id: str, *, execution_id: str) -> bool:
         await _round_trip()
         return self._change_lock(workflow_id, trigger_lock.release(execution_id))
+
+    async def conclude_trigger_lock(
+        self, workflow_id: str, *, execution_id: str, status: ExecutionStatus, pause_after_failures: int | None
+    ) -> Concluded:
+        await _round_trip()
+        for release in failure_streak.releases(execution_id, status, pause_after_failures=pause_after_failures):
+            if self._change_lock(workflow_id, release.change):
+                if not release.pauses:
+                    return Concluded(released=True)
+                count = self._live[workflow_id].trigger.consecutive_failures
+                return Concluded(released=True, paused=True, consecutive_failures=count)
+        return Concluded(released=False)
 
     async def mark_trigger_pending(self, workflow_id: str, *, execution_id: str) -> bool:
         await _round_trip()

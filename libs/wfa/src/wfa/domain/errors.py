@@ -54,6 +54,19 @@ class TriggerLocked(Conflict):
         self.execution_id = execution_id
 
 
+class LockHeldByLiveExecution(Conflict):
+    """An unlock without `force` of a lock whose holder is still queued, running or pending."""
+
+    def __init__(self, workflow_id: str, *, execution_id: str, execution_status: str) -> None:
+        super().__init__(
+            f"workflow {workflow_id!r} is locked by execution {execution_id!r}, which is {execution_status}: "
+            "cancel it, or unlock with force=true"
+        )
+        self.workflow_id = workflow_id
+        self.execution_id = execution_id
+        self.execution_status = execution_status
+
+
 class ExecutionAlreadyFinished(Conflict):
     def __init__(self, execution_id: str, status: str) -> None:
         super().__init__(f"execution {execution_id!r} already finished with status {status!r}")

@@ -115,10 +115,17 @@ class ExecutionPlan(Model):
     actions: list[Action]
     retry: RetryPolicy
     on_failure: list[Action] = Field(default_factory=list)
+    pause_after_failures: int | None = None
+    """The workflow's `trigger.pauseAfterFailures` when the execution was created (wfa.domain.failure_streak)."""
 
     @classmethod
     def of(cls, workflow: Workflow) -> ExecutionPlan:
-        return cls(actions=list(workflow.actions), retry=workflow.retry, on_failure=list(workflow.on_failure))
+        return cls(
+            actions=list(workflow.actions),
+            retry=workflow.retry,
+            on_failure=list(workflow.on_failure),
+            pause_after_failures=workflow.trigger.pause_after_failures,
+        )
 
     def action_at(self, execution: Execution, where: int | Step) -> Action:
         """The action the run at `where` runs: a compensation is found by name among the actions' `compensate`."""

@@ -47,7 +47,14 @@ class IsAtOrBefore:
     moment: datetime
 
 
-Condition = Is | IsOneOf | IsNotAfter | IsAtOrBefore
+@dataclass(frozen=True)
+class IsBelow:
+    """The counter is below `limit`, a null or absent counter counting as 0."""
+
+    limit: int
+
+
+Condition = Is | IsOneOf | IsNotAfter | IsAtOrBefore | IsBelow
 
 
 def holds(condition: Condition, value: object) -> bool:
@@ -60,6 +67,8 @@ def holds(condition: Condition, value: object) -> bool:
             return value is None or (isinstance(value, datetime) and value <= moment)
         case IsAtOrBefore(moment):
             return isinstance(value, datetime) and value <= moment
+        case IsBelow(limit):
+            return (value if isinstance(value, int) else 0) < limit
 
 
 @dataclass(frozen=True)

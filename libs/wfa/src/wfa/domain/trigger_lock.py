@@ -22,6 +22,8 @@ class LockField(StrEnum):
     LOCKED_AT = "trigger.locked_at"
     NEXT_RUN_AT = "trigger.next_run_at"
     SKIPPED_FIRES = "trigger.skipped_fires"
+    CONSECUTIVE_FAILURES = "trigger.consecutive_failures"
+    PAUSED_REASON = "paused_reason"
 
 
 LockTransition = Transition[LockField]
@@ -39,12 +41,17 @@ def acquire(execution_id: str, now: datetime) -> LockTransition:
     )
 
 
+RELEASED: dict[LockField, object] = {
+    LockField.STATUS: TriggerStatus.IDLE,
+    LockField.HOLDER: None,
+    LockField.LOCKED_AT: None,
+}
+"""What every release sets (wfa.domain.failure_streak adds the count of failures to it)."""
+
+
 def release(execution_id: str) -> LockTransition:
     """busy or pending → idle, by (or for) the execution holding the lock."""
-    return Transition(
-        requires={LockField.HOLDER: Is(execution_id)},
-        sets={LockField.STATUS: TriggerStatus.IDLE, LockField.HOLDER: None, LockField.LOCKED_AT: None},
-    )
+    return Transition(requires={LockField.HOLDER: Is(execution_id)}, sets=RELEASED)
 
 
 def to_pending(execution_id: str) -> LockTransition:

@@ -44,6 +44,14 @@ class TriggerStatus(StrEnum):
     PENDING = "pending"
 
 
+class PausedReason(StrEnum):
+    MANUAL = "manual"  # POST /workflows/{id}/pause
+    FAILURES = "failures"  # trigger.pauseAfterFailures executions in a row failed for good
+
+
+MAX_PAUSE_AFTER_FAILURES = 100
+
+
 class LogLevel(StrEnum):
     DEBUG = "debug"
     INFO = "info"
@@ -122,6 +130,9 @@ class TriggerSpec(Model):
     """For `cron`: the IANA time zone the expression is read in (default `UTC`)."""
     secret: SecretReference | None = None
     """For `webhook`: the secret requests are signed with, as a reference `{{ secrets.NAME }}` (never the value)."""
+    pause_after_failures: Annotated[int, Field(ge=1, le=MAX_PAUSE_AFTER_FAILURES)] | None = None
+    """Pause the workflow (`pausedReason: failures`) once this many executions in a row failed for good (1–100);
+    null: never. A success resets the count; a cancelled execution neither counts nor resets it."""
 
     @model_validator(mode="after")
     def _fields_match_type(self) -> Self:
@@ -176,6 +187,8 @@ class Trigger(TriggerSpec):
     """The next scheduled fire (ISO-8601 UTC); null for a manual trigger or a paused workflow."""
     skipped_fires: int = 0
     """Scheduled fires skipped because the workflow was busy or pending."""
+    consecutive_failures: int = 0
+    """Executions in a row that failed for good (the last success, or a resume, reset it to 0)."""
 
 
 class WebhookSpec(Model):
@@ -469,6 +482,9 @@ class Workflow(WorkflowDefinition):
     """1 on create, +1 on each update."""
     enabled: bool = True
     """False while paused: neither scheduled nor triggerable."""
+    paused_reason: PausedReason | None = None
+    """Why the workflow is paused: `manual` (a pause request) or `failures` (`trigger.pauseAfterFailures` reached);
+    null while it is enabled."""
     created_at: datetime
     """When the workflow was created (ISO-8601 UTC)."""
     updated_at: datetime
@@ -498,8 +514,15 @@ class Workflow(WorkflowDefinition):
         return action.retry or self.retry
 
 
-SERVER_MANAGED_FIELDS = ("version", "enabled", "createdAt", "updatedAt", "changedBy")
-SERVER_MANAGED_TRIGGER_FIELDS = ("status", "executionId", "lockedAt", "nextRunAt", "skippedFires")
+SERVER_MANAGED_FIELDS = ("version", "enabled", "pausedReason", "createdAt", "updatedAt", "changedBy")
+SERVER_MANAGED_TRIGGER_FIELDS = (
+    "status",
+    "executionId",
+    "lockedAt",
+    "nextRunAt",
+    "skippedFires",
+    "consecutiveFailures",
+)
 
 
 def strip_server_managed(body: Any) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from wfa.events import ExecutionRequest, LifecycleEvent
+from wfa.events import Event, ExecutionRequest
 
 
 class ExecutionRequestPublisher(Protocol):
@@ -14,5 +14,5 @@ class ExecutionRequestPublisher(Protocol):
 
 
 class LifecycleEventPublisher(Protocol):
-    async def publish_event(self, event: LifecycleEvent) -> None:
-        """Best effort: a lost lifecycle event never blocks or fails an execution."""
+    async def publish_event(self, event: Event) -> None:
+        """Best effort: a lost lifecycle (or workflow) event never blocks or fails an execution or a request."""

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from wfa.domain.execution import Execution, ExecutionPlan, ExecutionStatus, Reason
+from wfa.domain.failure_streak import Concluded
 from wfa.domain.labels import Selector
 from wfa.domain.shards import ShardView
 from wfa.domain.statistics import ExecutionStatistics
@@ -163,7 +164,8 @@ class WorkflowRepository(Protocol):
     async def set_enabled(
         self, workflow_id: str, *, enabled: bool, next_run_at: datetime | None, now: datetime
     ) -> Workflow:
-        """Pause or resume. Raises WorkflowNotFound."""
+        """Pause (by hand: `pausedReason: manual`) or resume (`pausedReason` null, the count of failures in a row
+        back to 0). Raises WorkflowNotFound."""
 
     async def try_acquire_trigger_lock(self, workflow_id: str, *, execution_id: str, now: datetime) -> Workflow:
         """idle → busy, held by `execution_id`, in one atomic step: of concurrent callers exactly one wins.
@@ -172,6 +174,13 @@ class WorkflowRepository(Protocol):
 
     async def release_trigger_lock(self, workflow_id: str, *, execution_id: str) -> bool:
         """busy/pending → idle, only if `execution_id` holds the lock. False when it did not."""
+
+    async def conclude_trigger_lock(
+        self, workflow_id: str, *, execution_id: str, status: ExecutionStatus, pause_after_failures: int | None
+    ) -> Concluded:
+        """busy/pending → idle as `execution_id` ends with the final `status`, only if it holds the lock, and in the
+        same atomic write the count of failures in a row moved, the workflow paused when it reached
+        `pause_after_failures` (wfa.domain.failure_streak). A repeated call changes nothing."""
 
     async def mark_trigger_pending(self, workflow_id: str, *, execution_id: str) -> bool:
         """busy → pending while the holder waits for a retry. False when `execution_id` does not hold it."""

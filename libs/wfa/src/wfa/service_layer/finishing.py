@@ -6,7 +6,8 @@ by the repair sweep for a lock whose holder is finished or missing, or a cancel 
 - every action's result is durable before the lock moves (the runner saves each result as it comes; a cancel
   records no result);
 - a final status: the lock is released first, then the final record stored, so that whoever reads the final status
-  can trigger again at once;
+  can trigger again at once; the release also counts failures in a row and may pause the workflow
+  (wfa.domain.failure_streak), in the same write;
 - pending a retry: the record first, then the lock goes from busy to pending (it stays held either way);
 - a cancel: first the execution is marked for cancelling and its lease taken away (no runner goes on with it, nor
   claims it, once the lock is free), then the lock released, then the cancel recorded. A crash after the mark
@@ -21,6 +22,7 @@ from typing import TypeVar
 
 from wfa.domain.errors import ExecutionAlreadyFinished
 from wfa.domain.execution import Execution, ExecutionStatus
+from wfa.domain.failure_streak import Concluded
 from wfa.ports.repositories import ExecutionRepository, WorkflowRepository
 
 R = TypeVar("R")
@@ -42,10 +44,13 @@ async def finish(
     status: ExecutionStatus,
     record: Callable[[], Awaitable[R]],
     writing: Writing = _at_once,
+    pause_after_failures: int | None = None,
+    concluded: Callable[[Concluded], None] | None = None,
 ) -> R:
     """Move the lock `execution_id` holds and store the record of its `status` (`record`), in the order above.
     What `record` returns is returned (falsy: the record was refused); a lock no longer held by this execution is
-    left as it is."""
+    left as it is. For a final status, `concluded` is told what the release did (the last send's answer, when
+    `writing` sent it more than once)."""
     if status is ExecutionStatus.PENDING:
         recorded = await record()
         if not recorded:
@@ -55,7 +60,18 @@ async def finish(
             lambda: workflows.mark_trigger_pending(workflow_id, execution_id=execution_id),
         )
         return recorded
-    await release(workflows, workflow_id=workflow_id, execution_id=execution_id, writing=writing)
+    outcome = Concluded(released=False)
+
+    async def conclude() -> bool:
+        nonlocal outcome
+        outcome = await workflows.conclude_trigger_lock(
+            workflow_id, execution_id=execution_id, status=status, pause_after_failures=pause_after_failures
+        )
+        return outcome.released
+
+    await writing("release_trigger_lock", conclude)
+    if concluded is not None:
+        concluded(outcome)
     return await record()
 
 

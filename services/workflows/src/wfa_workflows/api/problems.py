@@ -25,6 +25,7 @@ from wfa.domain.errors import (
     ExecutionAlreadyFinished,
     ExecutionNotRetryable,
     InvalidSignature,
+    LockHeldByLiveExecution,
     NotFound,
     TriggerLocked,
     ValidationFailed,
@@ -118,6 +119,13 @@ def domain_problem(exc: WfaError) -> Response:
             str(exc),
             kind="trigger-locked",
             extensions={"triggerStatus": exc.trigger_status, "executionId": exc.execution_id, "reason": exc.reason},
+        )
+    if isinstance(exc, LockHeldByLiveExecution):
+        return problem_response(
+            409,
+            str(exc),
+            kind="lock-held",
+            extensions={"executionId": exc.execution_id, "executionStatus": exc.execution_status},
         )
     if isinstance(exc, NotFound):
         return problem_response(404, str(exc), kind="not-found")

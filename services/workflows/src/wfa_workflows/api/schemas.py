@@ -117,6 +117,15 @@ class TriggerConflictProblem(Problem):
     reason: str = Field(description="busy | pending | paused")
 
 
+class UnlockConflictProblem(Problem):
+    """409 on an unlock without `force=true`: the lock's holder is still live (queued, running or pending)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    execution_id: str = Field(alias="executionId", description="The execution holding the lock.")
+    execution_status: str = Field(alias="executionStatus", description="queued | running | pending")
+
+
 class RetryConflictProblem(Problem):
     """409 on a retry: the execution is neither failed nor cancelled (`executionStatus`), the workflow is locked (as
     on a trigger: `triggerStatus`, `executionId`, `reason` busy | pending | paused), or it was deleted

@@ -1,4 +1,4 @@
-"""Routes of the workflow resource: create, read, list, replace, delete, pause, resume, trigger."""
+"""Routes of the workflow resource: create, read, list, replace, delete, pause, resume, unlock, trigger."""
 
 from __future__ import annotations
 
@@ -16,7 +16,13 @@ from wfa.service_layer.triggering import TriggerResult
 from wfa_workflows.api.context import Caller, UseCases
 from wfa_workflows.api.json_bodies import JsonRoute
 from wfa_workflows.api.problems import documented
-from wfa_workflows.api.schemas import TriggerAccepted, TriggerConflictProblem, TriggerRequest, WorkflowPage
+from wfa_workflows.api.schemas import (
+    TriggerAccepted,
+    TriggerConflictProblem,
+    TriggerRequest,
+    UnlockConflictProblem,
+    WorkflowPage,
+)
 
 router = APIRouter(prefix="/workflows", tags=["workflows"], route_class=JsonRoute)
 
@@ -203,6 +209,30 @@ async def pause_workflow(workflow_id: WorkflowIdPath, use_cases: UseCases) -> Wo
 )
 async def resume_workflow(workflow_id: WorkflowIdPath, use_cases: UseCases) -> Workflow:
     return as_resource(await use_cases.resume_workflow(workflow_id))
+
+
+@router.post(
+    "/{workflow_id}/unlock",
+    response_model=Workflow,
+    responses={
+        200: {"description": "The workflow, its lock released (or already idle: nothing to do)."},
+        409: {
+            "model": UnlockConflictProblem,
+            "description": "The lock's holder is still queued, running or pending, and `force` was not given.",
+        },
+        **documented(404, 422),
+    },
+    summary="Release a stuck lock: its holder finished or is missing (force=true: cancel a live holder first)",
+)
+async def unlock_workflow(
+    workflow_id: WorkflowIdPath,
+    use_cases: UseCases,
+    caller: Caller,
+    force: Annotated[
+        bool, Query(description="Cancel the holder when it is still live, then release its lock.")
+    ] = False,
+) -> Workflow:
+    return as_resource(await use_cases.unlock_workflow(workflow_id, force=force, unlocked_by=caller))
 
 
 @router.post(

@@ -24,7 +24,7 @@ from wfa.adapters.kafka.headers import Headers, trace_headers
 from wfa.adapters.kafka.metrics import MESSAGES_PRODUCED
 from wfa.adapters.kafka.topics import ensure_topics
 from wfa.domain.errors import DependencyUnavailable
-from wfa.events import ExecutionRequest, LifecycleEvent
+from wfa.events import Event, ExecutionRequest, LifecycleEvent
 from wfa.observability.tracing import Attributes, default_tracer
 from wfa.settings import Settings
 
@@ -117,13 +117,15 @@ class KafkaPublisher:
             )
             _record_position(span, sent)
 
-    async def publish_event(self, event: LifecycleEvent) -> None:
+    async def publish_event(self, event: Event) -> None:
         """Best effort: a lifecycle event that cannot be delivered is logged and dropped, never raised."""
         topic = self._settings.events_topic
         try:
             with self._producing(topic, event.workflow_id) as span:
-                span.set_attribute(Attributes.EXECUTION_ID, event.execution_id)
-                span.set_attribute(Attributes.ATTEMPT, event.attempt)
+                if event.execution_id is not None:
+                    span.set_attribute(Attributes.EXECUTION_ID, event.execution_id)
+                if isinstance(event, LifecycleEvent):
+                    span.set_attribute(Attributes.ATTEMPT, event.attempt)
                 span.set_attribute(Attributes.EVENT_TYPE, str(event.type))
                 sent = await self._send(
                     topic, key=event.workflow_id.encode(), value=event.to_json(), headers=trace_headers()

@@ -58,6 +58,8 @@ class WorkflowFields:
     LOCKED_AT: Final = f"{TRIGGER}.{alias(Trigger, 'locked_at')}"
     NEXT_RUN_AT: Final = f"{TRIGGER}.{alias(Trigger, 'next_run_at')}"
     SKIPPED_FIRES: Final = f"{TRIGGER}.{alias(Trigger, 'skipped_fires')}"
+    CONSECUTIVE_FAILURES: Final = f"{TRIGGER}.{alias(Trigger, 'consecutive_failures')}"
+    PAUSED_REASON: Final = alias(Workflow, "paused_reason")
     LABELS: Final = alias(Workflow, "labels")
     """Stored as an array of `key=value` strings (wfa.domain.labels), under a multikey index."""
     CHANGED_BY: Final = alias(Workflow, "changed_by")
@@ -106,9 +108,11 @@ _COMPENSATE: Final = alias(HttpRequestAction, "compensate")
 _INPUT: Final = alias(Execution, "input")
 _ACTION_JSON_FIELDS: Final = (alias(HttpRequestAction, "headers"), alias(HttpRequestAction, "body"))
 # What replace_definition leaves as it is: the lock and schedule counters, and the server's own fields.
-_KEPT_ON_REPLACE: Final = frozenset({ID, DELETED, WorkflowFields.ENABLED, WorkflowFields.CREATED_AT})
+_KEPT_ON_REPLACE: Final = frozenset(
+    {ID, DELETED, WorkflowFields.ENABLED, WorkflowFields.PAUSED_REASON, WorkflowFields.CREATED_AT}
+)
 _TRIGGER_STATE: Final = frozenset(
-    alias(Trigger, name) for name in ("status", "execution_id", "locked_at", "skipped_fires")
+    alias(Trigger, name) for name in ("status", "execution_id", "locked_at", "skipped_fires", "consecutive_failures")
 )
 _EXECUTION_STORAGE_ONLY: Final = frozenset(
     {ID, PLAN, IDEMPOTENCY_KEY, LEASE_OWNER, LEASE_UNTIL, DISPATCHED_AT, LAST_WRITE}
@@ -172,7 +176,7 @@ def definition_from_document(document: Document) -> WorkflowDefinition:
 
 def definition_update(workflow: Workflow) -> Document:
     """The `$set` of replace_definition: every field of the new definition (with its version, updatedAt and
-    nextRunAt), but not the lock, the skipped-fire count, `enabled` or `createdAt`."""
+    nextRunAt), but not the lock, the skipped-fire and failure counts, `enabled`, `pausedReason` or `createdAt`."""
     document = workflow_to_document(workflow)
     trigger: Document = document.pop(WorkflowFields.TRIGGER)
     update = {key: value for key, value in document.items() if key not in _KEPT_ON_REPLACE}

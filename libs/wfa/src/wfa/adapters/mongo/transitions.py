@@ -15,7 +15,7 @@ from enum import Enum, StrEnum
 from typing import TypeVar
 
 from wfa.adapters.mongo.documents import Document, value_at
-from wfa.domain.transition import Condition, Is, IsAtOrBefore, IsNotAfter, IsOneOf, Transition
+from wfa.domain.transition import Condition, Is, IsAtOrBefore, IsBelow, IsNotAfter, IsOneOf, Transition
 
 F = TypeVar("F", bound=StrEnum)
 
@@ -39,6 +39,10 @@ def _clause(condition: Condition) -> object:
             return {"$not": {"$gt": moment}}
         case IsAtOrBefore(moment):
             return {"$lte": moment}
+        case IsBelow(limit):
+            # A counter stored before it existed is absent, and counts as 0: `$not: {$gte}` matches it too (as
+            # IsNotAfter, without a top-level $or). Below 0 nothing is, absent included: a plain `$lt` says so.
+            return {"$not": {"$gte": limit}} if limit > 0 else {"$lt": limit}
 
 
 def write_filter(change: Transition[F], paths: Paths[F], selector: Document) -> Document:

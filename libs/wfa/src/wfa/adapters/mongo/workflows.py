@@ -34,11 +34,13 @@ from wfa.adapters.mongo.errors import translated
 from wfa.adapters.mongo.group_commit import GroupCommit
 from wfa.adapters.mongo.queries import at_or_after, earliest, find_page
 from wfa.adapters.mongo.transitions import state_of, write_filter, write_update
-from wfa.domain import trigger_lock
+from wfa.domain import failure_streak, trigger_lock
 from wfa.domain.errors import TriggerLocked, VersionMismatch, WorkflowAlreadyExists, WorkflowNotFound
+from wfa.domain.execution import ExecutionStatus
+from wfa.domain.failure_streak import Concluded
 from wfa.domain.labels import Selector
 from wfa.domain.trigger_lock import LockField, LockTransition
-from wfa.domain.workflow import TriggerStatus, Workflow
+from wfa.domain.workflow import PausedReason, TriggerStatus, Workflow
 from wfa.ports.repositories import LockPage, LockPosition, SlotClaim, SlotOutcome, WorkflowPage, Workflows
 
 F = WorkflowFields
@@ -68,6 +70,8 @@ LOCK_PATHS: Final = {
     LockField.LOCKED_AT: F.LOCKED_AT,
     LockField.NEXT_RUN_AT: F.NEXT_RUN_AT,
     LockField.SKIPPED_FIRES: F.SKIPPED_FIRES,
+    LockField.CONSECUTIVE_FAILURES: F.CONSECUTIVE_FAILURES,
+    LockField.PAUSED_REASON: F.PAUSED_REASON,
 }
 # A failed conditional write is explained by a second read; if that read shows the precondition holding again
 # (the lock was released in between), the write is simply tried again, a bounded number of times.
@@ -186,9 +190,15 @@ class MongoWorkflowRepository:
     async def set_enabled(
         self, workflow_id: str, *, enabled: bool, next_run_at: datetime | None, now: datetime
     ) -> Workflow:
-        await self._collection.update_one(
-            _live(workflow_id), {"$set": {F.ENABLED: enabled, F.NEXT_RUN_AT: next_run_at, F.UPDATED_AT: now}}
-        )
+        update: Document = {
+            F.ENABLED: enabled,
+            F.PAUSED_REASON: None if enabled else PausedReason.MANUAL.value,
+            F.NEXT_RUN_AT: next_run_at,
+            F.UPDATED_AT: now,
+        }
+        if enabled:
+            update[F.CONSECUTIVE_FAILURES] = 0
+        await self._collection.update_one(_live(workflow_id), {"$set": update})
         document = await self._collection.find_one(_live(workflow_id))
         if document is None:
             raise WorkflowNotFound(workflow_id)
@@ -214,6 +224,20 @@ class MongoWorkflowRepository:
     @translated
     async def release_trigger_lock(self, workflow_id: str, *, execution_id: str) -> bool:
         return await self._change(workflow_id, trigger_lock.release(execution_id))
+
+    @translated
+    async def conclude_trigger_lock(
+        self, workflow_id: str, *, execution_id: str, status: ExecutionStatus, pause_after_failures: int | None
+    ) -> Concluded:
+        for release in failure_streak.releases(execution_id, status, pause_after_failures=pause_after_failures):
+            if await self._change(workflow_id, release.change):
+                if not release.pauses:
+                    return Concluded(released=True)
+                # A read only when the workflow was paused (rare), for the event's count.
+                current = await self._read_live(workflow_id)
+                count = value_at(current, F.CONSECUTIVE_FAILURES) if current is not None else None
+                return Concluded(released=True, paused=True, consecutive_failures=count)
+        return Concluded(released=False)
 
     @translated
     async def mark_trigger_pending(self, workflow_id: str, *, execution_id: str) -> bool:
