@@ -44,6 +44,7 @@ class Reason(StrEnum):
     MANUAL = "manual"
     SCHEDULE = "schedule"
     RETRY = "retry"  # POST /executions/{id}/retry: a new execution resuming a failed or cancelled one
+    BACKFILL = "backfill"  # POST /workflows/{id}/backfill: one execution per past slot asked for
 
 
 class ErrorInfo(Model):
