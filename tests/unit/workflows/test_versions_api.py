@@ -99,7 +99,14 @@ async def test_a_version_is_the_definition_as_it_was(client: httpx.AsyncClient) 
     body = response.json()
     assert (body["version"], body["updatedAt"], body["changedBy"]) == (1, first["updatedAt"], None)
     assert body["name"] is None
-    assert body["trigger"] == {"type": "periodic", "interval": "10s", "cron": None, "timezone": None}
+    assert body["trigger"] == {
+        "type": "periodic",
+        "interval": "10s",
+        "cron": None,
+        "timezone": None,
+        "catchup": "latest",
+        "catchupWindow": "1h",
+    }
     assert body["actions"] == first["actions"]
 
 

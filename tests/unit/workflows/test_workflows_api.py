@@ -38,6 +38,10 @@ async def test_seed_payload_is_created_with_every_field_normalised(client: httpx
             "lockedAt": None,
             "nextRunAt": iso(START + timedelta(seconds=10)),
             "skippedFires": 0,
+            "missedFires": 0,
+            "firedFires": 0,
+            "catchup": "latest",
+            "catchupWindow": "1h",
         },
         "actions": [
             {
