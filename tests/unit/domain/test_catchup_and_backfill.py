@@ -110,7 +110,8 @@ def test_cron_catchup_all_within_the_window() -> None:
     slot = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
     now = datetime(2026, 5, 1, 10, 1, tzinfo=UTC)
     plan = plan_fire(trigger, slot, now)
-    assert plan.backlog == (*tuple(datetime(2026, 5, 1, 9, m, tzinfo=UTC) for m in (15, 30, 45)), datetime(2026, 5, 1, 10, 0, tzinfo=UTC))
+    nine = tuple(datetime(2026, 5, 1, 9, m, tzinfo=UTC) for m in (15, 30, 45))
+    assert plan.backlog == (*nine, datetime(2026, 5, 1, 10, 0, tzinfo=UTC))
     assert plan.missed.count == 5  # 8:00 .. 9:00
     assert plan.next_run_at == datetime(2026, 5, 1, 10, 15, tzinfo=UTC)
 
