@@ -80,7 +80,7 @@ async def get_schedule(workflow_id: WorkflowIdPath, use_cases: UseCases, count: 
 @router.post(
     "/{workflow_id}/backfill",
     status_code=202,
-    response_model=BackfillAccepted,
+    response_model=BackfillAccepted | BackfillPlan,
     responses={
         200: {"model": BackfillPlan, "description": "`dryRun`: the slots, nothing started."},
         **documented(404, 422),
