@@ -41,7 +41,16 @@ def test_seed_payload_is_valid_and_every_default_is_filled() -> None:
         "expectStatus": None,
     }
     assert dumped["retry"] == {"maxAttempts": 3, "initialInterval": "2s", "backoffRate": 2.0, "maxInterval": "5m"}
-    assert dumped["trigger"] == {"type": "periodic", "interval": "10s", "cron": None, "timezone": None, "secret": None}
+    assert dumped["trigger"] == {
+        "type": "periodic",
+        "interval": "10s",
+        "cron": None,
+        "timezone": None,
+        "secret": None,
+        "pauseAfterFailures": None,
+        "catchup": "latest",
+        "catchupWindow": "1h",
+    }
 
 
 def test_actions_are_named_by_position_unless_named() -> None:

@@ -213,6 +213,8 @@ def test_openapi_documents_every_endpoint_of_the_contract(openapi: dict) -> None
         ("GET", "/executions"),  # v2: executions across workflows
         ("GET", "/workflows/{workflow_id}/stats"),  # added to the contract's endpoints: statistics
         ("GET", "/stats"),
+        ("GET", "/workflows/{workflow_id}/schedule"),  # v2: schedules
+        ("POST", "/workflows/{workflow_id}/backfill"),  # v2: schedules
         ("GET", "/workflows/{workflow_id}/versions"),  # v2: versions
         ("GET", "/workflows/{workflow_id}/versions/{version}"),
         ("GET", "/workflows/{workflow_id}/versions/{version}/diff"),

@@ -106,6 +106,8 @@ async def test_a_version_is_the_definition_as_it_was(client: httpx.AsyncClient) 
         "timezone": None,
         "secret": None,
         "pauseAfterFailures": None,
+        "catchup": "latest",
+        "catchupWindow": "1h",
     }
     assert body["actions"] == first["actions"]
 

@@ -241,6 +241,12 @@ async def test_a_webhook_workflow_is_not_scheduled_and_may_be_triggered_with_a_k
         "lockedAt": None,
         "nextRunAt": None,
         "skippedFires": 0,
+        "consecutiveFailures": 0,
+        "missedFires": 0,
+        "firedFires": 0,
+        "pauseAfterFailures": None,
+        "catchup": None,
+        "catchupWindow": None,
     }
     assert manual.status_code == 202
     assert (await client.get(manual.headers["location"], headers=AUTH)).json()["reason"] == "manual"

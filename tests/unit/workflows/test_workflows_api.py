@@ -41,6 +41,10 @@ async def test_seed_payload_is_created_with_every_field_normalised(client: httpx
             "nextRunAt": iso(START + timedelta(seconds=10)),
             "skippedFires": 0,
             "consecutiveFailures": 0,
+            "missedFires": 0,
+            "firedFires": 0,
+            "catchup": "latest",
+            "catchupWindow": "1h",
         },
         "actions": [
             {

@@ -26,6 +26,7 @@ from wfa.observability.tracing import configure_tracing, current_traceparent, tr
 from wfa.service_layer.triggering import Triggering
 from wfa.settings import Settings, settings_for
 from wfa_scheduler.adapters.mongo_changes import MongoWorkflowChanges
+from wfa_scheduler.backlog import Backlog
 from wfa_scheduler.firing import Firing
 from wfa_scheduler.metrics import SchedulerMetrics
 from wfa_scheduler.repair import Repair
@@ -75,6 +76,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     jobs = SchedulerJobs(
         firing=Firing(deps, metrics=metrics, batch=settings.scheduler_batch, tracer=tracer, owns=shards.owns),
         retries=Retries(deps, metrics=metrics, batch=settings.scheduler_batch, tracer=tracer),
+        backlog=Backlog(deps, batch=settings.scheduler_batch),
         repair=Repair(
             deps,
             metrics=metrics,

@@ -20,6 +20,7 @@ class SchedulerMetrics:
         self.fires = Counter(
             "wfa_schedule_fires",
             "Scheduled slots handled, by outcome: fired (execution created), skipped (workflow busy or pending), "
+            "passed (nothing started now: missed under catchup none, or handed to the backlog under catchup all), "
             "lost (another scheduler took the slot, or the workflow changed)",
             ["outcome"],
             registry=registry,

@@ -16,6 +16,7 @@ import structlog
 
 from wfa.domain.errors import DependencyUnavailable
 from wfa.until_done import log_failure, until_done
+from wfa_scheduler.backlog import Backlog
 from wfa_scheduler.changes import Wake, Wakeup, WorkflowChanges, follow_changes
 from wfa_scheduler.firing import Firing
 from wfa_scheduler.loop import Loop
@@ -37,6 +38,7 @@ class SchedulerJobs:
     repair: Repair
     retention: Retention | None = None  # None: WFA_RETENTION=off, executions are kept forever
     shards: ShardOwnership | None = None  # None: this process fires every workflow
+    backlog: Backlog | None = None  # None: backfills and `catchup: all` catch-ups are not fired by this process
 
 
 class Scheduler:
@@ -62,6 +64,8 @@ class Scheduler:
             Loop("retries", jobs.retries.step, max_sleep=max_sleep, metrics=metrics, wake=wake(Wake.RETRIES)),
             Loop("repair", jobs.repair.step, max_sleep=repair_interval, metrics=metrics),
         ]
+        if jobs.backlog is not None:
+            self.loops.append(Loop("backlog", jobs.backlog.step, max_sleep=max_sleep, metrics=metrics))
         if jobs.retention is not None:
             # Capped by its own interval: the sweep is paced by time, not woken by changes.
             self.loops.append(

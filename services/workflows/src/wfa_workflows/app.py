@@ -22,7 +22,7 @@ from pydantic.alias_generators import to_camel
 from wfa.domain.durations import PATTERN_TEXT as DURATION_PATTERN
 from wfa.domain.durations import format_duration
 from wfa.entrypoints.ops_http import ReadinessCheck, ops_routes
-from wfa_workflows.api import executions, statistics, versions, webhooks, workflows
+from wfa_workflows.api import executions, schedule, statistics, versions, webhooks, workflows
 from wfa_workflows.api.auth import ApiKey, ApiKeyAuth
 from wfa_workflows.api.http_metrics import HttpMetrics
 from wfa_workflows.api.limits import BodySizeLimit
@@ -183,7 +183,7 @@ def create_app(deps: ApiDependencies) -> FastAPI:
     )
     app.state.use_cases = deps.use_cases
     guard = [Depends(ApiKeyAuth(deps.api_keys))]
-    for router in (workflows.router, versions.router, executions.router, statistics.router):
+    for router in (workflows.router, schedule.router, versions.router, executions.router, statistics.router):
         app.include_router(router, dependencies=guard, responses=documented(401, 403, 413, 415, 422, 503))
     app.include_router(webhooks.router)  # signed instead of authenticated: outside the guard
     app.router.routes.extend(ops_routes(deps.readiness))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -27,11 +27,11 @@ from wfa.domain.errors import (
 )
 from wfa.domain.execution import Execution, ExecutionStatus
 from wfa.domain.labels import Selector
-from wfa.domain.schedule import first_fire, next_fire_after
+from wfa.domain.schedule import MAX_BACKFILL, first_fire, next_fire_after, next_fires, slots_between
 from wfa.domain.statistics import ExecutionStatistics
 from wfa.domain.versions import DefinitionDiff, WorkflowVersion, changed_paths, diff_definitions
 from wfa.domain.webhooks import verify_signature
-from wfa.domain.workflow import Workflow, WorkflowDefinition
+from wfa.domain.workflow import BacklogSlot, Workflow, WorkflowDefinition
 from wfa.events import LifecycleEvent, LifecycleEventType, WorkflowEvent, WorkflowEventType
 from wfa.ports.publisher import LifecycleEventPublisher
 from wfa.ports.repositories import (
@@ -171,6 +171,11 @@ class WorkflowUseCases:
         revised.trigger.locked_at = stored.trigger.locked_at
         revised.trigger.skipped_fires = stored.trigger.skipped_fires
         revised.trigger.consecutive_failures = stored.trigger.consecutive_failures
+        revised.trigger.missed_fires = stored.trigger.missed_fires
+        revised.trigger.fired_fires = stored.trigger.fired_fires
+        revised.trigger.recent_fires = stored.trigger.recent_fires
+        revised.trigger.backlog = stored.trigger.backlog
+        revised.trigger.backlog_next = stored.trigger.backlog_next
         revised.enabled = stored.enabled
         revised.paused_reason = stored.paused_reason
         revised.created_at = stored.created_at
@@ -253,6 +258,39 @@ class WorkflowUseCases:
                     )
                 )
         return await self.workflows.get(workflow_id)
+
+    # -- schedule -------------------------------------------------------------------------------------------
+
+    def next_fires(self, workflow: Workflow, *, count: int) -> list[datetime]:
+        """The next `count` fires from the stored nextRunAt; none while paused (resuming moves to the next slot
+        after the resume) or for a manual workflow."""
+        if not workflow.enabled:
+            return []
+        return next_fires(workflow.trigger, workflow.trigger.next_run_at, count)
+
+    async def backfill(self, workflow_id: str, *, start: datetime, end: datetime, dry_run: bool) -> list[datetime]:
+        """The slots of [start, end) of the workflow's schedule that are past (the later ones are the schedule's
+        own), at most MAX_BACKFILL; unless `dry_run`, added to the workflow's backlog, which the scheduler fires one
+        after another as the lock frees (reason `backfill`). Raises WorkflowNotFound or ValidationFailed."""
+        workflow = await self.workflows.get(workflow_id)
+        trigger = workflow.trigger
+        if not trigger.is_scheduled:
+            raise ValidationFailed("a manual workflow has no schedule to backfill", loc=("body",))
+        if start >= end:
+            raise ValidationFailed("from must be before to", loc=("body", "from"))
+        # Any slot of the grid names it: the stored nextRunAt is kept while paused and moves along the grid.
+        grid = trigger.next_run_at or first_fire(trigger, workflow.created_at) or workflow.created_at
+        until = min(end, self.triggering.clock.now())
+        slots = slots_between(trigger, start, until, grid=grid, limit=MAX_BACKFILL)
+        if len(slots) > MAX_BACKFILL:
+            raise ValidationFailed(
+                f"[from, to) holds more than {MAX_BACKFILL} slots: backfill a shorter range at a time",
+                loc=("body", "to"),
+            )
+        if not dry_run and slots:
+            await self.workflows.add_to_backlog(workflow_id, [BacklogSlot(slot=slot, backfill=True) for slot in slots])
+            log.info("workflow.backfilled", workflow_id=workflow_id, slots=len(slots))
+        return slots
 
     async def trigger_workflow(
         self, workflow_id: str, *, input: dict[str, Any] | None, idempotency_key: str | None

@@ -31,10 +31,11 @@ from wfa.domain.execution import Execution, ExecutionPlan, ExecutionStatus
 from wfa.domain.failure_streak import Concluded
 from wfa.domain.labels import Selector, carries
 from wfa.domain.run_claims import RunField, RunTransition, new_token
+from wfa.domain.schedule import FirePlan
 from wfa.domain.shards import RELEASED, ShardLease, ShardView
 from wfa.domain.statistics import ExecutionStatistics, summarize
-from wfa.domain.trigger_lock import LockField, LockTransition
-from wfa.domain.workflow import PausedReason, TriggerStatus, Workflow
+from wfa.domain.trigger_lock import LockField, LockTransition, claim_transitions
+from wfa.domain.workflow import BacklogSlot, PausedReason, TriggerStatus, Workflow
 from wfa.ports.repositories import (
     ClaimedExecution,
     ExecutionFilter,
@@ -115,6 +116,11 @@ class InMemoryWorkflowRepository:
         updated.trigger.locked_at = lock.locked_at
         updated.trigger.skipped_fires = lock.skipped_fires
         updated.trigger.consecutive_failures = lock.consecutive_failures
+        updated.trigger.missed_fires = lock.missed_fires
+        updated.trigger.fired_fires = lock.fired_fires
+        updated.trigger.recent_fires = lock.recent_fires
+        updated.trigger.backlog = lock.backlog
+        updated.trigger.backlog_next = lock.backlog_next
         if not reschedule:
             updated.trigger.next_run_at = lock.next_run_at
         updated.enabled = stored.enabled
@@ -180,18 +186,55 @@ class InMemoryWorkflowRepository:
         return self._change_lock(workflow_id, trigger_lock.to_busy(execution_id))
 
     async def claim_schedule_slot(
-        self, workflow_id: str, *, slot: datetime, next_run_at: datetime | None, execution_id: str, now: datetime
+        self,
+        workflow_id: str,
+        *,
+        slot: datetime,
+        next_run_at: datetime | None,
+        execution_id: str,
+        now: datetime,
+        plan: FirePlan | None = None,
     ) -> SlotClaim:
         await _round_trip()
         stored = self._live.get(workflow_id)
         if stored is None:
             return SlotClaim(SlotOutcome.LOST, None)
-        fire = trigger_lock.fire_slot(slot, next_run_at=next_run_at, execution_id=execution_id, now=now)
-        if _apply_to_lock(stored, fire):
-            return SlotClaim(SlotOutcome.FIRED, _copy_workflow(stored))
-        if _apply_to_lock(stored, trigger_lock.skip_slot(slot, next_run_at=next_run_at)):
-            return SlotClaim(SlotOutcome.SKIPPED, _copy_workflow(stored))
+        for outcome, change in claim_transitions(slot, next_run_at, execution_id=execution_id, now=now, plan=plan):
+            if _apply_to_lock(stored, change):
+                return SlotClaim(outcome, _copy_workflow(stored))
         return SlotClaim(SlotOutcome.LOST, None)
+
+    async def add_to_backlog(self, workflow_id: str, slots: Sequence[BacklogSlot]) -> None:
+        await _round_trip()
+        trigger = self._get(workflow_id).trigger
+        trigger.backlog = sorted([*trigger.backlog, *slots], key=lambda entry: entry.slot)
+        trigger.backlog_next = trigger.backlog[0].slot if trigger.backlog else None
+
+    async def due_backlogs(self, *, now: datetime, limit: int) -> Workflows:
+        await _round_trip()
+        due = [
+            w
+            for w in self._live.values()
+            if w.enabled and w.trigger.backlog_next is not None and w.trigger.backlog_next <= now
+        ]
+        due.sort(key=lambda w: (w.trigger.backlog_next, w.workflow_id))
+        return [_copy_workflow(w) for w in due[:limit]]
+
+    async def take_lock_for_backlog_slot(
+        self, workflow_id: str, *, slot: datetime, execution_id: str, now: datetime
+    ) -> bool:
+        await _round_trip()
+        stored = self._live.get(workflow_id)
+        if stored is None or not stored.trigger.backlog or stored.trigger.backlog[0].slot != slot:
+            return False
+        return _apply_to_lock(stored, trigger_lock.fire_backlog_slot(slot, execution_id=execution_id, now=now))
+
+    async def drop_backlog_slot(self, workflow_id: str, *, slot: datetime) -> None:
+        await _round_trip()
+        stored = self._live.get(workflow_id)
+        if stored is not None and stored.trigger.backlog and stored.trigger.backlog[0].slot == slot:
+            stored.trigger.backlog = stored.trigger.backlog[1:]
+            stored.trigger.backlog_next = stored.trigger.backlog[0].slot if stored.trigger.backlog else None
 
     async def due_for_schedule(self, *, now: datetime, limit: int) -> Workflows:
         await _round_trip()

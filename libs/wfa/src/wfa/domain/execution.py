@@ -45,6 +45,7 @@ class Reason(StrEnum):
     SCHEDULE = "schedule"
     RETRY = "retry"  # POST /executions/{id}/retry: a new execution resuming a failed or cancelled one
     WEBHOOK = "webhook"  # a signed POST /hooks/{workflowId}
+    BACKFILL = "backfill"  # POST /workflows/{id}/backfill: one execution per past slot asked for
 
 
 class ErrorInfo(Model):

@@ -72,12 +72,22 @@ def holds(condition: Condition, value: object) -> bool:
 
 
 @dataclass(frozen=True)
+class Appended:
+    """Items added at the end of a list field, of which only the last `keep` are kept (a bounded log)."""
+
+    items: tuple[object, ...]
+    keep: int
+
+
+@dataclass(frozen=True)
 class Transition(Generic[F]):
-    """`requires` each field to meet its condition; then `sets` fields to values and `increments` counters."""
+    """`requires` each field to meet its condition; then `sets` fields to values, `increments` counters and
+    `appends` to bounded lists."""
 
     requires: Mapping[F, Condition]
     sets: Mapping[F, object]
     increments: Mapping[F, int] = field(default_factory=dict)
+    appends: Mapping[F, Appended] = field(default_factory=dict)
 
     def allows(self, state: Mapping[F, object]) -> bool:
         return all(holds(condition, state.get(name)) for name, condition in self.requires.items())
@@ -89,6 +99,10 @@ class Transition(Generic[F]):
         for name, step in self.increments.items():
             current = after.get(name)
             after[name] = (current if isinstance(current, int) else 0) + step
+        for name, appended in self.appends.items():
+            current = after.get(name)
+            items = [*(current if isinstance(current, list) else []), *appended.items]
+            after[name] = items[-appended.keep :]
         return after
 
     def landed(self, state: Mapping[F, object]) -> bool:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from wfa.domain.transition import Is, IsOneOf, Transition
-from wfa.domain.workflow import TriggerStatus
+from wfa.domain.schedule import NOTHING_MISSED, FirePlan, Missed
+from wfa.domain.transition import Appended, Condition, Is, IsOneOf, Transition
+from wfa.domain.workflow import RECENT_FIRES, FireOutcome, FireRecord, TriggerStatus
 
 
 class LockField(StrEnum):
@@ -24,9 +25,19 @@ class LockField(StrEnum):
     SKIPPED_FIRES = "trigger.skipped_fires"
     CONSECUTIVE_FAILURES = "trigger.consecutive_failures"
     PAUSED_REASON = "paused_reason"
+    MISSED_FIRES = "trigger.missed_fires"
+    FIRED_FIRES = "trigger.fired_fires"
+    RECENT_FIRES = "trigger.recent_fires"
 
 
 LockTransition = Transition[LockField]
+
+
+class SlotOutcome(StrEnum):
+    FIRED = "fired"  # the slot was ours and the lock was free: the caller creates the execution
+    SKIPPED = "skipped"  # the slot was ours but the workflow was busy or pending: counted, not queued
+    LOST = "lost"  # another scheduler claimed this slot first, or the workflow changed meanwhile
+    PASSED = "passed"  # the slot was ours and starts nothing now (catchup: missed, or handed to the backlog)
 
 
 def _take(execution_id: str, now: datetime) -> dict[LockField, object]:
@@ -70,28 +81,86 @@ def to_busy(execution_id: str) -> LockTransition:
     )
 
 
-def fire_slot(slot: datetime, *, next_run_at: datetime | None, execution_id: str, now: datetime) -> LockTransition:
+def _outcomes(missed: Missed, *last: FireRecord) -> dict[LockField, Appended]:
+    """The slots' outcomes, logged in the write that decides them (GET /workflows/{id}/schedule)."""
+    records = [FireRecord(slot=slot, outcome=FireOutcome.MISSED) for slot in missed.newest]
+    return {LockField.RECENT_FIRES: Appended((*records, *last), keep=RECENT_FIRES)}
+
+
+def _missed(missed: Missed) -> dict[LockField, int]:
+    return {LockField.MISSED_FIRES: missed.count} if missed.count else {}
+
+
+def _scheduled(slot: datetime) -> dict[LockField, Condition]:
+    return {LockField.ENABLED: Is(True), LockField.NEXT_RUN_AT: Is(slot)}
+
+
+def fire_slot(
+    slot: datetime,
+    *,
+    next_run_at: datetime | None,
+    execution_id: str,
+    now: datetime,
+    fires: datetime | None = None,
+    missed: Missed = NOTHING_MISSED,
+) -> LockTransition:
     """The scheduler's fire of `slot` (the stored nextRunAt, so a slot is claimed once however many schedulers
-    look): the schedule moves on and the lock is taken for `execution_id`."""
+    look): the schedule moves on and the lock is taken for `execution_id`. `fires`: the slot the execution is for
+    (default `slot`; `catchup: none` fires the latest due one); `missed`: the slots given up meanwhile."""
     return Transition(
-        requires={
-            LockField.ENABLED: Is(True),
-            LockField.NEXT_RUN_AT: Is(slot),
-            LockField.STATUS: Is(TriggerStatus.IDLE),
-        },
+        requires={**_scheduled(slot), LockField.STATUS: Is(TriggerStatus.IDLE)},
         sets={LockField.NEXT_RUN_AT: next_run_at, **_take(execution_id, now)},
+        increments={LockField.FIRED_FIRES: 1, **_missed(missed)},
+        appends=_outcomes(missed, FireRecord(slot=fires or slot, outcome=FireOutcome.FIRED, execution_id=execution_id)),
     )
 
 
-def skip_slot(slot: datetime, *, next_run_at: datetime | None) -> LockTransition:
+def skip_slot(
+    slot: datetime, *, next_run_at: datetime | None, fires: datetime | None = None, missed: Missed = NOTHING_MISSED
+) -> LockTransition:
     """The fire of `slot` while the workflow is busy or pending: the schedule moves on, the fire is counted as
     skipped (not queued)."""
     return Transition(
         requires={
-            LockField.ENABLED: Is(True),
-            LockField.NEXT_RUN_AT: Is(slot),
+            **_scheduled(slot),
             LockField.STATUS: IsOneOf((TriggerStatus.BUSY, TriggerStatus.PENDING)),
         },
         sets={LockField.NEXT_RUN_AT: next_run_at},
-        increments={LockField.SKIPPED_FIRES: 1},
+        increments={LockField.SKIPPED_FIRES: 1, **_missed(missed)},
+        appends=_outcomes(missed, FireRecord(slot=fires or slot, outcome=FireOutcome.SKIPPED)),
     )
+
+
+def pass_slot(slot: datetime, *, next_run_at: datetime | None, missed: Missed) -> LockTransition:
+    """The fire of `slot` that starts nothing now, whatever the lock: its slots were missed (`catchup: none`), or
+    went to the backlog that fires them one after another (`catchup: all`)."""
+    return Transition(
+        requires=_scheduled(slot),
+        sets={LockField.NEXT_RUN_AT: next_run_at},
+        increments=_missed(missed),
+        appends=_outcomes(missed),
+    )
+
+
+def fire_backlog_slot(slot: datetime, *, execution_id: str, now: datetime) -> LockTransition:
+    """idle → busy for the execution of a backlog slot (a catch-up or a backfill), logged as the slot's fire."""
+    return Transition(
+        requires={LockField.ENABLED: Is(True), LockField.STATUS: Is(TriggerStatus.IDLE)},
+        sets=_take(execution_id, now),
+        increments={LockField.FIRED_FIRES: 1},
+        appends=_outcomes(NOTHING_MISSED, FireRecord(slot=slot, outcome=FireOutcome.FIRED, execution_id=execution_id)),
+    )
+
+
+def claim_transitions(
+    slot: datetime, next_run_at: datetime | None, *, execution_id: str, now: datetime, plan: FirePlan | None
+) -> list[tuple[SlotOutcome, LockTransition]]:
+    """The writes that may claim `slot`, tried in order until one applies (none: another scheduler had it)."""
+    plan = plan or FirePlan(fires=slot, next_run_at=next_run_at)
+    if plan.fires is None:
+        return [(SlotOutcome.PASSED, pass_slot(slot, next_run_at=plan.next_run_at, missed=plan.missed))]
+    fire = fire_slot(
+        slot, next_run_at=plan.next_run_at, execution_id=execution_id, now=now, fires=plan.fires, missed=plan.missed
+    )
+    skip = skip_slot(slot, next_run_at=plan.next_run_at, fires=plan.fires, missed=plan.missed)
+    return [(SlotOutcome.FIRED, fire), (SlotOutcome.SKIPPED, skip)]

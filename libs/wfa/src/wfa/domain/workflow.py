@@ -38,6 +38,17 @@ class TriggerType(StrEnum):
     WEBHOOK = "webhook"  # started by a signed POST /hooks/{workflowId} (wfa.domain.webhooks)
 
 
+class Catchup(StrEnum):
+    """What a scheduled workflow does with the slots that passed while no scheduler fired them (downtime)."""
+
+    LATEST = "latest"  # v1: the missed slots collapse into one immediate fire
+    NONE = "none"  # the missed slots are counted and skipped; the next fire is the next future slot
+    ALL = "all"  # each missed slot within `catchupWindow` fires, oldest first, at most 100
+
+
+DEFAULT_CATCHUP_WINDOW = timedelta(hours=1)
+
+
 class TriggerStatus(StrEnum):
     IDLE = "idle"
     BUSY = "busy"
@@ -133,6 +144,13 @@ class TriggerSpec(Model):
     pause_after_failures: Annotated[int, Field(ge=1, le=MAX_PAUSE_AFTER_FAILURES)] | None = None
     """Pause the workflow (`pausedReason: failures`) once this many executions in a row failed for good (1–100);
     null: never. A success resets the count; a cancelled execution neither counts nor resets it."""
+    catchup: Catchup | None = None
+    """For `periodic` and `cron`: what happens to the slots missed while no scheduler ran: `latest` (default: one
+    immediate fire), `none` (skipped and counted as missed) or `all` (each fires, oldest first, within
+    `catchupWindow`, at most 100)."""
+    catchup_window: Interval | None = None
+    """For `periodic` and `cron` with `catchup: all`: how far back missed slots are still fired (default `1h`);
+    older ones are counted as missed."""
 
     @model_validator(mode="after")
     def _fields_match_type(self) -> Self:
@@ -149,11 +167,16 @@ class TriggerSpec(Model):
         elif self.type is TriggerType.WEBHOOK:
             if self.secret is None:
                 raise ValueError("a webhook trigger needs a secret, such as '{{ secrets.HOOK_SECRET }}'")
-            self._forbid("interval", "cron", "timezone")
+            self._forbid("interval", "cron", "timezone", "catchup", "catchup_window")
             return self
         else:
-            self._forbid("interval", "cron", "timezone")
+            self._forbid("interval", "cron", "timezone", "catchup", "catchup_window")
         self._forbid("secret")
+        if self.is_scheduled:
+            if self.catchup is None:
+                self.catchup = Catchup.LATEST
+            if self.catchup_window is None:
+                self.catchup_window = DEFAULT_CATCHUP_WINDOW
         return self
 
     def _forbid(self, *names: str) -> None:
@@ -189,6 +212,52 @@ class Trigger(TriggerSpec):
     """Scheduled fires skipped because the workflow was busy or pending."""
     consecutive_failures: int = 0
     """Executions in a row that failed for good (the last success, or a resume, reset it to 0)."""
+    missed_fires: int = 0
+    """Scheduled slots that never fired because no scheduler ran then (downtime), as `catchup` decided."""
+    fired_fires: int = 0
+    """Scheduled slots that started an execution (catch-up and backfill fires included)."""
+    backlog: SkipJsonSchema[list[BacklogSlot]] = Field(default_factory=list, exclude=True)
+    """Slots waiting to fire one after another as the lock frees, oldest first: a backfill's, and the catch-up
+    of `catchup: all`. Each becomes the execution named by `backlog_execution_id`, so none fires twice."""
+    backlog_next: SkipJsonSchema[datetime | None] = Field(default=None, exclude=True)
+    """The backlog's first slot (null when empty): what the scheduler's backlog query reads, on an index."""
+    recent_fires: SkipJsonSchema[list[FireRecord]] = Field(default_factory=list, exclude=True)
+    """The last outcomes of the schedule's slots, oldest first (at most RECENT_FIRES): served by GET
+    /workflows/{id}/schedule, not in the resource."""
+
+
+RECENT_FIRES = 50
+"""How many slot outcomes a workflow keeps for GET /workflows/{id}/schedule."""
+
+
+class FireOutcome(StrEnum):
+    FIRED = "fired"
+    SKIPPED = "skipped"
+    MISSED = "missed"
+
+
+class FireRecord(Model):
+    """What became of one slot of the schedule."""
+
+    slot: datetime
+    """The slot (ISO-8601 UTC)."""
+    outcome: FireOutcome
+    """`fired` (an execution started), `skipped` (the workflow was busy or pending) or `missed` (no scheduler ran
+    then, and `catchup` did not fire it)."""
+    execution_id: str | None = None
+    """The execution started for the slot (null unless fired)."""
+
+
+class BacklogSlot(Model):
+    """A slot waiting in the backlog, and why it fires: `backfill` (asked for) or `schedule` (a catch-up)."""
+
+    slot: datetime
+    """The slot (ISO-8601 UTC)."""
+    backfill: bool
+    """True for a backfill's slot (the execution's reason `backfill`), false for a catch-up (`schedule`)."""
+
+
+Trigger.model_rebuild()
 
 
 class WebhookSpec(Model):
@@ -522,6 +591,11 @@ SERVER_MANAGED_TRIGGER_FIELDS = (
     "nextRunAt",
     "skippedFires",
     "consecutiveFailures",
+    "missedFires",
+    "firedFires",
+    "recentFires",
+    "backlog",
+    "backlogNext",
 )
 
 

@@ -54,7 +54,7 @@ def _executions_counter(registry: CollectorRegistry) -> Counter:
     return Counter(
         "wfa_executions",
         "Executions that reached a final status, by status (succeeded | failed: the runner; cancelled: the "
-        "workflows service) and reason (manual | schedule | retry | webhook)",
+        "workflows service) and reason (manual | schedule | retry | webhook | backfill)",
         ["status", "reason"],
         registry=registry,
     )

@@ -9,25 +9,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Protocol
 
 from wfa.domain.execution import Execution, ExecutionPlan, ExecutionStatus, Reason
 from wfa.domain.failure_streak import Concluded
 from wfa.domain.labels import Selector
+from wfa.domain.schedule import FirePlan
 from wfa.domain.shards import ShardView
 from wfa.domain.statistics import ExecutionStatistics
+from wfa.domain.trigger_lock import SlotOutcome as SlotOutcome  # re-exported: the claim's answer
 from wfa.domain.versions import WorkflowVersion
-from wfa.domain.workflow import Workflow
+from wfa.domain.workflow import BacklogSlot, Workflow
 
 Workflows = list[Workflow]
 """A plain list of workflows (the repositories' `list` method shadows the builtin in their scope)."""
-
-
-class SlotOutcome(StrEnum):
-    FIRED = "fired"  # the slot was ours and the lock was free: the caller creates the execution
-    SKIPPED = "skipped"  # the slot was ours but the workflow was busy or pending: counted, not queued
-    LOST = "lost"  # another scheduler claimed this slot first, or the workflow changed meanwhile
 
 
 @dataclass(frozen=True)
@@ -189,10 +184,35 @@ class WorkflowRepository(Protocol):
         """pending → busy when the holder's retry is dispatched. False when `execution_id` does not hold it."""
 
     async def claim_schedule_slot(
-        self, workflow_id: str, *, slot: datetime, next_run_at: datetime | None, execution_id: str, now: datetime
+        self,
+        workflow_id: str,
+        *,
+        slot: datetime,
+        next_run_at: datetime | None,
+        execution_id: str,
+        now: datetime,
+        plan: FirePlan | None = None,
     ) -> SlotClaim:
         """Claim the slot `slot` (the stored nextRunAt) once among any number of schedulers, move nextRunAt on,
-        and in the same step take the lock for `execution_id` if it is free (else count a skipped fire)."""
+        and in the same step take the lock for `execution_id` if it is free (else count a skipped fire), logging
+        the outcome. `plan` (default: fire `slot`, nothing missed) says which slot fires, if any (else the claim
+        passes: SlotOutcome.PASSED, whatever the lock) and which slots were missed, counted in the same write."""
+
+    async def add_to_backlog(self, workflow_id: str, slots: Sequence[BacklogSlot]) -> None:
+        """Add slots to the workflow's backlog (kept in order, oldest first): a backfill, or the catch-up of
+        `catchup: all`. Raises WorkflowNotFound."""
+
+    async def due_backlogs(self, *, now: datetime, limit: int) -> Workflows:
+        """Enabled, live workflows whose backlog's first slot is at or before `now`, earliest first."""
+
+    async def take_lock_for_backlog_slot(
+        self, workflow_id: str, *, slot: datetime, execution_id: str, now: datetime
+    ) -> bool:
+        """idle → busy for `execution_id` while `slot` is the backlog's first slot, logging the slot as fired. The
+        slot stays in the backlog until `drop_backlog_slot`: a crash before its execution is stored loses nothing."""
+
+    async def drop_backlog_slot(self, workflow_id: str, *, slot: datetime) -> None:
+        """Remove `slot` from the head of the backlog (its execution is stored); nothing if it is not the head."""
 
     async def due_for_schedule(self, *, now: datetime, limit: int) -> Workflows:
         """Enabled, scheduled, live workflows whose nextRunAt is at or before `now`, earliest first."""

@@ -36,8 +36,8 @@ from wfa.domain.errors import (
     WorkflowNotFound,
 )
 from wfa.domain.execution import Execution, ExecutionPlan, Reason
-from wfa.domain.schedule import next_fire_after
-from wfa.domain.workflow import Workflow
+from wfa.domain.schedule import backlog_execution_id, plan_fire
+from wfa.domain.workflow import BacklogSlot, Workflow
 from wfa.events import ExecutionRequest
 from wfa.ports.publisher import ExecutionRequestPublisher
 from wfa.ports.repositories import ExecutionRepository, SlotOutcome, WorkflowRepository
@@ -253,25 +253,31 @@ async def fire_schedule(deps: Triggering, workflow: Workflow) -> SlotOutcome:
     if slot is None:
         return SlotOutcome.LOST
     now = deps.clock.now()
-    following = next_fire_after(workflow.trigger, slot, now)
+    plan = plan_fire(workflow.trigger, slot, now)
+    if plan.backlog:
+        # Before the claim, so that a crash in between loses no slot; a lost claim (another scheduler) added the
+        # same slots, and each becomes one execution whoever adds it (backlog_execution_id).
+        await deps.workflows.add_to_backlog(
+            workflow.workflow_id, [BacklogSlot(slot=later, backfill=False) for later in plan.backlog]
+        )
     execution_id = deps.new_id()
     claim = await deps.workflows.claim_schedule_slot(
-        workflow.workflow_id, slot=slot, next_run_at=following, execution_id=execution_id, now=now
+        workflow.workflow_id, slot=slot, next_run_at=plan.next_run_at, execution_id=execution_id, now=now, plan=plan
     )
-    bound = log.bind(workflow_id=workflow.workflow_id, slot=slot.isoformat())
+    bound = log.bind(workflow_id=workflow.workflow_id, slot=slot.isoformat(), missed=plan.missed.count)
     if claim.outcome is SlotOutcome.FIRED:
-        assert claim.workflow is not None
+        assert claim.workflow is not None and plan.fires is not None
         execution = Execution.queued(
             execution_id=execution_id,
             workflow=claim.workflow,
             reason=Reason.SCHEDULE,
             input=None,
             now=now,
-            scheduled_for=slot,
+            scheduled_for=plan.fires,
             traceparent=deps.trace_context(),
         )
         await _store_and_dispatch(deps, execution, ExecutionPlan.of(claim.workflow), idempotency_key=None)
-        bound.info("schedule.fired", execution_id=execution_id, lateness_ms=_ms(now - slot))
+        bound.info("schedule.fired", execution_id=execution_id, lateness_ms=_ms(now - plan.fires))
     elif claim.outcome is SlotOutcome.SKIPPED:
         assert claim.workflow is not None
         bound.info(
@@ -280,7 +286,45 @@ async def fire_schedule(deps: Triggering, workflow: Workflow) -> SlotOutcome:
             held_by=claim.workflow.trigger.execution_id,
             skipped_fires=claim.workflow.trigger.skipped_fires,
         )
+    elif claim.outcome is SlotOutcome.PASSED:
+        bound.info("schedule.passed", backlog=len(plan.backlog))
     return claim.outcome
+
+
+async def fire_backlog(deps: Triggering, workflow: Workflow) -> Execution | None:
+    """Fire the first slot of the workflow's backlog if the lock is free: its execution (reason `backfill`, or
+    `schedule` for a catch-up) has an id derived from the slot, so a slot fires once however many schedulers try
+    and whatever crashes. None when the lock was taken (the slot waits for the next pass)."""
+    if not workflow.trigger.backlog:
+        return None
+    head = workflow.trigger.backlog[0]
+    execution_id = backlog_execution_id(workflow.workflow_id, workflow.created_at, head.slot)
+    if await _exists(deps, execution_id):
+        # Stored by an earlier pass that died before removing the slot.
+        await deps.workflows.drop_backlog_slot(workflow.workflow_id, slot=head.slot)
+        return None
+    now = deps.clock.now()
+    if not await deps.workflows.take_lock_for_backlog_slot(
+        workflow.workflow_id, slot=head.slot, execution_id=execution_id, now=now
+    ):
+        return None
+    execution = Execution.queued(
+        execution_id=execution_id,
+        workflow=workflow,
+        reason=Reason.BACKFILL if head.backfill else Reason.SCHEDULE,
+        input=None,
+        now=now,
+        scheduled_for=head.slot,
+        traceparent=deps.trace_context(),
+    )
+    deps.checkpoint(TriggerStep.AFTER_LOCK)
+    # Only the lock holder stores it, and the lock is taken for this id only while it is not stored: never twice.
+    await deps.executions.add(execution, ExecutionPlan.of(workflow), idempotency_key=None)
+    await deps.workflows.drop_backlog_slot(workflow.workflow_id, slot=head.slot)
+    deps.checkpoint(TriggerStep.AFTER_STORE)
+    await dispatch(deps, execution)
+    log.info("backlog.fired", workflow_id=workflow.workflow_id, slot=head.slot.isoformat(), execution_id=execution_id)
+    return execution
 
 
 async def dispatch(deps: Triggering, execution: Execution) -> bool:

@@ -63,6 +63,7 @@ _FIRING_WHEN: Final = {
                 _updated(F.NEXT_RUN_AT),
                 {"$not": [_updated(F.EXECUTION_ID)]},
                 {"$not": [_updated(F.SKIPPED_FIRES)]},
+                {"$not": [_updated(F.MISSED_FIRES)]},
             ]
         },
     ]

@@ -60,6 +60,13 @@ class WorkflowFields:
     SKIPPED_FIRES: Final = f"{TRIGGER}.{alias(Trigger, 'skipped_fires')}"
     CONSECUTIVE_FAILURES: Final = f"{TRIGGER}.{alias(Trigger, 'consecutive_failures')}"
     PAUSED_REASON: Final = alias(Workflow, "paused_reason")
+    MISSED_FIRES: Final = f"{TRIGGER}.{alias(Trigger, 'missed_fires')}"
+    FIRED_FIRES: Final = f"{TRIGGER}.{alias(Trigger, 'fired_fires')}"
+    RECENT_FIRES: Final = f"{TRIGGER}.{alias(Trigger, 'recent_fires')}"
+    """The schedule's last outcomes (excluded from the model's dumps: not in the resource), stored by name."""
+    BACKLOG: Final = f"{TRIGGER}.{alias(Trigger, 'backlog')}"
+    BACKLOG_HEAD: Final = f"{TRIGGER}.{alias(Trigger, 'backlog')}.0.slot"
+    BACKLOG_NEXT: Final = f"{TRIGGER}.{alias(Trigger, 'backlog_next')}"
     LABELS: Final = alias(Workflow, "labels")
     """Stored as an array of `key=value` strings (wfa.domain.labels), under a multikey index."""
     CHANGED_BY: Final = alias(Workflow, "changed_by")
@@ -112,7 +119,19 @@ _KEPT_ON_REPLACE: Final = frozenset(
     {ID, DELETED, WorkflowFields.ENABLED, WorkflowFields.PAUSED_REASON, WorkflowFields.CREATED_AT}
 )
 _TRIGGER_STATE: Final = frozenset(
-    alias(Trigger, name) for name in ("status", "execution_id", "locked_at", "skipped_fires", "consecutive_failures")
+    alias(Trigger, name)
+    for name in (
+        "status",
+        "execution_id",
+        "locked_at",
+        "skipped_fires",
+        "consecutive_failures",
+        "missed_fires",
+        "fired_fires",
+        "recent_fires",
+        "backlog",
+        "backlog_next",
+    )
 )
 _EXECUTION_STORAGE_ONLY: Final = frozenset(
     {ID, PLAN, IDEMPOTENCY_KEY, LEASE_OWNER, LEASE_UNTIL, DISPATCHED_AT, LAST_WRITE}
@@ -149,8 +168,16 @@ def workflow_to_document(workflow: Workflow) -> Document:
     """A live workflow as stored, keyed by its workflowId."""
     fields = workflow.model_dump(by_alias=True, exclude={"workflow_id"})
     _pack_definition(fields)
-    # Excluded from the model's dumps (the resource does not show it), so stored by name.
+    # Excluded from the model's dumps (the resource does not show them), so stored by name.
     fields[WorkflowFields.CHANGED_BY] = workflow.changed_by
+    fields[WorkflowFields.TRIGGER][alias(Trigger, "recent_fires")] = [
+        record.model_dump(by_alias=True, mode="json") | {"slot": record.slot}
+        for record in workflow.trigger.recent_fires
+    ]
+    fields[WorkflowFields.TRIGGER][alias(Trigger, "backlog")] = [
+        entry.model_dump(by_alias=True) for entry in workflow.trigger.backlog
+    ]
+    fields[WorkflowFields.TRIGGER][alias(Trigger, "backlog_next")] = workflow.trigger.backlog_next
     return {ID: workflow.workflow_id, DELETED: False, **fields}
 
 

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from enum import Enum, StrEnum
 from typing import TypeVar
 
+from pydantic import BaseModel
+
 from wfa.adapters.mongo.documents import Document, value_at
 from wfa.domain.transition import Condition, Is, IsAtOrBefore, IsBelow, IsNotAfter, IsOneOf, Transition
 
@@ -24,6 +26,8 @@ Paths = Mapping[F, str]
 
 
 def _bson(value: object) -> object:
+    if isinstance(value, BaseModel):
+        return {key: _bson(item) for key, item in value.model_dump(by_alias=True).items()}
     return value.value if isinstance(value, Enum) else value
 
 
@@ -57,6 +61,13 @@ def write_update(change: Transition[F], paths: Paths[F], *, also_set: Document |
     }
     if change.increments:
         update["$inc"] = {paths[name]: step for name, step in change.increments.items()}
+    appends = {name: appended for name, appended in change.appends.items() if appended.items}
+    if appends:
+        # `$slice` keeps the list bounded in the same write: a log of outcomes costs no command of its own.
+        update["$push"] = {
+            paths[name]: {"$each": [_bson(item) for item in appended.items], "$slice": -appended.keep}
+            for name, appended in appends.items()
+        }
     return update
 
 

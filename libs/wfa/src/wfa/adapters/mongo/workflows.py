@@ -39,8 +39,9 @@ from wfa.domain.errors import TriggerLocked, VersionMismatch, WorkflowAlreadyExi
 from wfa.domain.execution import ExecutionStatus
 from wfa.domain.failure_streak import Concluded
 from wfa.domain.labels import Selector
-from wfa.domain.trigger_lock import LockField, LockTransition
-from wfa.domain.workflow import PausedReason, TriggerStatus, Workflow
+from wfa.domain.schedule import FirePlan
+from wfa.domain.trigger_lock import LockField, LockTransition, claim_transitions
+from wfa.domain.workflow import BacklogSlot, PausedReason, TriggerStatus, Workflow
 from wfa.ports.repositories import LockPage, LockPosition, SlotClaim, SlotOutcome, WorkflowPage, Workflows
 
 F = WorkflowFields
@@ -51,6 +52,12 @@ WORKFLOW_INDEXES: Final = [
     IndexModel(
         [(F.NEXT_RUN_AT, ASCENDING), (ID, ASCENDING)],
         name="schedule",
+        partialFilterExpression={DELETED: False, F.ENABLED: True},
+    ),
+    # due_backlogs: as `schedule`, by the backlog's first slot (null, outside every date range, when empty).
+    IndexModel(
+        [(F.BACKLOG_NEXT, ASCENDING), (ID, ASCENDING)],
+        name="backlog",
         partialFilterExpression={DELETED: False, F.ENABLED: True},
     ),
     # list with ?label=: the array of `key=value` strings, with the workflowId the list is ordered by.
@@ -72,6 +79,9 @@ LOCK_PATHS: Final = {
     LockField.SKIPPED_FIRES: F.SKIPPED_FIRES,
     LockField.CONSECUTIVE_FAILURES: F.CONSECUTIVE_FAILURES,
     LockField.PAUSED_REASON: F.PAUSED_REASON,
+    LockField.MISSED_FIRES: F.MISSED_FIRES,
+    LockField.FIRED_FIRES: F.FIRED_FIRES,
+    LockField.RECENT_FIRES: F.RECENT_FIRES,
 }
 # A failed conditional write is explained by a second read; if that read shows the precondition holding again
 # (the lock was released in between), the write is simply tried again, a bounded number of times.
@@ -249,19 +259,80 @@ class MongoWorkflowRepository:
 
     @translated
     async def claim_schedule_slot(
-        self, workflow_id: str, *, slot: datetime, next_run_at: datetime | None, execution_id: str, now: datetime
+        self,
+        workflow_id: str,
+        *,
+        slot: datetime,
+        next_run_at: datetime | None,
+        execution_id: str,
+        now: datetime,
+        plan: FirePlan | None = None,
     ) -> SlotClaim:
-        fire = trigger_lock.fire_slot(slot, next_run_at=next_run_at, execution_id=execution_id, now=now)
-        fired = await self._change(workflow_id, fire)
-        skipped = not fired and await self._change(workflow_id, trigger_lock.skip_slot(slot, next_run_at=next_run_at))
+        applied: SlotOutcome | None = None
+        changes = claim_transitions(slot, next_run_at, execution_id=execution_id, now=now, plan=plan)
+        for outcome, change in changes:
+            if await self._change(workflow_id, change):
+                applied = outcome
+                break
         current = await self._read_live(workflow_id)
         if current is None:
             return SlotClaim(SlotOutcome.LOST, None)
-        if fired or fire.landed(state_of(current, LOCK_PATHS)):
-            return SlotClaim(SlotOutcome.FIRED, workflow_from_document(current))
-        if skipped:
-            return SlotClaim(SlotOutcome.SKIPPED, workflow_from_document(current))
-        return SlotClaim(SlotOutcome.LOST, None)
+        first_outcome, first = changes[0]
+        if applied is None and first_outcome is SlotOutcome.FIRED and first.landed(state_of(current, LOCK_PATHS)):
+            applied = SlotOutcome.FIRED  # a repeated send of a fire that had landed
+        if applied is None:
+            return SlotClaim(SlotOutcome.LOST, None)
+        return SlotClaim(applied, workflow_from_document(current))
+
+    @translated
+    async def add_to_backlog(self, workflow_id: str, slots: Sequence[BacklogSlot]) -> None:
+        # `$sort` keeps the list in order in the one write, whoever adds at once; then the head is copied to the
+        # indexed field, conditionally on still being the head (a concurrent add or drop copies its own).
+        result = await self._collection.update_one(
+            _live(workflow_id),
+            {"$push": {F.BACKLOG: {"$each": [slot.model_dump(by_alias=True) for slot in slots], "$sort": {"slot": 1}}}},
+        )
+        if result.matched_count == 0:
+            raise WorkflowNotFound(workflow_id)
+        await self._copy_backlog_head(workflow_id)
+
+    @translated
+    async def due_backlogs(self, *, now: datetime, limit: int) -> Workflows:
+        documents = await self._find(
+            {**self._scheduled(), F.BACKLOG_NEXT: {"$lte": now}},
+            sort=[(F.BACKLOG_NEXT, ASCENDING), (ID, ASCENDING)],
+            limit=limit,
+        )
+        return [workflow_from_document(document) for document in documents]
+
+    @translated
+    async def take_lock_for_backlog_slot(
+        self, workflow_id: str, *, slot: datetime, execution_id: str, now: datetime
+    ) -> bool:
+        change = trigger_lock.fire_backlog_slot(slot, execution_id=execution_id, now=now)
+        selector = {**_live(workflow_id), F.BACKLOG_HEAD: slot}
+        if await self._group.update(write_filter(change, LOCK_PATHS, selector), write_update(change, LOCK_PATHS)):
+            return True
+        current = await self._read_live(workflow_id)  # a repeated send that landed holds the lock for this id
+        return current is not None and value_at(current, F.EXECUTION_ID) == execution_id
+
+    @translated
+    async def drop_backlog_slot(self, workflow_id: str, *, slot: datetime) -> None:
+        await self._collection.update_one({**_live(workflow_id), F.BACKLOG_HEAD: slot}, {"$pop": {F.BACKLOG: -1}})
+        await self._copy_backlog_head(workflow_id)
+
+    async def _copy_backlog_head(self, workflow_id: str) -> None:
+        document = await self._collection.find_one(_live(workflow_id), projection={F.BACKLOG: 1})
+        backlog = value_at(document, F.BACKLOG) if document is not None else None
+        if backlog:
+            head = backlog[0]["slot"]
+            await self._collection.update_one(
+                {**_live(workflow_id), F.BACKLOG_HEAD: head}, {"$set": {F.BACKLOG_NEXT: head}}
+            )
+        else:
+            await self._collection.update_one(
+                {**_live(workflow_id), F.BACKLOG: {"$size": 0}}, {"$set": {F.BACKLOG_NEXT: None}}
+            )
 
     @translated
     async def due_for_schedule(self, *, now: datetime, limit: int) -> Workflows:
