@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
+from wfa.domain.execution import ExecutionStatus
 from wfa_cli.app import ApiKeyOption, OutputOption, UrlOption, app, session
 from wfa_cli.watch import table
 from wfa_cli.workflow_commands import IdempotencyOption, TimeoutOption, WaitOption, report_started
@@ -19,20 +19,11 @@ app.add_typer(executions_app, name="executions")
 ExecutionIdArgument = Annotated[str, typer.Argument(help="The executionId", show_default=False)]
 
 
-class Status(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    PENDING = "pending"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
 @executions_app.command("ls")
 def list_executions(
     ctx: typer.Context,
     workflow: Annotated[str | None, typer.Option("--workflow", help="Only this workflow's executions")] = None,
-    status: Annotated[Status | None, typer.Option("--status", help="Only executions with this status")] = None,
+    status: Annotated[ExecutionStatus | None, typer.Option("--status", help="Only executions with this status")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=10_000, help="At most this many, newest first")] = 50,
     url: UrlOption = None,
     api_key: ApiKeyOption = None,
