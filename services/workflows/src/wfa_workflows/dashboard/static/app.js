@@ -1,6 +1,6 @@
 // The dashboard: a hash-routed page calling the JSON API at the same origin (docs/dashboard.md).
 // Every value from the API reaches the page as text nodes (h() below), never as HTML.
-import { h, fmtTime, fmtRel, fmtDur, fmtPct, toYaml, badge, isFinal, json } from "./util.js";
+import { h, fmtTime, fmtShort, fmtRel, fmtDur, fmtPct, toYaml, badge, isFinal, json } from "./util.js";
 import { barsChart, linesChart } from "./charts.js";
 
 const KEY = "wfa.apiKey";
@@ -218,7 +218,7 @@ function executionRows(items, withWorkflow = true) {
     ...(withWorkflow ? [wfLink(e.workflowId)] : []),
     badge(e.status),
     e.reason,
-    h("span", { title: e.createdAt }, fmtTime(e.createdAt)),
+    fmtShort(e.createdAt),
     fmtDur(e.durationMs),
     `${e.attempt}/${e.maxAttempts}`,
   ]);
@@ -311,8 +311,8 @@ function runTable(list) {
       run.type,
       badge(run.status),
       String(run.attempts),
-      fmtTime(run.startedAt),
-      fmtTime(run.finishedAt),
+      fmtShort(run.startedAt),
+      fmtShort(run.finishedAt),
       fmtDur(run.durationMs),
       h(
         "div",
@@ -607,7 +607,7 @@ async function workflowPage(v, id, query) {
           : h("p", { class: "muted" }, "No upcoming fires (manual or paused)."),
         h("p", { class: "muted" }, `fired ${s.counters.fired} · skipped ${s.counters.skipped} · missed ${s.counters.missed}${s.timezone ? ` · ${s.timezone}` : ""}`),
         s.recent.length
-          ? table([["Slot"], ["Outcome"], ["Execution"]], s.recent.slice(0, 10).map((r) => [fmtTime(r.slot), badge(r.outcome), r.executionId ? exLink(r.executionId) : "—"]))
+          ? table([["Slot"], ["Outcome"], ["Execution"]], s.recent.slice(0, 10).map((r) => [fmtShort(r.slot), badge(r.outcome), r.executionId ? exLink(r.executionId) : "—"]))
           : "",
       );
     })().catch((e) => sections.schedule.replaceChildren(failed("the schedule", e))),
@@ -624,7 +624,7 @@ async function workflowPage(v, id, query) {
           [["Version", "num"], ["Updated"], ["By"], ["Changes"], ["Diff"]],
           page.items.map((ver) => [
             `v${ver.version}`,
-            fmtTime(ver.updatedAt),
+            fmtShort(ver.updatedAt),
             ver.changedBy || "—",
             (ver.changes || []).join(", ") || "—",
             ver.version > 1 ? h("button", { type: "button", onclick: () => showDiff(ver.version).catch((e) => toast(e.message)) }, `Diff v${ver.version - 1}→v${ver.version}`) : "created",

@@ -26,6 +26,14 @@ export function fmtTime(iso) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
+// In tables: the time alone when it is today, the full date and time (as a tooltip) otherwise.
+export function fmtShort(iso) {
+  if (!iso) return "—";
+  const full = fmtTime(iso);
+  const today = fmtTime(new Date().toISOString()).slice(0, 10);
+  return h("time", { datetime: iso, title: full }, full.startsWith(today) ? full.slice(11) : full.slice(5, 16));
+}
+
 export function fmtDur(ms) {
   if (ms === null || ms === undefined || Number.isNaN(ms)) return "—";
   if (ms < 1000) return `${Math.round(ms)} ms`;
