@@ -6,10 +6,10 @@ import os
 import re
 from pathlib import Path
 
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, ViewportSize
 
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 UI_TIMEOUT_MS = 15_000
 # Chromium reports every 4xx answer as a console error; where a test expects one (a refused key), it says so.
 REFUSED = re.compile(r"Failed to load resource: the server responded with a status of (\d+)")
@@ -28,8 +28,8 @@ class Console:
         return [e for e in self.errors if not ((m := REFUSED.match(e)) and m.group(1) in allowed)]
 
 
-async def open_page(browser: Browser, base_url: str, viewport: dict[str, int]) -> tuple[Page, Console]:
-    context = await browser.new_context(viewport=viewport, base_url=base_url)  # type: ignore[arg-type]
+async def open_page(browser: Browser, base_url: str, viewport: ViewportSize) -> tuple[Page, Console]:
+    context = await browser.new_context(viewport=viewport, base_url=base_url)
     context.set_default_timeout(UI_TIMEOUT_MS)
     page = await context.new_page()
     return page, Console(page)

@@ -50,7 +50,11 @@ def find_chromium(playwright_path: str | None) -> str:
 
 def _install_debian_chromium() -> None:
     # Straight to the terminal: pytest captures fixtures' output, and a silent minute of apt looks like a hang.
-    print(f"\n[dashboard tests] no Chromium found: installing Debian's {DEBIAN_PACKAGE} package (apt-get)…", file=sys.__stderr__, flush=True)
+    print(
+        f"\n[dashboard tests] no Chromium found: installing Debian's {DEBIAN_PACKAGE} package (apt-get)…",
+        file=sys.__stderr__,
+        flush=True,
+    )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", DEBIAN_PACKAGE]):
         result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=INSTALL_TIMEOUT, check=False)

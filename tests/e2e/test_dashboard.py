@@ -30,6 +30,7 @@ from wfa_devstack import ServiceStack
 
 pytestmark = pytest.mark.e2e
 
+
 @pytest.fixture(scope="module")
 def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return screenshots_folder(tmp_path_factory.mktemp("screenshots"))
@@ -95,6 +96,32 @@ async def test_a_workflow_triggered_from_the_list_is_followed_live_to_succeeded(
     assert execution["input"] == {"who": "dashboard"}
     await page.get_by_role("row").filter(has_text="greet").get_by_text("output").click()
     await page.screenshot(path=screenshots / "execution.png", full_page=True)
+
+
+async def test_a_failed_execution_shows_its_error_compensations_and_failure_handler(
+    page: Page, api: httpx.AsyncClient, target: TargetServer, screenshots: Path
+) -> None:
+    refused = target.path("ui-refused")
+    target.respond(refused, 400, {"error": "no such item"})
+    workflow_id = await create_manual_workflow(
+        api,
+        "ui-saga",
+        log_action("reserved", name="reserve", compensate=log_action("released")),
+        http_action(target.url(refused), name="charge"),
+        onFailure=[log_action("failed at {{ error.action }}", name="notify")],
+    )
+    execution_id = await trigger(api, workflow_id)
+    await wait_for_execution(api, execution_id)
+
+    await page.goto(f"/ui/#/executions/{execution_id}")
+    await expect(page.locator("h1 .badge")).to_have_text("failed")
+    await expect(page.get_by_role("alert")).to_contain_text("charge")
+    await expect(page.get_by_role("heading", name="Compensations")).to_be_visible()
+    await expect(page.get_by_role("heading", name="On failure")).to_be_visible()
+    await expect(page.locator(".gantt .bar.failed")).to_have_count(1)
+    await expect(page.get_by_role("button", name="Retry")).to_be_visible()
+    await expect(page.get_by_role("button", name="Cancel")).to_be_hidden()
+    await page.screenshot(path=screenshots / "execution-failed.png", full_page=True)
 
 
 async def test_a_held_execution_is_cancelled_and_retried_from_its_page(
