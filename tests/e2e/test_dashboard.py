@@ -97,6 +97,14 @@ async def test_a_workflow_triggered_from_the_list_is_followed_live_to_succeeded(
     await page.get_by_role("row").filter(has_text="greet").get_by_text("output").click()
     await page.screenshot(path=screenshots / "execution.png", full_page=True)
 
+    await page.goto(f"/ui/#/workflows?q={workflow_id}")
+    row = page.get_by_role("row").filter(has_text=workflow_id)
+    await expect(row.get_by_role("link", name="succeeded")).to_be_visible()  # the last run
+    await expect(row).to_contain_text("100 %")
+    await page.goto("/ui/#/workflows")
+    await expect(page.get_by_role("link", name=workflow_id)).to_be_visible()
+    await page.screenshot(path=screenshots / "workflows.png")
+
 
 async def test_a_failed_execution_shows_its_error_compensations_and_failure_handler(
     page: Page, api: httpx.AsyncClient, target: TargetServer, screenshots: Path

@@ -437,6 +437,26 @@ async function workflowsPage(v, _id, query) {
   const needle = (query.get("q") || "").toLowerCase();
   const items = [];
   const more = h("button", { type: "button", hidden: true }, "Load more");
+  // The last run and the success rate come from one page of the latest executions (newest first), not one call per
+  // workflow: a workflow whose last run is older than those shows none.
+  const recent = { last: new Map(), finished: new Map(), succeeded: new Map() };
+  const since = windowStart("24h").getTime();
+  get("/executions?limit=500")
+    .then((page) => {
+      for (const e of page.items) {
+        if (!recent.last.has(e.workflowId)) recent.last.set(e.workflowId, e);
+        if (isFinal(e.status) && Date.parse(e.createdAt) >= since) {
+          recent.finished.set(e.workflowId, (recent.finished.get(e.workflowId) || 0) + 1);
+          if (e.status === "succeeded") recent.succeeded.set(e.workflowId, (recent.succeeded.get(e.workflowId) || 0) + 1);
+        }
+      }
+      if (v.alive && items.length) draw();
+    })
+    .catch(() => {}); // the list stands without these two columns
+  function successRate(id) {
+    const finished = recent.finished.get(id);
+    return finished ? fmtPct((recent.succeeded.get(id) || 0) / finished) : "—";
+  }
   function draw() {
     const shown = items.filter((w) => w.workflowId.toLowerCase().includes(needle) || (w.name || "").toLowerCase().includes(needle));
     const rows = shown.map((w, i) => [
@@ -444,7 +464,11 @@ async function workflowsPage(v, _id, query) {
       h("span", {}, Object.entries(w.labels || {}).map(([k, val]) => h("span", { class: "label" }, `${k}=${val}`))),
       triggerText(w.trigger),
       stateBadges(w),
-      w.trigger.executionId ? exLink(w.trigger.executionId) : "",
+      w.trigger.executionId ? exLink(w.trigger.executionId) : "—",
+      recent.last.has(w.workflowId)
+        ? link(`#/executions/${encodeURIComponent(recent.last.get(w.workflowId).executionId)}`, badge(recent.last.get(w.workflowId).status))
+        : "—",
+      successRate(w.workflowId),
       w.trigger.nextRunAt ? h("span", { title: fmtTime(w.trigger.nextRunAt) }, fmtRel(w.trigger.nextRunAt)) : "—",
       h(
         "div",
@@ -458,7 +482,7 @@ async function workflowsPage(v, _id, query) {
     ]);
     body.replaceChildren(
       rows.length
-        ? table([["Workflow"], ["Labels"], ["Trigger"], ["State"], ["Lock held by"], ["Next fire"], ["Actions"]], rows)
+        ? table([["Workflow"], ["Labels"], ["Trigger"], ["State"], ["Lock held by"], ["Last run"], ["Success 24 h", "num"], ["Next fire"], ["Actions"]], rows)
         : h("p", { class: "muted" }, "No workflows match."),
       more,
     );
