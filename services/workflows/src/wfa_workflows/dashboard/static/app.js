@@ -46,7 +46,24 @@ function askForKey(message) {
   return asking;
 }
 
-async function api(path, { method = "GET", body } = {}) {
+// aria-busy on <main> while calls are in flight: assistive technology (and the browser tests) know when a page is
+// complete.
+let inFlight = 0;
+function busy(delta) {
+  inFlight += delta;
+  main.setAttribute("aria-busy", String(inFlight > 0));
+}
+
+async function api(path, options = {}) {
+  busy(+1);
+  try {
+    return await call(path, options);
+  } finally {
+    busy(-1);
+  }
+}
+
+async function call(path, { method = "GET", body } = {}) {
   for (let attempt = 0; attempt < 5; attempt++) {
     const key = sessionStorage.getItem(KEY);
     const headers = { Accept: "application/json" };
