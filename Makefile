@@ -21,7 +21,7 @@ PYTEST_ARGS ?=
 RUN_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help install up deps down test lint fmt bench clean
+.PHONY: help install up deps down test lint fmt bench screenshots clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ fmt: install ## format and apply safe lint fixes
 
 bench: install ## run the benchmarks (python -m bench)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+screenshots: install ## refresh the dashboard's screenshots in docs/img/ (its browser tests, against a real stack)
+	WFA_SCREENSHOTS=docs/img $(BIN)/pytest tests/e2e/test_dashboard.py $(PYTEST_ARGS)
 
 clean: ## remove caches (keeps .venv, .tools and the .devstack data)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis

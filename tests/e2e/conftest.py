@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator, Generator, Iterator
 
 import httpx
 import pytest
+from playwright.async_api import Browser, async_playwright
+from tests.e2e.chromium import NoChromium, find_chromium
 from tests.e2e.target import TargetServer
 
 from wfa_devstack import ServiceStack, start_services
@@ -92,3 +94,25 @@ def target() -> Iterator[TargetServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+async def chromium_path() -> str:
+    """A Chromium for the dashboard tests (tests/e2e/chromium.py): found, installed (root), or one clear failure."""
+    async with async_playwright() as playwright:
+        own = playwright.chromium.executable_path
+    try:
+        return find_chromium(own)
+    except NoChromium as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+async def browser(chromium_path: str) -> AsyncIterator[Browser]:
+    """One Chromium for every dashboard test; each test opens a context (cookies, storage) of its own."""
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=chromium_path)
+        try:
+            yield launched
+        finally:
+            await launched.close()

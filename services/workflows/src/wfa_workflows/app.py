@@ -27,6 +27,7 @@ from wfa_workflows.api.auth import ApiKey, ApiKeyAuth
 from wfa_workflows.api.http_metrics import HttpMetrics
 from wfa_workflows.api.limits import BodySizeLimit
 from wfa_workflows.api.problems import PROBLEM_JSON, documented, install_problem_handlers
+from wfa_workflows.dashboard import install_dashboard
 from wfa_workflows.use_cases import WorkflowUseCases
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -187,6 +188,7 @@ def create_app(deps: ApiDependencies) -> FastAPI:
         app.include_router(router, dependencies=guard, responses=documented(401, 403, 413, 415, 422, 503))
     app.include_router(webhooks.router)  # signed instead of authenticated: outside the guard
     app.router.routes.extend(ops_routes(deps.readiness))
+    install_dashboard(app)  # a static page: its API calls carry the key, the page itself needs none
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit)  # an oversized body is refused before anything reads it
     app.add_middleware(HttpMetrics, metrics=deps.use_cases.metrics)  # outermost: counts every answer, 413s too
