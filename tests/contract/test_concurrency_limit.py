@@ -142,3 +142,35 @@ async def test_concurrent_fires_and_takes_never_exceed_the_limit(workflows: Work
     assert sum(results) == 3
     assert sum(results[6:]) <= 1  # a slot fires at most once, however many schedulers look
     assert (await workflows.get("wf")).trigger.running == 3
+
+
+async def test_the_first_holder_of_the_other_slots_dates_the_list_for_the_repair_sweep(
+    workflows: WorkflowRepository,
+) -> None:
+    await workflows.add(limited(3))  # type: ignore[arg-type]
+    await workflows.try_acquire_trigger_lock("wf", execution_id="ex-1", now=T0)
+    await workflows.try_acquire_trigger_lock("wf", execution_id="ex-2", now=T0 + seconds(1))
+    await workflows.try_acquire_trigger_lock("wf", execution_id="ex-3", now=T0 + seconds(2))
+
+    found = await workflows.find_holders_since(before=T0 + seconds(2), limit=10)
+    not_yet = await workflows.find_holders_since(before=T0 + seconds(1), limit=10)
+
+    assert [(w.workflow_id, w.trigger.holders_since, w.trigger.holders) for w in found] == [
+        ("wf", T0 + seconds(1), ["ex-2", "ex-3"])
+    ]
+    assert not_yet == []
+
+
+async def test_a_looked_at_list_is_dated_anew_and_an_empty_one_undated(workflows: WorkflowRepository) -> None:
+    await workflows.add(limited(2))  # type: ignore[arg-type]
+    await workflows.try_acquire_trigger_lock("wf", execution_id="ex-1", now=T0)
+    await workflows.try_acquire_trigger_lock("wf", execution_id="ex-2", now=T0)
+
+    await workflows.holders_looked_at("wf", since=T0, now=T0 + seconds(60))
+    dated = (await workflows.get("wf")).trigger.holders_since
+    await workflows.release_trigger_lock("wf", execution_id="ex-2")
+    await workflows.holders_looked_at("wf", since=T0 + seconds(60), now=T0 + seconds(120))
+
+    assert (dated, (await workflows.get("wf")).trigger.holders_since) == (T0 + seconds(60), None)
+    await workflows.try_acquire_trigger_lock("wf", execution_id="ex-3", now=T0 + seconds(130))
+    assert (await workflows.get("wf")).trigger.holders_since == T0 + seconds(130)

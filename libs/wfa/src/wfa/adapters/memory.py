@@ -268,6 +268,20 @@ class InMemoryWorkflowRepository:
         )[:limit]
         return LockPage([_copy_workflow(w) for _, w in locked], locked[-1][0] if len(locked) == limit else None)
 
+    async def find_holders_since(self, *, before: datetime, limit: int) -> Workflows:
+        await _round_trip()
+        dated = [
+            (w.trigger.holders_since, w.workflow_id, w)
+            for w in self._live.values()
+            if w.trigger.holders_since is not None and w.trigger.holders_since < before
+        ]
+        return [_copy_workflow(w) for _, _, w in sorted(dated, key=lambda entry: entry[:2])[:limit]]
+
+    async def holders_looked_at(self, workflow_id: str, *, since: datetime, now: datetime) -> None:
+        await _round_trip()
+        if not self._change_lock(workflow_id, trigger_lock.holders_looked_at(since, now)):
+            self._change_lock(workflow_id, trigger_lock.holders_gone(since))
+
     def _get(self, workflow_id: str) -> Workflow:
         stored = self._live.get(workflow_id)
         if stored is None:

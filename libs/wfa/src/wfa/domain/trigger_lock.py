@@ -15,11 +15,21 @@ most k win. Limit 1 is exactly v1: its transitions never look at the list.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from wfa.domain.schedule import NOTHING_MISSED, FirePlan, Missed
-from wfa.domain.transition import Appended, Condition, HasAtLeast, HasFewerThan, Holds, Is, IsOneOf, Transition
+from wfa.domain.transition import (
+    Appended,
+    Condition,
+    HasAtLeast,
+    HasFewerThan,
+    Holds,
+    Is,
+    IsAtOrBefore,
+    IsOneOf,
+    Transition,
+)
 from wfa.domain.workflow import MAX_CONCURRENCY, RECENT_FIRES, FireOutcome, FireRecord, TriggerStatus
 
 
@@ -84,8 +94,35 @@ def _other_slots(
             sets={**also_sets, LockField.HOLDERS_SINCE: now},
             appends=pushed,
         ),
-        Transition(requires={**open_, LockField.HOLDERS: HasFewerThan(limit - 1)}, sets=also_sets, appends=pushed),
+        # Only while the list is dated: a list emptied since the take above failed would otherwise get a holder
+        # the sweep never looks at (that rare race costs a 409, as a lost v1 race does).
+        Transition(
+            requires={**open_, LockField.HOLDERS: HasFewerThan(limit - 1), LockField.HOLDERS_SINCE: _DATED},
+            sets=also_sets,
+            appends=pushed,
+        ),
     ]
+
+
+_DATED = IsAtOrBefore(datetime(9999, 1, 1, tzinfo=UTC))
+"""A moment, not null."""
+
+
+def holders_looked_at(since: datetime, now: datetime) -> LockTransition:
+    """The repair sweep looked at every holder of the other slots when the list was dated `since`: it dates the
+    list `now`, so that it looks again after the repair time, not at every sweep."""
+    return Transition(
+        requires={LockField.HOLDERS_SINCE: Is(since), LockField.HOLDERS: HasAtLeast(1)},
+        sets={LockField.HOLDERS_SINCE: now},
+    )
+
+
+def holders_gone(since: datetime) -> LockTransition:
+    """The list dated `since` is empty: undated (the next first holder dates it again)."""
+    return Transition(
+        requires={LockField.HOLDERS_SINCE: Is(since), LockField.HOLDERS: HasFewerThan(1)},
+        sets={LockField.HOLDERS_SINCE: None},
+    )
 
 
 def acquires(execution_id: str, now: datetime, *, limit: int = 1) -> list[LockTransition]:

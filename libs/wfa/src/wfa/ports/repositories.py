@@ -228,6 +228,14 @@ class WorkflowRepository(Protocol):
         """Workflows whose lock was taken before `before` and is still held: candidates for repair. Oldest first,
         starting strictly after `after`: a sweep that reads one page at a time reaches every lock."""
 
+    async def find_holders_since(self, *, before: datetime, limit: int) -> Workflows:
+        """Workflows whose other slots (concurrency limit above 1) have been held since before `before` without
+        the repair sweep looking at them (`trigger.holdersSince`), oldest first."""
+
+    async def holders_looked_at(self, workflow_id: str, *, since: datetime, now: datetime) -> None:
+        """The repair sweep looked at the holders of a list dated `since`: dated `now` (or undated when empty),
+        unless the date changed meanwhile."""
+
 
 class WorkflowVersionRepository(Protocol):
     """Every version of every workflow, kept after the workflow is deleted (contract v2, "Versions").

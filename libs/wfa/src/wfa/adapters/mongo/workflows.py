@@ -68,6 +68,12 @@ WORKFLOW_INDEXES: Final = [
         name="locks",
         partialFilterExpression={DELETED: False},
     ),
+    # find_holders_since: holdersSince is null while a limit's other slots are free, outside every date range.
+    IndexModel(
+        [(F.HOLDERS_SINCE, ASCENDING), (ID, ASCENDING)],
+        name="holders",
+        partialFilterExpression={DELETED: False},
+    ),
 ]
 
 LOCK_PATHS: Final = {
@@ -391,6 +397,20 @@ class MongoWorkflowRepository:
             [workflow for workflow in locked if workflow.trigger.status is not TriggerStatus.IDLE],
             page[-1][0] if more and page else None,
         )
+
+    @translated
+    async def find_holders_since(self, *, before: datetime, limit: int) -> Workflows:
+        documents = await self._find(
+            {DELETED: False, F.HOLDERS_SINCE: {"$lt": before}},
+            sort=[(F.HOLDERS_SINCE, ASCENDING), (ID, ASCENDING)],
+            limit=limit,
+        )
+        return [workflow_from_document(document) for document in documents]
+
+    @translated
+    async def holders_looked_at(self, workflow_id: str, *, since: datetime, now: datetime) -> None:
+        if not await self._change(workflow_id, trigger_lock.holders_looked_at(since, now)):
+            await self._change(workflow_id, trigger_lock.holders_gone(since))
 
     async def _change(self, workflow_id: str, change: LockTransition) -> bool:
         return await self._group.update(
