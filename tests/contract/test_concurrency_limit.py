@@ -166,11 +166,13 @@ async def test_a_looked_at_list_is_dated_anew_and_an_empty_one_undated(workflows
     await workflows.try_acquire_trigger_lock("wf", execution_id="ex-1", now=T0)
     await workflows.try_acquire_trigger_lock("wf", execution_id="ex-2", now=T0)
 
-    await workflows.holders_looked_at("wf", since=T0, now=T0 + seconds(60))
-    dated = (await workflows.get("wf")).trigger.holders_since
+    await workflows.holders_looked_at("wf", since=T0, now=T0 + seconds(60), seen=["ex-2"])
+    looked = (await workflows.get("wf")).trigger
     await workflows.release_trigger_lock("wf", execution_id="ex-2")
-    await workflows.holders_looked_at("wf", since=T0 + seconds(60), now=T0 + seconds(120))
+    await workflows.holders_looked_at("wf", since=T0 + seconds(60), now=T0 + seconds(120), seen=[])
+    emptied = (await workflows.get("wf")).trigger
 
-    assert (dated, (await workflows.get("wf")).trigger.holders_since) == (T0 + seconds(60), None)
+    assert (looked.holders_since, looked.holders_seen) == (T0 + seconds(60), ["ex-2"])
+    assert (emptied.holders_since, emptied.holders_seen) == (None, [])
     await workflows.try_acquire_trigger_lock("wf", execution_id="ex-3", now=T0 + seconds(130))
     assert (await workflows.get("wf")).trigger.holders_since == T0 + seconds(130)

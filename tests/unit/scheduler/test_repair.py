@@ -243,19 +243,19 @@ async def test_a_lost_request_is_republished_while_older_dead_runs_stay_stalled(
     assert sum(p.republished for p in passes) == 3
 
 
-async def test_another_slot_whose_execution_is_missing_is_released_once_seen_missing_for_the_repair_time(
+async def test_another_slot_whose_execution_is_missing_is_released_at_the_next_look_even_by_another_process(
     deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
 ) -> None:
     await add_workflow(deps, {"type": "manual"}, concurrency={"limit": 3})
     first = await _start_running(deps)
     # A crash between taking the second slot and storing its execution.
     await deps.workflows.try_acquire_trigger_lock("w", execution_id="ghost", now=START)
-    repair = _repair(deps, metrics)
 
     clock.set(START + AFTER + seconds(1))
-    seen = await repair.run_once(clock.now())  # the list is old, but "ghost" may have taken its slot just now
+    # The list is old, but "ghost" may have taken its slot just now: seen, not released.
+    seen = await _repair(deps, metrics).run_once(clock.now())
     clock.set(START + 2 * AFTER + seconds(2))
-    released = await repair.run_once(clock.now())
+    released = await _repair(deps, metrics).run_once(clock.now())  # a restarted scheduler
 
     assert (seen.released, released.released) == (0, 1)
     trigger = (await deps.workflows.get("w")).trigger

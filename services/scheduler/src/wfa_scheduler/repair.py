@@ -12,9 +12,10 @@ Every sweep:
   alone: the stall sweep and the retry loop see to those.
 - Other slots (a concurrency limit above 1, docs/concurrency.md): a workflow whose list of holders is dated before
   the repair time (`holdersSince`) gets each holder looked at as above: a final one's slot is released at once, a
-  cancel left half done completed, and a missing one's slot released once this process has seen it missing for the
-  repair time (the list's date is no holder's own, so the missing one may have just taken its slot). Then the list
-  is dated anew, so that live holders are looked at again only after the repair time.
+  cancel left half done completed, and a missing one's slot released when the previous look, at least the repair
+  time ago, saw it already (`holdersSeen`): the list's date is no holder's own, so a holder not seen before may
+  have just taken its slot. Then the list is dated anew with the holders seen, so that live holders are looked at
+  again only after the repair time.
 """
 
 from __future__ import annotations
@@ -66,8 +67,6 @@ class Repair:
         # outage would have each sweep pile another duplicate request per execution onto the topic.
         self._republished: dict[tuple[str, int], datetime] = {}
         self._locks_after: LockPosition | None = None
-        # Holder of another slot → when this process first found its execution missing.
-        self._missing_since: dict[str, datetime] = {}
 
     async def run_once(self, now: datetime) -> RepairPass:
         republished = await self._republish_stalled(now)
@@ -154,7 +153,7 @@ class Repair:
                 except ExecutionNotFound:
                     holder = None
                 if holder is None:
-                    if self._missing_since.setdefault(holder_id, now) > horizon:
+                    if holder_id not in workflow.trigger.holders_seen:
                         continue  # it may have taken its slot just now: its execution has the repair time to appear
                     released += await self._release(workflow, holder_id, None)
                 elif holder.status.is_final:
@@ -162,9 +161,9 @@ class Repair:
                 elif holder.cancel_requested_at is not None:
                     released += await self._complete_cancel(holder, now)
             assert workflow.trigger.holders_since is not None
-            await workflows.holders_looked_at(workflow.workflow_id, since=workflow.trigger.holders_since, now=now)
-        # Seen again after about the repair time (the list was dated anew): forget what is far older than that.
-        self._missing_since = {h: at for h, at in self._missing_since.items() if at > now - 3 * self._repair_after}
+            await workflows.holders_looked_at(
+                workflow.workflow_id, since=workflow.trigger.holders_since, now=now, seen=workflow.trigger.holders
+            )
         return released
 
     async def _complete_cancel(self, execution: Execution, now: datetime) -> int:

@@ -123,6 +123,7 @@ class InMemoryWorkflowRepository:
         updated.trigger.backlog_next = lock.backlog_next
         updated.trigger.holders = lock.holders
         updated.trigger.holders_since = lock.holders_since
+        updated.trigger.holders_seen = lock.holders_seen
         updated.trigger.running = lock.running
         if not reschedule:
             updated.trigger.next_run_at = lock.next_run_at
@@ -277,9 +278,9 @@ class InMemoryWorkflowRepository:
         ]
         return [_copy_workflow(w) for _, _, w in sorted(dated, key=lambda entry: entry[:2])[:limit]]
 
-    async def holders_looked_at(self, workflow_id: str, *, since: datetime, now: datetime) -> None:
+    async def holders_looked_at(self, workflow_id: str, *, since: datetime, now: datetime, seen: Sequence[str]) -> None:
         await _round_trip()
-        if not self._change_lock(workflow_id, trigger_lock.holders_looked_at(since, now)):
+        if not self._change_lock(workflow_id, trigger_lock.holders_looked_at(since, now, seen=seen)):
             self._change_lock(workflow_id, trigger_lock.holders_gone(since))
 
     def _get(self, workflow_id: str) -> Workflow:

@@ -14,7 +14,7 @@ most k win. Limit 1 is exactly v1: its transitions never look at the list.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -47,6 +47,7 @@ class LockField(StrEnum):
     RECENT_FIRES = "trigger.recent_fires"
     HOLDERS = "trigger.holders"
     HOLDERS_SINCE = "trigger.holders_since"
+    HOLDERS_SEEN = "trigger.holders_seen"
     LIMIT = "concurrency.limit"
 
 
@@ -108,12 +109,13 @@ _DATED = IsAtOrBefore(datetime(9999, 1, 1, tzinfo=UTC))
 """A moment, not null."""
 
 
-def holders_looked_at(since: datetime, now: datetime) -> LockTransition:
-    """The repair sweep looked at every holder of the other slots when the list was dated `since`: it dates the
-    list `now`, so that it looks again after the repair time, not at every sweep."""
+def holders_looked_at(since: datetime, now: datetime, *, seen: Sequence[str]) -> LockTransition:
+    """The repair sweep looked at every holder of the other slots (`seen`) when the list was dated `since`: it
+    dates the list `now`, so that it looks again after the repair time, not at every sweep, and keeps `seen`: a
+    holder still missing at the next look took its slot at least the repair time before."""
     return Transition(
         requires={LockField.HOLDERS_SINCE: Is(since), LockField.HOLDERS: HasAtLeast(1)},
-        sets={LockField.HOLDERS_SINCE: now},
+        sets={LockField.HOLDERS_SINCE: now, LockField.HOLDERS_SEEN: list(seen)},
     )
 
 
@@ -121,7 +123,7 @@ def holders_gone(since: datetime) -> LockTransition:
     """The list dated `since` is empty: undated (the next first holder dates it again)."""
     return Transition(
         requires={LockField.HOLDERS_SINCE: Is(since), LockField.HOLDERS: HasFewerThan(1)},
-        sets={LockField.HOLDERS_SINCE: None},
+        sets={LockField.HOLDERS_SINCE: None, LockField.HOLDERS_SEEN: []},
     )
 
 

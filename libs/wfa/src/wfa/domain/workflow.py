@@ -244,6 +244,9 @@ class Trigger(TriggerSpec):
     holders_since: SkipJsonSchema[datetime | None] = Field(default=None, exclude=True)
     """Set when `holders` goes from empty to one holder, moved on by the repair sweep once it has looked at them:
     no holder of the list took its slot after it, so the sweep finds the slots that may be held for long."""
+    holders_seen: SkipJsonSchema[list[str]] = Field(default_factory=list, exclude=True)
+    """The holders of the other slots the repair sweep saw at its last look (`holdersSince`): one of them still
+    missing at the next look is released."""
     running: int = 0
     """How many executions hold the lock (running, queued to a runner or pending a retry): 0 to `concurrency.limit`."""
     queued: int = 0
@@ -652,6 +655,7 @@ SERVER_MANAGED_TRIGGER_FIELDS = (
     "backlogNext",
     "holders",
     "holdersSince",
+    "holdersSeen",
     "running",
     "queued",
 )

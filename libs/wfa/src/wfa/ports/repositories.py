@@ -232,9 +232,9 @@ class WorkflowRepository(Protocol):
         """Workflows whose other slots (concurrency limit above 1) have been held since before `before` without
         the repair sweep looking at them (`trigger.holdersSince`), oldest first."""
 
-    async def holders_looked_at(self, workflow_id: str, *, since: datetime, now: datetime) -> None:
-        """The repair sweep looked at the holders of a list dated `since`: dated `now` (or undated when empty),
-        unless the date changed meanwhile."""
+    async def holders_looked_at(self, workflow_id: str, *, since: datetime, now: datetime, seen: Sequence[str]) -> None:
+        """The repair sweep looked at the holders of a list dated `since` and saw `seen`: dated `now` with `seen`
+        kept (or undated when empty), unless the date changed meanwhile."""
 
 
 class WorkflowVersionRepository(Protocol):

@@ -70,6 +70,7 @@ class WorkflowFields:
     HOLDERS: Final = f"{TRIGGER}.{alias(Trigger, 'holders')}"
     HOLDERS_SINCE: Final = f"{TRIGGER}.{alias(Trigger, 'holders_since')}"
     """Excluded from the model's dumps (not in the resource), stored by name."""
+    HOLDERS_SEEN: Final = f"{TRIGGER}.{alias(Trigger, 'holders_seen')}"
     CONCURRENCY_LIMIT: Final = f"{alias(Workflow, 'concurrency')}.limit"
     LABELS: Final = alias(Workflow, "labels")
     """Stored as an array of `key=value` strings (wfa.domain.labels), under a multikey index."""
@@ -137,6 +138,7 @@ _TRIGGER_STATE: Final = frozenset(
         "backlog_next",
         "holders",
         "holders_since",
+        "holders_seen",
         "running",
         "queued",
     )
@@ -187,6 +189,7 @@ def workflow_to_document(workflow: Workflow) -> Document:
     ]
     fields[WorkflowFields.TRIGGER][alias(Trigger, "backlog_next")] = workflow.trigger.backlog_next
     fields[WorkflowFields.TRIGGER][alias(Trigger, "holders_since")] = workflow.trigger.holders_since
+    fields[WorkflowFields.TRIGGER][alias(Trigger, "holders_seen")] = workflow.trigger.holders_seen
     return {ID: workflow.workflow_id, DELETED: False, **fields}
 
 

@@ -90,6 +90,7 @@ LOCK_PATHS: Final = {
     LockField.RECENT_FIRES: F.RECENT_FIRES,
     LockField.HOLDERS: F.HOLDERS,
     LockField.HOLDERS_SINCE: F.HOLDERS_SINCE,
+    LockField.HOLDERS_SEEN: F.HOLDERS_SEEN,
     LockField.LIMIT: F.CONCURRENCY_LIMIT,
 }
 # A failed conditional write is explained by a second read; if that read shows the precondition holding again
@@ -408,8 +409,8 @@ class MongoWorkflowRepository:
         return [workflow_from_document(document) for document in documents]
 
     @translated
-    async def holders_looked_at(self, workflow_id: str, *, since: datetime, now: datetime) -> None:
-        if not await self._change(workflow_id, trigger_lock.holders_looked_at(since, now)):
+    async def holders_looked_at(self, workflow_id: str, *, since: datetime, now: datetime, seen: Sequence[str]) -> None:
+        if not await self._change(workflow_id, trigger_lock.holders_looked_at(since, now, seen=seen)):
             await self._change(workflow_id, trigger_lock.holders_gone(since))
 
     async def _change(self, workflow_id: str, change: LockTransition) -> bool:
