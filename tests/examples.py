@@ -7,8 +7,8 @@ from pathlib import Path
 EXAMPLES = Path(__file__).parents[1] / "examples"
 
 NOT_YET_ACCEPTED = {
-    # Written to the contract (v2, "Schedules and concurrency"), which the API does not implement yet: the
-    # definition model refuses `concurrency`. Validated and applied once the server accepts it.
+    # Written to the contract (v2, "Schedules and concurrency"): the API accepts `concurrency` with `whenBusy:
+    # skip` only so far and refuses `queue` (422). Validated and applied once the server accepts it.
     "import-batches.yaml",
 }
 

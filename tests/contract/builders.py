@@ -38,6 +38,7 @@ def workflow(
     actions: list[dict[str, Any]] | None = None,
     now: datetime = T0,
     next_run_at: datetime | None = None,
+    concurrency: dict[str, Any] | None = None,
 ) -> Workflow:
     """A workflow as the API creates it; periodic every 10s unless told otherwise."""
     definition = WorkflowDefinition.model_validate(
@@ -45,6 +46,7 @@ def workflow(
             "workflowId": workflow_id,
             "trigger": trigger or {"type": "periodic", "interval": "10s"},
             "actions": actions or [LOG_ACTION],
+            **({"concurrency": concurrency} if concurrency is not None else {}),
         }
     )
     if next_run_at is None and definition.trigger.is_scheduled:

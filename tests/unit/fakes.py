@@ -4,6 +4,7 @@ workflow as the API would, and one to fail an execution as the runner would."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from wfa.domain.errors import ActionFailed, DependencyUnavailable
 from wfa.domain.execution import Execution
@@ -36,10 +37,17 @@ class RecordingPublisher:
         self.sent.append(request)
 
 
-async def add_workflow(deps: Triggering, trigger: dict[str, str], workflow_id: str = "w") -> Workflow:
+async def add_workflow(
+    deps: Triggering, trigger: dict[str, str], workflow_id: str = "w", *, concurrency: dict[str, Any] | None = None
+) -> Workflow:
     """Store a workflow created now, as the API would: its first slot computed from its creation time."""
     definition = WorkflowDefinition.model_validate(
-        {"workflowId": workflow_id, "trigger": trigger, "actions": [{"type": "log", "message": "hi"}]}
+        {
+            "workflowId": workflow_id,
+            "trigger": trigger,
+            "actions": [{"type": "log", "message": "hi"}],
+            **({"concurrency": concurrency} if concurrency is not None else {}),
+        }
     )
     now = deps.clock.now()
     workflow = Workflow.create(definition, now=now, next_run_at=first_fire(definition.trigger, now))

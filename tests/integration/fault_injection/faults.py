@@ -34,6 +34,7 @@ WRITES = frozenset(
         "cancel",
         "claim_retry",
         "mark_dispatched",
+        "holders_looked_at",
     }
 )
 

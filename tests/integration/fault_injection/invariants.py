@@ -40,18 +40,25 @@ def _succeeded_actions_run_once(world: World) -> list[str]:
 
 async def _lock_free_or_held_by_live_execution(world: World) -> list[str]:
     lock = (await world.store.workflows.get(WORKFLOW_ID)).trigger
-    if lock.status is TriggerStatus.IDLE:
-        return []
-    holder = lock.execution_id
-    if holder is None:
-        return [f"lock {lock.status.value} without a holder"]
-    try:
-        execution = await world.store.executions.get(holder)
-    except ExecutionNotFound:
-        return [f"lock {lock.status.value} held by {holder}, which does not exist"]
-    if execution.status.is_final:
-        return [f"lock {lock.status.value} held by {holder}, which is {execution.status.value}"]
-    return [f"lock {lock.status.value} still held by {holder} ({execution.status.value}) after recovery"]
+    problems = []
+    if lock.status is not TriggerStatus.IDLE and lock.execution_id is None:
+        problems.append(f"lock {lock.status.value} without a holder")
+    if lock.running > world.actions.limit:
+        problems.append(f"{lock.running} slots held, beyond the limit of {world.actions.limit}")
+    first = [lock.execution_id] if lock.status is not TriggerStatus.IDLE and lock.execution_id is not None else []
+    for holder in [*first, *lock.holders]:
+        try:
+            execution = await world.store.executions.get(holder)
+        except ExecutionNotFound:
+            problems.append(f"lock {lock.status.value} held by {holder}, which does not exist")
+            continue
+        if execution.status.is_final:
+            problems.append(f"lock {lock.status.value} held by {holder}, which is {execution.status.value}")
+        else:
+            problems.append(
+                f"lock {lock.status.value} still held by {holder} ({execution.status.value}) after recovery"
+            )
+    return problems
 
 
 def _accepted_triggers_finished(world: World, executions: list[Execution]) -> list[str]:

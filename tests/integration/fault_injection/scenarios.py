@@ -6,6 +6,7 @@ boundaries k = 1..writes the suite strikes at, one test each.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -219,6 +220,27 @@ async def compensation_taken_over(world: World) -> None:
     await world.deliver_new("runner-2")
 
 
+# -- (9) concurrency limit 2: three triggers (two win), both run at once, then one more -----------------------
+
+
+async def limited_to_two(world: World) -> None:
+    for who in ("api-1", "api-2", "api-3"):
+        await world.trigger(who)
+    requests = world.bus.undelivered()
+    await asyncio.gather(
+        *(world.call(f"runner-{n}", world.runner(f"runner-{n}").run(request)) for n, request in enumerate(requests))
+    )
+    await world.trigger("api-4")
+    await world.deliver_new("runner-3")
+
+
+def _at_most_two_at_once(world: World, executions: list[Execution]) -> list[str]:
+    problems = _all(ExecutionStatus.SUCCEEDED, SUCCEEDED)(world, executions)
+    if not world.failures and len(executions) != 3:
+        problems.append(f"{len(executions)} executions from 4 triggers on limit 2 without a fault, not 3")
+    return problems
+
+
 SCENARIOS = [
     Scenario(
         "manual",
@@ -281,5 +303,12 @@ SCENARIOS = [
         act=compensation_taken_over,
         expect=_failed_after_handlers,
         script=a2_fails_and_undo_hangs_first_time,
+    ),
+    Scenario(
+        "limited",
+        writes=22,
+        body={"trigger": MANUAL, "concurrency": {"limit": 2}, "actions": [_log("a1"), _http("a2")]},
+        act=limited_to_two,
+        expect=_at_most_two_at_once,
     ),
 ]

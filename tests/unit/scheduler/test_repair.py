@@ -241,3 +241,57 @@ async def test_a_lost_request_is_republished_while_older_dead_runs_stay_stalled(
 
     assert lost.execution.execution_id in [r.execution_id for r in publisher.sent]
     assert sum(p.republished for p in passes) == 3
+
+
+async def test_another_slot_whose_execution_is_missing_is_released_at_the_next_look_even_by_another_process(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, {"type": "manual"}, concurrency={"limit": 3})
+    first = await _start_running(deps)
+    # A crash between taking the second slot and storing its execution.
+    await deps.workflows.try_acquire_trigger_lock("w", execution_id="ghost", now=START)
+
+    clock.set(START + AFTER + seconds(1))
+    # The list is old, but "ghost" may have taken its slot just now: seen, not released.
+    seen = await _repair(deps, metrics).run_once(clock.now())
+    clock.set(START + 2 * AFTER + seconds(2))
+    released = await _repair(deps, metrics).run_once(clock.now())  # a restarted scheduler
+
+    assert (seen.released, released.released) == (0, 1)
+    trigger = (await deps.workflows.get("w")).trigger
+    assert (trigger.execution_id, trigger.holders, trigger.running) == (first, [], 1)
+
+
+async def test_another_slot_of_a_finished_execution_is_released_and_live_ones_kept(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, {"type": "manual"}, concurrency={"limit": 3})
+    first = await _start_running(deps)
+    finished = await _start_running(deps)
+    live = await _start_running(deps)
+    execution = await deps.executions.get(finished)
+    execution.succeed(clock.now())
+    assert await deps.executions.save_progress(execution, owner="runner-1", lease_until=clock.now() + LEASE)
+    # ...and the runner died before releasing its slot.
+    clock.set(START + AFTER + seconds(1))
+
+    done = await _repair(deps, metrics).run_once(clock.now())
+
+    assert done.released == 1
+    trigger = (await deps.workflows.get("w")).trigger
+    assert (trigger.execution_id, trigger.holders, trigger.holders_since) == (first, [live], clock.now())
+
+
+async def test_an_emptied_list_of_holders_is_undated_and_no_longer_looked_at(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, {"type": "manual"}, concurrency={"limit": 2})
+    await _start_running(deps)
+    second = await _start_running(deps)
+    await deps.workflows.release_trigger_lock("w", execution_id=second)
+    clock.set(START + AFTER + seconds(1))
+
+    await _repair(deps, metrics).run_once(clock.now())
+
+    assert (await deps.workflows.get("w")).trigger.holders_since is None
+    assert await deps.workflows.find_holders_since(before=clock.now() + AFTER, limit=10) == []

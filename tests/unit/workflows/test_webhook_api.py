@@ -247,6 +247,9 @@ async def test_a_webhook_workflow_is_not_scheduled_and_may_be_triggered_with_a_k
         "pauseAfterFailures": None,
         "catchup": None,
         "catchupWindow": None,
+        "holders": [],
+        "running": 0,
+        "queued": 0,
     }
     assert manual.status_code == 202
     assert (await client.get(manual.headers["location"], headers=AUTH)).json()["reason"] == "manual"

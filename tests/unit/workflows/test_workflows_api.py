@@ -45,6 +45,9 @@ async def test_seed_payload_is_created_with_every_field_normalised(client: httpx
             "firedFires": 0,
             "catchup": "latest",
             "catchupWindow": "1h",
+            "holders": [],
+            "running": 0,
+            "queued": 0,
         },
         "actions": [
             {
@@ -65,6 +68,7 @@ async def test_seed_payload_is_created_with_every_field_normalised(client: httpx
         "retry": {"maxAttempts": 3, "initialInterval": "2s", "backoffRate": 2.0, "maxInterval": "5m"},
         "onFailure": [],
         "labels": {},
+        "concurrency": {"limit": 1, "whenBusy": "skip", "queueMax": 100},
         "webhook": None,
         "version": 1,
         "enabled": True,

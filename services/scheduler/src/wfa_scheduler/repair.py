@@ -10,6 +10,12 @@ Every sweep:
   and storing the execution) or that is already final gets its lock released; one held by an execution marked
   for cancelling gets that cancel completed. A lock held by a queued, running or pending execution is left
   alone: the stall sweep and the retry loop see to those.
+- Other slots (a concurrency limit above 1, docs/concurrency.md): a workflow whose list of holders is dated before
+  the repair time (`holdersSince`) gets each holder looked at as above: a final one's slot is released at once, a
+  cancel left half done completed, and a missing one's slot released when the previous look, at least the repair
+  time ago, saw it already (`holdersSeen`): the list's date is no holder's own, so a holder not seen before may
+  have just taken its slot. Then the list is dated anew with the holders seen, so that live holders are looked at
+  again only after the repair time.
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ class Repair:
     async def run_once(self, now: datetime) -> RepairPass:
         republished = await self._republish_stalled(now)
         released, relocked = await self._repair_locks(now)
+        released += await self._repair_other_slots(now)
         return RepairPass(republished=republished, released=released, relocked=relocked)
 
     async def step(self) -> float:
@@ -134,6 +141,30 @@ class Repair:
                 relocked += await self._relock(workflow, holder_id)
         self._locks_after = page.resume_after
         return released, relocked
+
+    async def _repair_other_slots(self, now: datetime) -> int:
+        horizon = now - self._repair_after
+        workflows = self._deps.workflows
+        released = 0
+        for workflow in await workflows.find_holders_since(before=horizon, limit=self._batch):
+            for holder_id in workflow.trigger.holders:
+                try:
+                    holder: Execution | None = await self._deps.executions.get(holder_id)
+                except ExecutionNotFound:
+                    holder = None
+                if holder is None:
+                    if holder_id not in workflow.trigger.holders_seen:
+                        continue  # it may have taken its slot just now: its execution has the repair time to appear
+                    released += await self._release(workflow, holder_id, None)
+                elif holder.status.is_final:
+                    released += await self._release(workflow, holder_id, holder)
+                elif holder.cancel_requested_at is not None:
+                    released += await self._complete_cancel(holder, now)
+            assert workflow.trigger.holders_since is not None
+            await workflows.holders_looked_at(
+                workflow.workflow_id, since=workflow.trigger.holders_since, now=now, seen=workflow.trigger.holders
+            )
+        return released
 
     async def _complete_cancel(self, execution: Execution, now: datetime) -> int:
         """A cancel whose process died after marking the execution: the lock and the record as the cancel would

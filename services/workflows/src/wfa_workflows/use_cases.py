@@ -217,13 +217,25 @@ class WorkflowUseCases:
 
     async def unlock_workflow(self, workflow_id: str, *, force: bool, unlocked_by: str | None = None) -> Workflow:
         """Release a lock whose holder is final or missing; with `force`, cancel a live holder first (the cancel
-        releases it, in the one order of wfa.service_layer.finishing). An idle lock is left as it is. Each unlock
-        that released something is published as `workflow.unlocked` naming `unlocked_by` (the API key's name).
-        Raises WorkflowNotFound, or LockHeldByLiveExecution for a live holder without `force`."""
+        releases it, in the one order of wfa.service_layer.finishing). An idle lock is left as it is. With a
+        concurrency limit above 1, every slot's holder is looked at so: the stale ones are released, and live ones
+        are cancelled with `force`. Each release is published as `workflow.unlocked` naming `unlocked_by` (the API
+        key's name). Raises WorkflowNotFound, or LockHeldByLiveExecution when no holder was released and one is
+        live (without `force`)."""
         stored = await self.workflows.get(workflow_id)
-        holder_id = stored.trigger.execution_id
-        if holder_id is None:
-            return stored
+        holder_ids = [h for h in (stored.trigger.execution_id, *stored.trigger.holders) if h is not None]
+        live: LockHeldByLiveExecution | None = None
+        released_any = False
+        for holder_id in holder_ids:
+            try:
+                released_any |= await self._unlock_holder(workflow_id, holder_id, force=force, unlocked_by=unlocked_by)
+            except LockHeldByLiveExecution as held:
+                live = live or held
+        if live is not None and not released_any:
+            raise live
+        return await self.workflows.get(workflow_id)
+
+    async def _unlock_holder(self, workflow_id: str, holder_id: str, *, force: bool, unlocked_by: str | None) -> bool:
         try:
             holder: Execution | None = await self.executions.get(holder_id)
         except ExecutionNotFound:
@@ -257,7 +269,7 @@ class WorkflowUseCases:
                         holder_status=holder.status.value if holder is not None else None,
                     )
                 )
-        return await self.workflows.get(workflow_id)
+        return released
 
     # -- schedule -------------------------------------------------------------------------------------------
 

@@ -121,6 +121,10 @@ class InMemoryWorkflowRepository:
         updated.trigger.recent_fires = lock.recent_fires
         updated.trigger.backlog = lock.backlog
         updated.trigger.backlog_next = lock.backlog_next
+        updated.trigger.holders = lock.holders
+        updated.trigger.holders_since = lock.holders_since
+        updated.trigger.holders_seen = lock.holders_seen
+        updated.trigger.running = lock.running
         if not reschedule:
             updated.trigger.next_run_at = lock.next_run_at
         updated.enabled = stored.enabled
@@ -150,8 +154,8 @@ class InMemoryWorkflowRepository:
     async def try_acquire_trigger_lock(self, workflow_id: str, *, execution_id: str, now: datetime) -> Workflow:
         await _round_trip()
         stored = self._get(workflow_id)
-        change = trigger_lock.acquire(execution_id, now)
-        if not _apply_to_lock(stored, change):
+        changes = trigger_lock.acquires(execution_id, now, limit=stored.concurrency.limit)
+        if not any(_apply_to_lock(stored, change) for change in changes):
             reason = "paused" if not stored.enabled else stored.trigger.status.value
             raise TriggerLocked(
                 workflow_id,
@@ -163,7 +167,9 @@ class InMemoryWorkflowRepository:
 
     async def release_trigger_lock(self, workflow_id: str, *, execution_id: str) -> bool:
         await _round_trip()
-        return self._change_lock(workflow_id, trigger_lock.release(execution_id))
+        return self._change_lock(workflow_id, trigger_lock.release(execution_id)) or self._change_lock(
+            workflow_id, trigger_lock.release_other_slot(execution_id)
+        )
 
     async def conclude_trigger_lock(
         self, workflow_id: str, *, execution_id: str, status: ExecutionStatus, pause_after_failures: int | None
@@ -194,12 +200,14 @@ class InMemoryWorkflowRepository:
         execution_id: str,
         now: datetime,
         plan: FirePlan | None = None,
+        limit: int = 1,
     ) -> SlotClaim:
         await _round_trip()
         stored = self._live.get(workflow_id)
         if stored is None:
             return SlotClaim(SlotOutcome.LOST, None)
-        for outcome, change in claim_transitions(slot, next_run_at, execution_id=execution_id, now=now, plan=plan):
+        changes = claim_transitions(slot, next_run_at, execution_id=execution_id, now=now, plan=plan, limit=limit)
+        for outcome, change in changes:
             if _apply_to_lock(stored, change):
                 return SlotClaim(outcome, _copy_workflow(stored))
         return SlotClaim(SlotOutcome.LOST, None)
@@ -221,13 +229,14 @@ class InMemoryWorkflowRepository:
         return [_copy_workflow(w) for w in due[:limit]]
 
     async def take_lock_for_backlog_slot(
-        self, workflow_id: str, *, slot: datetime, execution_id: str, now: datetime
+        self, workflow_id: str, *, slot: datetime, execution_id: str, now: datetime, limit: int = 1
     ) -> bool:
         await _round_trip()
         stored = self._live.get(workflow_id)
         if stored is None or not stored.trigger.backlog or stored.trigger.backlog[0].slot != slot:
             return False
-        return _apply_to_lock(stored, trigger_lock.fire_backlog_slot(slot, execution_id=execution_id, now=now))
+        changes = trigger_lock.fire_backlog_slots(slot, execution_id=execution_id, now=now, limit=limit)
+        return any(_apply_to_lock(stored, change) for change in changes)
 
     async def drop_backlog_slot(self, workflow_id: str, *, slot: datetime) -> None:
         await _round_trip()
@@ -260,6 +269,20 @@ class InMemoryWorkflowRepository:
         )[:limit]
         return LockPage([_copy_workflow(w) for _, w in locked], locked[-1][0] if len(locked) == limit else None)
 
+    async def find_holders_since(self, *, before: datetime, limit: int) -> Workflows:
+        await _round_trip()
+        dated = [
+            (w.trigger.holders_since, w.workflow_id, w)
+            for w in self._live.values()
+            if w.trigger.holders_since is not None and w.trigger.holders_since < before
+        ]
+        return [_copy_workflow(w) for _, _, w in sorted(dated, key=lambda entry: entry[:2])[:limit]]
+
+    async def holders_looked_at(self, workflow_id: str, *, since: datetime, now: datetime, seen: Sequence[str]) -> None:
+        await _round_trip()
+        if not self._change_lock(workflow_id, trigger_lock.holders_looked_at(since, now, seen=seen)):
+            self._change_lock(workflow_id, trigger_lock.holders_gone(since))
+
     def _get(self, workflow_id: str) -> Workflow:
         stored = self._live.get(workflow_id)
         if stored is None:
@@ -280,7 +303,11 @@ def _lock_state(workflow: Workflow) -> dict[LockField, object]:
 
 def _lock_owner(workflow: Workflow, name: LockField) -> tuple[object, object]:
     """The object holding the lock field `name` (the workflow or its trigger) and the field's value."""
-    target: object = workflow.trigger if name.startswith("trigger.") else workflow
+    target: object = workflow
+    if name.startswith("trigger."):
+        target = workflow.trigger
+    elif name.startswith("concurrency."):
+        target = workflow.concurrency
     return target, getattr(target, name.rpartition(".")[2])
 
 
@@ -291,6 +318,7 @@ def _apply_to_lock(workflow: Workflow, change: LockTransition) -> bool:
     for name, value in change.applied_to(state).items():
         target, _ = _lock_owner(workflow, name)
         setattr(target, name.rpartition(".")[2], value)
+    workflow.trigger.count_running()
     return True
 
 

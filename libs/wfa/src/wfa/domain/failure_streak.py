@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from wfa.domain.execution import ExecutionStatus
-from wfa.domain.transition import Is, IsBelow, Transition
+from wfa.domain.transition import Holds, Is, IsBelow, Transition
 from wfa.domain.trigger_lock import RELEASED, LockField, LockTransition
 from wfa.domain.workflow import PausedReason
 
@@ -54,7 +54,30 @@ class Concluded:
 def releases(execution_id: str, status: ExecutionStatus, *, pause_after_failures: int | None) -> tuple[Release, ...]:
     """The releases to try, in order, for `execution_id` ending with the final `status`: the first whose
     precondition holds is the one that applies; when none does, the execution did not hold the lock. The likeliest
-    comes first, so that an execution's end costs one write in the usual case."""
+    comes first, so that an execution's end costs one write in the usual case: the lock's first slot (v1's), then
+    the other slots of a concurrency limit above 1 (`holders`), counted the same way."""
+    first = _first_slot_releases(execution_id, status, pause_after_failures=pause_after_failures)
+    others = tuple(
+        Release(
+            Transition(
+                requires={
+                    **{name: c for name, c in release.change.requires.items() if name is not LockField.HOLDER},
+                    LockField.HOLDERS: Holds(execution_id),
+                },
+                sets={name: v for name, v in release.change.sets.items() if name not in RELEASED},
+                increments=release.change.increments,
+                removes={LockField.HOLDERS: execution_id},
+            ),
+            pauses=release.pauses,
+        )
+        for release in first
+    )
+    return first + others
+
+
+def _first_slot_releases(
+    execution_id: str, status: ExecutionStatus, *, pause_after_failures: int | None
+) -> tuple[Release, ...]:
     if not status.is_final:
         raise ValueError(f"only a final status ends an execution, not {status.value!r}")
     holder = {LockField.HOLDER: Is(execution_id)}

@@ -54,7 +54,36 @@ class IsBelow:
     limit: int
 
 
-Condition = Is | IsOneOf | IsNotAfter | IsAtOrBefore | IsBelow
+@dataclass(frozen=True)
+class Holds:
+    """The list field holds `item` (the extra slots of a concurrency limit: `execution_id` is one of the holders)."""
+
+    item: object
+
+
+@dataclass(frozen=True)
+class HasFewerThan:
+    """The list field has fewer than `count` items (a null or absent list has none); `count` ≥ 1."""
+
+    count: int
+
+    def __post_init__(self) -> None:
+        if self.count < 1:
+            raise ValueError("a list has fewer than 1 item only when empty: count is at least 1")
+
+
+@dataclass(frozen=True)
+class HasAtLeast:
+    """The list field has at least `count` items (`count` ≥ 1)."""
+
+    count: int
+
+
+Condition = Is | IsOneOf | IsNotAfter | IsAtOrBefore | IsBelow | Holds | HasFewerThan | HasAtLeast
+
+
+def _items(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
 
 
 def holds(condition: Condition, value: object) -> bool:
@@ -69,6 +98,12 @@ def holds(condition: Condition, value: object) -> bool:
             return isinstance(value, datetime) and value <= moment
         case IsBelow(limit):
             return (value if isinstance(value, int) else 0) < limit
+        case Holds(item):
+            return item in _items(value)
+        case HasFewerThan(count):
+            return len(_items(value)) < count
+        case HasAtLeast(count):
+            return len(_items(value)) >= count
 
 
 @dataclass(frozen=True)
@@ -81,13 +116,14 @@ class Appended:
 
 @dataclass(frozen=True)
 class Transition(Generic[F]):
-    """`requires` each field to meet its condition; then `sets` fields to values, `increments` counters and
-    `appends` to bounded lists."""
+    """`requires` each field to meet its condition; then `sets` fields to values, `increments` counters,
+    `appends` to bounded lists and `removes` an item from lists (every occurrence)."""
 
     requires: Mapping[F, Condition]
     sets: Mapping[F, object]
     increments: Mapping[F, int] = field(default_factory=dict)
     appends: Mapping[F, Appended] = field(default_factory=dict)
+    removes: Mapping[F, object] = field(default_factory=dict)
 
     def allows(self, state: Mapping[F, object]) -> bool:
         return all(holds(condition, state.get(name)) for name, condition in self.requires.items())
@@ -103,6 +139,8 @@ class Transition(Generic[F]):
             current = after.get(name)
             items = [*(current if isinstance(current, list) else []), *appended.items]
             after[name] = items[-appended.keep :]
+        for name, item in self.removes.items():
+            after[name] = [kept for kept in _items(after.get(name)) if kept != item]
         return after
 
     def landed(self, state: Mapping[F, object]) -> bool:

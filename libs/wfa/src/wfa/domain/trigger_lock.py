@@ -4,16 +4,33 @@
 busy → pending while the holder waits for a retry, pending → busy when the retry is dispatched, and back to idle
 when the holder finishes or is cancelled. Each step is a transition on the workflow's lock fields; a step that
 names its holder applies only while that execution holds the lock.
+
+With `concurrency.limit` k above 1 (docs/concurrency.md) the lock has k slots: the first is v1's (`status`,
+`executionId`), the k − 1 others a bounded list (`holders`). A take tries the first slot, then one of the others
+(the list has fewer than k − 1 items, and the stored limit is still k); a release frees whichever slot the
+execution holds. Each try is one conditional write on the workflow, so of any number of concurrent takes at
+most k win. Limit 1 is exactly v1: its transitions never look at the list.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from wfa.domain.schedule import NOTHING_MISSED, FirePlan, Missed
-from wfa.domain.transition import Appended, Condition, Is, IsOneOf, Transition
-from wfa.domain.workflow import RECENT_FIRES, FireOutcome, FireRecord, TriggerStatus
+from wfa.domain.transition import (
+    Appended,
+    Condition,
+    HasAtLeast,
+    HasFewerThan,
+    Holds,
+    Is,
+    IsAtOrBefore,
+    IsOneOf,
+    Transition,
+)
+from wfa.domain.workflow import MAX_CONCURRENCY, RECENT_FIRES, FireOutcome, FireRecord, TriggerStatus
 
 
 class LockField(StrEnum):
@@ -28,6 +45,10 @@ class LockField(StrEnum):
     MISSED_FIRES = "trigger.missed_fires"
     FIRED_FIRES = "trigger.fired_fires"
     RECENT_FIRES = "trigger.recent_fires"
+    HOLDERS = "trigger.holders"
+    HOLDERS_SINCE = "trigger.holders_since"
+    HOLDERS_SEEN = "trigger.holders_seen"
+    LIMIT = "concurrency.limit"
 
 
 LockTransition = Transition[LockField]
@@ -49,6 +70,82 @@ def acquire(execution_id: str, now: datetime) -> LockTransition:
     return Transition(
         requires={LockField.ENABLED: Is(True), LockField.STATUS: Is(TriggerStatus.IDLE)},
         sets=_take(execution_id, now),
+    )
+
+
+def _other_slots(
+    limit: int,
+    *,
+    also_sets: Mapping[LockField, object],
+    appends: Mapping[LockField, Appended],
+    execution_id: str,
+    now: datetime,
+) -> list[LockTransition]:
+    """The takes of a slot beside the first (none for limit 1), while the stored limit is `limit` and fewer than
+    limit − 1 hold the others, tried in order. The take that starts the list dates it (`holdersSince`, which the
+    repair sweep reads); a later take leaves the date alone, so that it is never later than the oldest holder's take
+    (a take that finds the list emptied meanwhile leaves an older date: the sweep looks sooner, harmlessly)."""
+    if limit <= 1:
+        return []
+    pushed = {**appends, LockField.HOLDERS: Appended((execution_id,), keep=MAX_CONCURRENCY)}
+    open_ = {LockField.ENABLED: Is(True), LockField.LIMIT: Is(limit)}
+    return [
+        Transition(
+            requires={**open_, LockField.HOLDERS: HasFewerThan(1)},
+            sets={**also_sets, LockField.HOLDERS_SINCE: now},
+            appends=pushed,
+        ),
+        # Only while the list is dated: a list emptied since the take above failed would otherwise get a holder
+        # the sweep never looks at (that rare race costs a 409, as a lost v1 race does).
+        Transition(
+            requires={**open_, LockField.HOLDERS: HasFewerThan(limit - 1), LockField.HOLDERS_SINCE: _DATED},
+            sets=also_sets,
+            appends=pushed,
+        ),
+    ]
+
+
+_DATED = IsAtOrBefore(datetime(9999, 1, 1, tzinfo=UTC))
+"""A moment, not null."""
+
+
+def holders_looked_at(since: datetime, now: datetime, *, seen: Sequence[str]) -> LockTransition:
+    """The repair sweep looked at every holder of the other slots (`seen`) when the list was dated `since`: it
+    dates the list `now`, so that it looks again after the repair time, not at every sweep, and keeps `seen`: a
+    holder still missing at the next look took its slot at least the repair time before."""
+    return Transition(
+        requires={LockField.HOLDERS_SINCE: Is(since), LockField.HOLDERS: HasAtLeast(1)},
+        sets={LockField.HOLDERS_SINCE: now, LockField.HOLDERS_SEEN: list(seen)},
+    )
+
+
+def holders_gone(since: datetime) -> LockTransition:
+    """The list dated `since` is empty: undated (the next first holder dates it again)."""
+    return Transition(
+        requires={LockField.HOLDERS_SINCE: Is(since), LockField.HOLDERS: HasFewerThan(1)},
+        sets={LockField.HOLDERS_SINCE: None, LockField.HOLDERS_SEEN: []},
+    )
+
+
+def acquires(execution_id: str, now: datetime, *, limit: int = 1) -> list[LockTransition]:
+    """The takes of a slot for `execution_id`, tried in order until one applies (none: every slot is taken, or
+    the workflow is paused): the first slot (v1's idle → busy), then the others."""
+    return [
+        acquire(execution_id, now),
+        *_other_slots(limit, also_sets={}, appends={}, execution_id=execution_id, now=now),
+    ]
+
+
+def holds_a_slot(state: Mapping[LockField, object], execution_id: str) -> bool:
+    """Whether `execution_id` holds one of the lock's slots in `state` (a repeated take that had landed)."""
+    holders = state.get(LockField.HOLDERS)
+    return state.get(LockField.HOLDER) == execution_id or (isinstance(holders, list) and execution_id in holders)
+
+
+def release_other_slot(execution_id: str) -> LockTransition:
+    """A slot beside the first freed by (or for) the execution holding it."""
+    return Transition(
+        requires={LockField.HOLDERS: Holds(execution_id)}, sets={}, removes={LockField.HOLDERS: execution_id}
     )
 
 
@@ -107,23 +204,61 @@ def fire_slot(
     """The scheduler's fire of `slot` (the stored nextRunAt, so a slot is claimed once however many schedulers
     look): the schedule moves on and the lock is taken for `execution_id`. `fires`: the slot the execution is for
     (default `slot`; `catchup: none` fires the latest due one); `missed`: the slots given up meanwhile."""
-    return Transition(
+    return fire_slots(
+        slot, next_run_at=next_run_at, execution_id=execution_id, now=now, fires=fires, missed=missed, limit=1
+    )[0]
+
+
+def fire_slots(
+    slot: datetime,
+    *,
+    next_run_at: datetime | None,
+    execution_id: str,
+    now: datetime,
+    fires: datetime | None = None,
+    missed: Missed = NOTHING_MISSED,
+    limit: int,
+) -> list[LockTransition]:
+    """`fire_slot` in the lock's first slot, then (limit above 1) in one of the others, tried in order."""
+    moved: dict[LockField, object] = {LockField.NEXT_RUN_AT: next_run_at}
+    counted = {LockField.FIRED_FIRES: 1, **_missed(missed)}
+    logged = _outcomes(missed, FireRecord(slot=fires or slot, outcome=FireOutcome.FIRED, execution_id=execution_id))
+    first = Transition(
         requires={**_scheduled(slot), LockField.STATUS: Is(TriggerStatus.IDLE)},
-        sets={LockField.NEXT_RUN_AT: next_run_at, **_take(execution_id, now)},
-        increments={LockField.FIRED_FIRES: 1, **_missed(missed)},
-        appends=_outcomes(missed, FireRecord(slot=fires or slot, outcome=FireOutcome.FIRED, execution_id=execution_id)),
+        sets={**moved, **_take(execution_id, now)},
+        increments=counted,
+        appends=logged,
     )
+    others = [
+        Transition(
+            requires={**change.requires, **_scheduled(slot)},
+            sets=change.sets,
+            increments=counted,
+            appends=change.appends,
+        )
+        for change in _other_slots(limit, also_sets=moved, appends=logged, execution_id=execution_id, now=now)
+    ]
+    return [first, *others]
 
 
 def skip_slot(
-    slot: datetime, *, next_run_at: datetime | None, fires: datetime | None = None, missed: Missed = NOTHING_MISSED
+    slot: datetime,
+    *,
+    next_run_at: datetime | None,
+    fires: datetime | None = None,
+    missed: Missed = NOTHING_MISSED,
+    limit: int = 1,
 ) -> LockTransition:
-    """The fire of `slot` while the workflow is busy or pending: the schedule moves on, the fire is counted as
-    skipped (not queued)."""
+    """The fire of `slot` while the workflow is busy or pending (every slot of its limit taken): the schedule moves
+    on, the fire is counted as skipped (not queued)."""
+    full: dict[LockField, Condition] = (
+        {LockField.LIMIT: Is(limit), LockField.HOLDERS: HasAtLeast(limit - 1)} if limit > 1 else {}
+    )
     return Transition(
         requires={
             **_scheduled(slot),
             LockField.STATUS: IsOneOf((TriggerStatus.BUSY, TriggerStatus.PENDING)),
+            **full,
         },
         sets={LockField.NEXT_RUN_AT: next_run_at},
         increments={LockField.SKIPPED_FIRES: 1, **_missed(missed)},
@@ -144,23 +279,49 @@ def pass_slot(slot: datetime, *, next_run_at: datetime | None, missed: Missed) -
 
 def fire_backlog_slot(slot: datetime, *, execution_id: str, now: datetime) -> LockTransition:
     """idle → busy for the execution of a backlog slot (a catch-up or a backfill), logged as the slot's fire."""
-    return Transition(
+    return fire_backlog_slots(slot, execution_id=execution_id, now=now, limit=1)[0]
+
+
+def fire_backlog_slots(slot: datetime, *, execution_id: str, now: datetime, limit: int) -> list[LockTransition]:
+    """`fire_backlog_slot` in the lock's first slot, then (limit above 1) in one of the others: a backlog obeys
+    the concurrency limit as any trigger does."""
+    logged = _outcomes(NOTHING_MISSED, FireRecord(slot=slot, outcome=FireOutcome.FIRED, execution_id=execution_id))
+    counted = {LockField.FIRED_FIRES: 1}
+    first = Transition(
         requires={LockField.ENABLED: Is(True), LockField.STATUS: Is(TriggerStatus.IDLE)},
         sets=_take(execution_id, now),
-        increments={LockField.FIRED_FIRES: 1},
-        appends=_outcomes(NOTHING_MISSED, FireRecord(slot=slot, outcome=FireOutcome.FIRED, execution_id=execution_id)),
+        increments=counted,
+        appends=logged,
     )
+    others = [
+        Transition(requires=change.requires, sets=change.sets, increments=counted, appends=change.appends)
+        for change in _other_slots(limit, also_sets={}, appends=logged, execution_id=execution_id, now=now)
+    ]
+    return [first, *others]
 
 
 def claim_transitions(
-    slot: datetime, next_run_at: datetime | None, *, execution_id: str, now: datetime, plan: FirePlan | None
+    slot: datetime,
+    next_run_at: datetime | None,
+    *,
+    execution_id: str,
+    now: datetime,
+    plan: FirePlan | None,
+    limit: int = 1,
 ) -> list[tuple[SlotOutcome, LockTransition]]:
-    """The writes that may claim `slot`, tried in order until one applies (none: another scheduler had it)."""
+    """The writes that may claim `slot`, tried in order until one applies (none: another scheduler had it, or the
+    lock or the limit changed meanwhile and the next pass tries again). `limit`: the concurrency limit as read."""
     plan = plan or FirePlan(fires=slot, next_run_at=next_run_at)
     if plan.fires is None:
         return [(SlotOutcome.PASSED, pass_slot(slot, next_run_at=plan.next_run_at, missed=plan.missed))]
-    fire = fire_slot(
-        slot, next_run_at=plan.next_run_at, execution_id=execution_id, now=now, fires=plan.fires, missed=plan.missed
+    fires = fire_slots(
+        slot,
+        next_run_at=plan.next_run_at,
+        execution_id=execution_id,
+        now=now,
+        fires=plan.fires,
+        missed=plan.missed,
+        limit=limit,
     )
-    skip = skip_slot(slot, next_run_at=plan.next_run_at, fires=plan.fires, missed=plan.missed)
-    return [(SlotOutcome.FIRED, fire), (SlotOutcome.SKIPPED, skip)]
+    skip = skip_slot(slot, next_run_at=plan.next_run_at, fires=plan.fires, missed=plan.missed, limit=limit)
+    return [*((SlotOutcome.FIRED, fire) for fire in fires), (SlotOutcome.SKIPPED, skip)]

@@ -55,6 +55,37 @@ class TriggerStatus(StrEnum):
     PENDING = "pending"
 
 
+class WhenBusy(StrEnum):
+    """What a trigger or a fire does when every slot of `concurrency.limit` is taken."""
+
+    SKIP = "skip"  # v1: refused (409 `busy`), a scheduled fire skipped and counted
+    QUEUE = "queue"  # kept and started in FIFO order as slots free (not implemented yet: refused on create)
+    CANCEL_RUNNING = "cancelRunning"  # the oldest running one is cancelled (not implemented yet: refused on create)
+
+
+MAX_CONCURRENCY = 100
+MAX_QUEUE = 1000
+IMPLEMENTED_WHEN_BUSY = frozenset({WhenBusy.SKIP})
+
+
+class Concurrency(Model):
+    """How many executions of the workflow may run at once, and what happens to a trigger beyond that."""
+
+    limit: Annotated[int, Field(ge=1, le=MAX_CONCURRENCY)] = 1
+    """How many executions may hold the lock at once (1–100; 1, the default, is v1's lock)."""
+    when_busy: WhenBusy = WhenBusy.SKIP
+    """When `limit` executions hold the lock: `skip` (the default: a trigger gets 409, a scheduled fire is
+    skipped), `queue` or `cancelRunning` (both accepted by a later version: 422 for now)."""
+    queue_max: Annotated[int, Field(ge=1, le=MAX_QUEUE)] = 100
+    """For `whenBusy: queue`: how many triggers may wait at most (default 100)."""
+
+    @model_validator(mode="after")
+    def _implemented(self) -> Self:
+        if self.when_busy not in IMPLEMENTED_WHEN_BUSY:
+            raise ValueError(f"whenBusy {self.when_busy.value!r} is not supported yet: only 'skip' is")
+        return self
+
+
 class PausedReason(StrEnum):
     MANUAL = "manual"  # POST /workflows/{id}/pause
     FAILURES = "failures"  # trigger.pauseAfterFailures executions in a row failed for good
@@ -203,9 +234,33 @@ class Trigger(TriggerSpec):
     status: TriggerStatus = TriggerStatus.IDLE
     """The lock: `idle`, `busy` (an execution holds it) or `pending` (its execution waits for a retry)."""
     execution_id: str | None = None
-    """The execution holding the lock, or null."""
+    """The execution holding the lock, or null. With `concurrency.limit` above 1 this is the lock's first slot; the
+    other executions running at once are in `holders`."""
     locked_at: datetime | None = None
     """When the lock was taken (null when idle)."""
+    holders: list[str] = Field(default_factory=list)
+    """With `concurrency.limit` above 1: the executions holding the lock's other slots (at most limit − 1), besides
+    `executionId`; empty for limit 1."""
+    holders_since: SkipJsonSchema[datetime | None] = Field(default=None, exclude=True)
+    """Set when `holders` goes from empty to one holder, moved on by the repair sweep once it has looked at them:
+    no holder of the list took its slot after it, so the sweep finds the slots that may be held for long."""
+    holders_seen: SkipJsonSchema[list[str]] = Field(default_factory=list, exclude=True)
+    """The holders of the other slots the repair sweep saw at its last look (`holdersSince`): one of them still
+    missing at the next look is released."""
+    running: int = 0
+    """How many executions hold the lock (running, queued to a runner or pending a retry): 0 to `concurrency.limit`."""
+    queued: int = 0
+    """How many triggers wait for a slot (`whenBusy: queue`; always 0 otherwise)."""
+
+    @model_validator(mode="after")
+    def _count_running(self) -> Self:
+        self.count_running()
+        return self
+
+    def count_running(self) -> None:
+        """`running` from the lock's slots: the first one (`status`) and the others (`holders`)."""
+        self.running = (self.status is not TriggerStatus.IDLE) + len(self.holders)
+
     next_run_at: datetime | None = None
     """The next scheduled fire (ISO-8601 UTC); null for a manual trigger or a paused workflow."""
     skipped_fires: int = 0
@@ -415,6 +470,8 @@ class WorkflowDefinition(Model):
     on_failure: Annotated[list[Handler], Field(max_length=MAX_ON_FAILURE)] = Field(default_factory=list)
     """Run after the compensations when an execution fails for good (notify, clean up)."""
     labels: Labels = Field(default_factory=dict)
+    concurrency: Concurrency = Field(default_factory=Concurrency)
+    """How many executions may run at once (`limit`, default 1) and what a trigger beyond that does (`whenBusy`)."""
     webhook: WebhookSpec | None = None
     """Also start on a signed POST /hooks/{workflowId}, whatever the trigger (not with a webhook trigger, which
     already does)."""
@@ -596,6 +653,11 @@ SERVER_MANAGED_TRIGGER_FIELDS = (
     "recentFires",
     "backlog",
     "backlogNext",
+    "holders",
+    "holdersSince",
+    "holdersSeen",
+    "running",
+    "queued",
 )
 
 

@@ -163,12 +163,13 @@ class WorkflowRepository(Protocol):
         back to 0). Raises WorkflowNotFound."""
 
     async def try_acquire_trigger_lock(self, workflow_id: str, *, execution_id: str, now: datetime) -> Workflow:
-        """idle → busy, held by `execution_id`, in one atomic step: of concurrent callers exactly one wins.
+        """idle → busy, held by `execution_id`, in one atomic step: of concurrent callers exactly one wins. With
+        `concurrency.limit` k above 1, a slot of k: of concurrent callers at most as many win as slots are free.
 
         Raises WorkflowNotFound, or TriggerLocked (busy, pending or paused) for the losers."""
 
     async def release_trigger_lock(self, workflow_id: str, *, execution_id: str) -> bool:
-        """busy/pending → idle, only if `execution_id` holds the lock. False when it did not."""
+        """busy/pending → idle (or its slot freed), only if `execution_id` holds the lock. False when it did not."""
 
     async def conclude_trigger_lock(
         self, workflow_id: str, *, execution_id: str, status: ExecutionStatus, pause_after_failures: int | None
@@ -192,11 +193,13 @@ class WorkflowRepository(Protocol):
         execution_id: str,
         now: datetime,
         plan: FirePlan | None = None,
+        limit: int = 1,
     ) -> SlotClaim:
         """Claim the slot `slot` (the stored nextRunAt) once among any number of schedulers, move nextRunAt on,
         and in the same step take the lock for `execution_id` if it is free (else count a skipped fire), logging
         the outcome. `plan` (default: fire `slot`, nothing missed) says which slot fires, if any (else the claim
-        passes: SlotOutcome.PASSED, whatever the lock) and which slots were missed, counted in the same write."""
+        passes: SlotOutcome.PASSED, whatever the lock) and which slots were missed, counted in the same write. `limit`:
+        the workflow's concurrency limit as read (a slot of the lock is taken while one is free)."""
 
     async def add_to_backlog(self, workflow_id: str, slots: Sequence[BacklogSlot]) -> None:
         """Add slots to the workflow's backlog (kept in order, oldest first): a backfill, or the catch-up of
@@ -206,10 +209,11 @@ class WorkflowRepository(Protocol):
         """Enabled, live workflows whose backlog's first slot is at or before `now`, earliest first."""
 
     async def take_lock_for_backlog_slot(
-        self, workflow_id: str, *, slot: datetime, execution_id: str, now: datetime
+        self, workflow_id: str, *, slot: datetime, execution_id: str, now: datetime, limit: int = 1
     ) -> bool:
-        """idle → busy for `execution_id` while `slot` is the backlog's first slot, logging the slot as fired. The
-        slot stays in the backlog until `drop_backlog_slot`: a crash before its execution is stored loses nothing."""
+        """idle → busy (or a free slot of `limit`) for `execution_id` while `slot` is the backlog's first slot,
+        logging the slot as fired. The slot stays in the backlog until `drop_backlog_slot`: a crash before its
+        execution is stored loses nothing."""
 
     async def drop_backlog_slot(self, workflow_id: str, *, slot: datetime) -> None:
         """Remove `slot` from the head of the backlog (its execution is stored); nothing if it is not the head."""
@@ -223,6 +227,14 @@ class WorkflowRepository(Protocol):
     async def find_locked_since(self, *, before: datetime, after: LockPosition | None = None, limit: int) -> LockPage:
         """Workflows whose lock was taken before `before` and is still held: candidates for repair. Oldest first,
         starting strictly after `after`: a sweep that reads one page at a time reaches every lock."""
+
+    async def find_holders_since(self, *, before: datetime, limit: int) -> Workflows:
+        """Workflows whose other slots (concurrency limit above 1) have been held since before `before` without
+        the repair sweep looking at them (`trigger.holdersSince`), oldest first."""
+
+    async def holders_looked_at(self, workflow_id: str, *, since: datetime, now: datetime, seen: Sequence[str]) -> None:
+        """The repair sweep looked at the holders of a list dated `since` and saw `seen`: dated `now` with `seen`
+        kept (or undated when empty), unless the date changed meanwhile."""
 
 
 class WorkflowVersionRepository(Protocol):

@@ -262,7 +262,13 @@ async def fire_schedule(deps: Triggering, workflow: Workflow) -> SlotOutcome:
         )
     execution_id = deps.new_id()
     claim = await deps.workflows.claim_schedule_slot(
-        workflow.workflow_id, slot=slot, next_run_at=plan.next_run_at, execution_id=execution_id, now=now, plan=plan
+        workflow.workflow_id,
+        slot=slot,
+        next_run_at=plan.next_run_at,
+        execution_id=execution_id,
+        now=now,
+        plan=plan,
+        limit=workflow.concurrency.limit,
     )
     bound = log.bind(workflow_id=workflow.workflow_id, slot=slot.isoformat(), missed=plan.missed.count)
     if claim.outcome is SlotOutcome.FIRED:
@@ -305,7 +311,7 @@ async def fire_backlog(deps: Triggering, workflow: Workflow) -> Execution | None
         return None
     now = deps.clock.now()
     if not await deps.workflows.take_lock_for_backlog_slot(
-        workflow.workflow_id, slot=head.slot, execution_id=execution_id, now=now
+        workflow.workflow_id, slot=head.slot, execution_id=execution_id, now=now, limit=workflow.concurrency.limit
     ):
         return None
     execution = Execution.queued(

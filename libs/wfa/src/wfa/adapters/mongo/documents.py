@@ -67,6 +67,11 @@ class WorkflowFields:
     BACKLOG: Final = f"{TRIGGER}.{alias(Trigger, 'backlog')}"
     BACKLOG_HEAD: Final = f"{TRIGGER}.{alias(Trigger, 'backlog')}.0.slot"
     BACKLOG_NEXT: Final = f"{TRIGGER}.{alias(Trigger, 'backlog_next')}"
+    HOLDERS: Final = f"{TRIGGER}.{alias(Trigger, 'holders')}"
+    HOLDERS_SINCE: Final = f"{TRIGGER}.{alias(Trigger, 'holders_since')}"
+    """Excluded from the model's dumps (not in the resource), stored by name."""
+    HOLDERS_SEEN: Final = f"{TRIGGER}.{alias(Trigger, 'holders_seen')}"
+    CONCURRENCY_LIMIT: Final = f"{alias(Workflow, 'concurrency')}.limit"
     LABELS: Final = alias(Workflow, "labels")
     """Stored as an array of `key=value` strings (wfa.domain.labels), under a multikey index."""
     CHANGED_BY: Final = alias(Workflow, "changed_by")
@@ -131,6 +136,11 @@ _TRIGGER_STATE: Final = frozenset(
         "recent_fires",
         "backlog",
         "backlog_next",
+        "holders",
+        "holders_since",
+        "holders_seen",
+        "running",
+        "queued",
     )
 )
 _EXECUTION_STORAGE_ONLY: Final = frozenset(
@@ -178,6 +188,8 @@ def workflow_to_document(workflow: Workflow) -> Document:
         entry.model_dump(by_alias=True) for entry in workflow.trigger.backlog
     ]
     fields[WorkflowFields.TRIGGER][alias(Trigger, "backlog_next")] = workflow.trigger.backlog_next
+    fields[WorkflowFields.TRIGGER][alias(Trigger, "holders_since")] = workflow.trigger.holders_since
+    fields[WorkflowFields.TRIGGER][alias(Trigger, "holders_seen")] = workflow.trigger.holders_seen
     return {ID: workflow.workflow_id, DELETED: False, **fields}
 
 

@@ -17,7 +17,18 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from wfa.adapters.mongo.documents import Document, value_at
-from wfa.domain.transition import Condition, Is, IsAtOrBefore, IsBelow, IsNotAfter, IsOneOf, Transition
+from wfa.domain.transition import (
+    Condition,
+    HasAtLeast,
+    HasFewerThan,
+    Holds,
+    Is,
+    IsAtOrBefore,
+    IsBelow,
+    IsNotAfter,
+    IsOneOf,
+    Transition,
+)
 
 F = TypeVar("F", bound=StrEnum)
 
@@ -47,18 +58,34 @@ def _clause(condition: Condition) -> object:
             # A counter stored before it existed is absent, and counts as 0: `$not: {$gte}` matches it too (as
             # IsNotAfter, without a top-level $or). Below 0 nothing is, absent included: a plain `$lt` says so.
             return {"$not": {"$gte": limit}} if limit > 0 else {"$lt": limit}
+        case Holds(item):
+            return _bson(item)  # equality with an array field matches when the array holds the item
+        case HasFewerThan() | HasAtLeast():
+            raise AssertionError("a list's length is a clause on its item path (write_filter)")
+
+
+def _path_and_clause(condition: Condition, path: str) -> tuple[str, object]:
+    """A list's length is asked of the path of its last allowed item (`holders.<n-1>`): whether that item exists.
+    One clause on the field, no `$expr` nor `$size` range (which MongoDB cannot compare): an indexable filter."""
+    match condition:
+        case HasFewerThan(count):
+            return f"{path}.{count - 1}", {"$exists": False}
+        case HasAtLeast(count):
+            return f"{path}.{count - 1}", {"$exists": True}
+    return path, _clause(condition)
 
 
 def write_filter(change: Transition[F], paths: Paths[F], selector: Document) -> Document:
     """`selector` (the document's `_id`, and anything the store itself requires) plus the precondition."""
-    return {**selector, **{paths[name]: _clause(condition) for name, condition in change.requires.items()}}
+    return {**selector, **dict(_path_and_clause(condition, paths[name]) for name, condition in change.requires.items())}
 
 
 def write_update(change: Transition[F], paths: Paths[F], *, also_set: Document | None = None) -> Document:
     """The effect, plus `also_set`: fields the store keeps beside the transition's (the runner's record)."""
-    update: Document = {
-        "$set": {**(also_set or {}), **{paths[name]: _bson(value) for name, value in change.sets.items()}}
-    }
+    sets = {**(also_set or {}), **{paths[name]: _bson(value) for name, value in change.sets.items()}}
+    update: Document = {"$set": sets} if sets else {}
+    if change.removes:
+        update["$pull"] = {paths[name]: _bson(item) for name, item in change.removes.items()}
     if change.increments:
         update["$inc"] = {paths[name]: step for name, step in change.increments.items()}
     appends = {name: appended for name, appended in change.appends.items() if appended.items}

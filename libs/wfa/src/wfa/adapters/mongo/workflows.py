@@ -68,6 +68,12 @@ WORKFLOW_INDEXES: Final = [
         name="locks",
         partialFilterExpression={DELETED: False},
     ),
+    # find_holders_since: holdersSince is null while a limit's other slots are free, outside every date range.
+    IndexModel(
+        [(F.HOLDERS_SINCE, ASCENDING), (ID, ASCENDING)],
+        name="holders",
+        partialFilterExpression={DELETED: False},
+    ),
 ]
 
 LOCK_PATHS: Final = {
@@ -82,6 +88,10 @@ LOCK_PATHS: Final = {
     LockField.MISSED_FIRES: F.MISSED_FIRES,
     LockField.FIRED_FIRES: F.FIRED_FIRES,
     LockField.RECENT_FIRES: F.RECENT_FIRES,
+    LockField.HOLDERS: F.HOLDERS,
+    LockField.HOLDERS_SINCE: F.HOLDERS_SINCE,
+    LockField.HOLDERS_SEEN: F.HOLDERS_SEEN,
+    LockField.LIMIT: F.CONCURRENCY_LIMIT,
 }
 # A failed conditional write is explained by a second read; if that read shows the precondition holding again
 # (the lock was released in between), the write is simply tried again, a bounded number of times.
@@ -216,14 +226,22 @@ class MongoWorkflowRepository:
 
     @translated
     async def try_acquire_trigger_lock(self, workflow_id: str, *, execution_id: str, now: datetime) -> Workflow:
-        change = trigger_lock.acquire(execution_id, now)
+        first = trigger_lock.acquire(execution_id, now)
         for _ in range(_RACE_RETRIES):
-            await self._change(workflow_id, change)
+            await self._change(workflow_id, first)
             current = await self._read_live(workflow_id)
             if current is None:
                 raise WorkflowNotFound(workflow_id)
-            if change.landed(state_of(current, LOCK_PATHS)):
+            if trigger_lock.holds_a_slot(state_of(current, LOCK_PATHS), execution_id):
                 return workflow_from_document(current)
+            # The first slot is taken: a limit above 1 has others (read here, so that limit 1 costs what v1 did).
+            limit = value_at(current, F.CONCURRENCY_LIMIT) or 1
+            for other in trigger_lock.acquires(execution_id, now, limit=limit)[1:]:
+                if await self._change(workflow_id, other):
+                    taken = await self._read_live(workflow_id)
+                    if taken is None:
+                        raise WorkflowNotFound(workflow_id)
+                    return workflow_from_document(taken)
             locked = _why_locked(workflow_id, current)
             if locked is not None:
                 raise locked
@@ -233,7 +251,9 @@ class MongoWorkflowRepository:
 
     @translated
     async def release_trigger_lock(self, workflow_id: str, *, execution_id: str) -> bool:
-        return await self._change(workflow_id, trigger_lock.release(execution_id))
+        if await self._change(workflow_id, trigger_lock.release(execution_id)):
+            return True
+        return await self._change(workflow_id, trigger_lock.release_other_slot(execution_id))
 
     @translated
     async def conclude_trigger_lock(
@@ -267,9 +287,10 @@ class MongoWorkflowRepository:
         execution_id: str,
         now: datetime,
         plan: FirePlan | None = None,
+        limit: int = 1,
     ) -> SlotClaim:
         applied: SlotOutcome | None = None
-        changes = claim_transitions(slot, next_run_at, execution_id=execution_id, now=now, plan=plan)
+        changes = claim_transitions(slot, next_run_at, execution_id=execution_id, now=now, plan=plan, limit=limit)
         for outcome, change in changes:
             if await self._change(workflow_id, change):
                 applied = outcome
@@ -278,7 +299,12 @@ class MongoWorkflowRepository:
         if current is None:
             return SlotClaim(SlotOutcome.LOST, None)
         first_outcome, first = changes[0]
-        if applied is None and first_outcome is SlotOutcome.FIRED and first.landed(state_of(current, LOCK_PATHS)):
+        if (
+            applied is None
+            and first_outcome is SlotOutcome.FIRED
+            and value_at(current, F.NEXT_RUN_AT) == first.sets[LockField.NEXT_RUN_AT]
+            and trigger_lock.holds_a_slot(state_of(current, LOCK_PATHS), execution_id)
+        ):
             applied = SlotOutcome.FIRED  # a repeated send of a fire that had landed
         if applied is None:
             return SlotClaim(SlotOutcome.LOST, None)
@@ -307,14 +333,14 @@ class MongoWorkflowRepository:
 
     @translated
     async def take_lock_for_backlog_slot(
-        self, workflow_id: str, *, slot: datetime, execution_id: str, now: datetime
+        self, workflow_id: str, *, slot: datetime, execution_id: str, now: datetime, limit: int = 1
     ) -> bool:
-        change = trigger_lock.fire_backlog_slot(slot, execution_id=execution_id, now=now)
         selector = {**_live(workflow_id), F.BACKLOG_HEAD: slot}
-        if await self._group.update(write_filter(change, LOCK_PATHS, selector), write_update(change, LOCK_PATHS)):
-            return True
+        for change in trigger_lock.fire_backlog_slots(slot, execution_id=execution_id, now=now, limit=limit):
+            if await self._group.update(write_filter(change, LOCK_PATHS, selector), write_update(change, LOCK_PATHS)):
+                return True
         current = await self._read_live(workflow_id)  # a repeated send that landed holds the lock for this id
-        return current is not None and value_at(current, F.EXECUTION_ID) == execution_id
+        return current is not None and trigger_lock.holds_a_slot(state_of(current, LOCK_PATHS), execution_id)
 
     @translated
     async def drop_backlog_slot(self, workflow_id: str, *, slot: datetime) -> None:
@@ -372,6 +398,20 @@ class MongoWorkflowRepository:
             [workflow for workflow in locked if workflow.trigger.status is not TriggerStatus.IDLE],
             page[-1][0] if more and page else None,
         )
+
+    @translated
+    async def find_holders_since(self, *, before: datetime, limit: int) -> Workflows:
+        documents = await self._find(
+            {DELETED: False, F.HOLDERS_SINCE: {"$lt": before}},
+            sort=[(F.HOLDERS_SINCE, ASCENDING), (ID, ASCENDING)],
+            limit=limit,
+        )
+        return [workflow_from_document(document) for document in documents]
+
+    @translated
+    async def holders_looked_at(self, workflow_id: str, *, since: datetime, now: datetime, seen: Sequence[str]) -> None:
+        if not await self._change(workflow_id, trigger_lock.holders_looked_at(since, now, seen=seen)):
+            await self._change(workflow_id, trigger_lock.holders_gone(since))
 
     async def _change(self, workflow_id: str, change: LockTransition) -> bool:
         return await self._group.update(
