@@ -63,6 +63,33 @@ class ErrorInfo(Model):
         return cls(type=failure.kind, message=str(failure), retryable=failure.retryable)
 
 
+class AttemptOutcome(StrEnum):
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # still running when another run of the action began: its runner went away
+
+
+MAX_EARLIER_ATTEMPTS = 100
+"""The most earlier runs an action run keeps: maxAttempts is at most 100, so only runs interrupted over and over
+(a runner dying each time) could ever push the oldest ones out."""
+
+
+class AttemptRecord(Model):
+    """One earlier run of an action in this execution, kept when a new run of the action began."""
+
+    attempt: int
+    """Which run it was: 1 for the first."""
+    outcome: AttemptOutcome
+    """`failed`, or `interrupted` (its runner went away while it ran: no end was recorded)."""
+    started_at: datetime | None = None
+    """When it started."""
+    finished_at: datetime | None = None
+    """When it ended (null when interrupted)."""
+    duration_ms: int | None = None
+    """How long it took (null when interrupted)."""
+    error: ErrorInfo | None = None
+    """Why it failed (null when interrupted)."""
+
+
 class ActionRun(Model):
     name: str
     """The action's name in the definition."""
@@ -82,6 +109,32 @@ class ActionRun(Model):
     """What its last run produced: `{status, headers, body}` for an http-request, `{message}` for a log (redacted)."""
     error: ErrorInfo | None = None
     """Why its last run failed, or null."""
+    previous: list[AttemptRecord] = Field(default_factory=list)
+    """Its earlier runs in this execution, oldest first (at most 100): with the last run, every attempt, and the
+    waits between them."""
+
+    def begin(self, now: datetime) -> None:
+        """A new run starts: the one before it, failed or interrupted, moves into `previous`."""
+        outcome = {ActionStatus.FAILED: AttemptOutcome.FAILED, ActionStatus.RUNNING: AttemptOutcome.INTERRUPTED}.get(
+            self.status
+        )
+        if outcome is not None and self.attempts > 0:
+            record = AttemptRecord(
+                attempt=self.attempts,
+                outcome=outcome,
+                started_at=self.started_at,
+                finished_at=self.finished_at,
+                duration_ms=self.duration_ms,
+                error=self.error,
+            )
+            self.previous = [*self.previous, record][-MAX_EARLIER_ATTEMPTS:]
+        self.status = ActionStatus.RUNNING
+        self.attempts += 1
+        self.started_at = now
+        self.finished_at = None
+        self.duration_ms = None
+        self.output = None
+        self.error = None
 
 
 class Section(StrEnum):
@@ -334,14 +387,7 @@ class Execution(Model):
         return None
 
     def begin_action(self, where: int | Step, now: datetime) -> None:
-        run = self.run_at(where)
-        run.status = ActionStatus.RUNNING
-        run.attempts += 1
-        run.started_at = now
-        run.finished_at = None
-        run.duration_ms = None
-        run.output = None
-        run.error = None
+        self.run_at(where).begin(now)
 
     def skip_action(self, where: int | Step) -> None:
         """Its `when` is falsy: the action does not run, and the execution goes on."""
