@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field, JsonValue
+from pydantic import Field, JsonValue, computed_field
 from pydantic.json_schema import SkipJsonSchema
 
 from wfa.domain.base import Model
@@ -202,6 +203,18 @@ class ExecutionPlan(Model):
         return action.retry or self.retry
 
 
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+def trace_id_of(traceparent: str | None) -> str | None:
+    """The trace id a W3C traceparent names (version-traceid-parentid-flags); None when it is absent, malformed or
+    the invalid all-zero id."""
+    match = _TRACEPARENT.match(traceparent or "")
+    if match is None or match.group(1) == "0" * 32:
+        return None
+    return match.group(1)
+
+
 def _ms(start: datetime, end: datetime) -> int:
     return int((end - start) / timedelta(milliseconds=1))
 
@@ -252,6 +265,13 @@ class Execution(Model):
     # Internal, never served: when a cancel was asked for. From then on no runner may claim the execution and its
     # lease is gone; should the cancel not be recorded (a crash), the scheduler's repair completes it.
     cancel_requested_at: SkipJsonSchema[datetime | None] = Field(default=None, exclude=True)
+
+    @computed_field  # type: ignore[prop-decorator]  # mypy does not follow a decorated property
+    @property
+    def trace_id(self) -> str | None:
+        """The trace id (32 hex digits) of the W3C traceparent the execution was created under: look it up in
+        Jaeger. Null when it was created outside a trace."""
+        return trace_id_of(self.traceparent)
 
     @classmethod
     def queued(
