@@ -341,6 +341,23 @@ function runTable(list) {
   );
 }
 
+// The trace id with a button that copies it (to paste into Jaeger's search); where the clipboard is refused, the
+// id is selected so that Ctrl+C copies it.
+function traceId(id) {
+  const text = h("span", { class: "mono", id: "trace-id" }, id);
+  const copy = h("button", { type: "button", class: "small", "aria-label": "Copy the trace id" }, "Copy");
+  copy.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(id);
+      toast("Trace id copied");
+    } catch {
+      getSelection().selectAllChildren(text);
+      toast("Trace id selected: press Ctrl+C to copy it");
+    }
+  });
+  return h("span", { class: "trace" }, text, " ", copy);
+}
+
 async function executionPage(v, id) {
   const path = `/executions/${encodeURIComponent(id)}`;
   const status = h("span", {});
@@ -375,6 +392,7 @@ async function executionPage(v, id) {
       ...fact("Scheduled for", e.scheduledFor ? fmtTime(e.scheduledFor) : null),
       ...fact("Attempt", `${e.attempt} of ${e.maxAttempts}`),
       ...fact("Next retry", e.nextRetryAt ? `${fmtTime(e.nextRetryAt)} (${fmtRel(e.nextRetryAt)})` : null),
+      ...fact("Trace id", e.traceId ? traceId(e.traceId) : null),
       ...fact("Created", fmtTime(e.createdAt)),
       ...fact("Started", fmtTime(e.startedAt)),
       ...fact("Finished", fmtTime(e.finishedAt)),
