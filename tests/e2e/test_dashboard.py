@@ -7,6 +7,7 @@ Screenshots go to a temporary folder, or to docs/img/ with WFA_SCREENSHOTS=docs/
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -130,6 +131,46 @@ async def test_a_failed_execution_shows_its_error_compensations_and_failure_hand
     await expect(page.get_by_role("button", name="Retry")).to_be_visible()
     await expect(page.get_by_role("button", name="Cancel")).to_be_hidden()
     await page.screenshot(path=screenshots / "execution-failed.png", full_page=True)
+
+
+async def test_a_retried_action_shows_each_attempt_and_the_waits_and_the_trace_id(
+    page: Page, api: httpx.AsyncClient, target: TargetServer, screenshots: Path
+) -> None:
+    flaky = target.path("ui-flaky")
+    target.respond_in_turn(flaky, 503, 200)
+    workflow_id = await create_manual_workflow(
+        api,
+        "ui-retried",
+        log_action("start", name="start"),
+        http_action(target.url(flaky), name="flaky"),
+        retry={"maxAttempts": 3, "initialInterval": "4s"},
+    )
+    trace_id = secrets.token_hex(16)
+    response = await api.post(
+        f"/workflows/{workflow_id}/trigger",
+        json={},
+        headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
+    )
+    execution_id = response.json()["executionId"]
+
+    await page.goto(f"/ui/#/executions/{execution_id}")
+    lane = page.locator(".gantt .lane").nth(1)
+    await expect(page.locator("h1 .badge")).to_have_text("pending", timeout=10_000)
+    await expect(lane.locator(".wait.next")).to_have_count(1)  # the wait for the retry, until nextRetryAt
+    await expect(page.locator("h1 .badge")).to_have_text("succeeded", timeout=15_000)
+    await expect(lane.locator(".bar")).to_have_count(2)
+    await expect(lane.locator(".bar.failed")).to_have_attribute("data-attempt", "1")
+    await expect(lane.locator(".bar.succeeded")).to_have_attribute("data-attempt", "2")
+    await expect(lane.locator(".wait")).to_contain_text(re.compile(r"wait \d"))
+    await expect(page.get_by_role("row").filter(has_text="flaky")).to_contain_text("1 earlier attempt(s)")
+    execution = await get_json(api, f"/executions/{execution_id}")
+    assert [p["outcome"] for p in execution["actions"][1]["previous"]] == ["failed"]
+
+    assert execution["traceId"] == trace_id
+    await expect(page.locator("#trace-id")).to_have_text(trace_id)
+    await page.get_by_role("button", name="Copy the trace id").click()
+    await expect(page.locator("#toast")).to_contain_text("Trace id")
+    await page.screenshot(path=screenshots / "execution-retried.png", full_page=True)
 
 
 async def test_a_held_execution_is_cancelled_and_retried_from_its_page(

@@ -288,32 +288,80 @@ async function executionsPage(v, _id, query) {
 
 // --- one execution: live until final --------------------------------------------------------------------------------
 
+// Every run of an action, oldest first: its earlier attempts (`previous`) and the last one. An interrupted attempt
+// has no recorded end: its bar ends where the next attempt began.
+function attemptsOf(run) {
+  const earlier = (run.previous || []).map((p) => ({ ...p, status: p.outcome }));
+  const all = run.startedAt ? [...earlier, { ...run, attempt: run.attempts, status: run.status }] : earlier;
+  return all.map((a, i) => ({ ...a, end: a.finishedAt ? Date.parse(a.finishedAt) : all[i + 1] ? Date.parse(all[i + 1].startedAt) : null }));
+}
+
+// The run an execution waiting for a retry waits on: the failed run that ended last.
+function waitingRun(execution) {
+  if (execution.status !== "pending" || !execution.nextRetryAt) return null;
+  const failed = [execution.actions, execution.compensations, execution.onFailure]
+    .flatMap((list) => list || [])
+    .filter((r) => r.status === "failed" && r.finishedAt);
+  return failed.sort((a, b) => Date.parse(b.finishedAt) - Date.parse(a.finishedAt))[0] || null;
+}
+
 function gantt(execution) {
   const sections = [["Actions", execution.actions], ["Compensations", execution.compensations], ["On failure", execution.onFailure]];
   const runs = sections.flatMap(([, list]) => list || []);
-  const times = runs.flatMap((r) => [r.startedAt, r.finishedAt]).filter(Boolean).map(Date.parse);
+  const times = runs
+    .flatMap((r) => [r.startedAt, r.finishedAt, ...(r.previous || []).flatMap((p) => [p.startedAt, p.finishedAt])])
+    .filter(Boolean)
+    .map(Date.parse);
   const t0 = Math.min(Date.parse(execution.startedAt || execution.createdAt), ...times);
   const running = !isFinal(execution.status);
-  const t1 = Math.max(t0 + 1, ...times, execution.finishedAt ? Date.parse(execution.finishedAt) : 0, running ? Date.now() : 0);
+  const waiting = waitingRun(execution);
+  const retryAt = waiting ? Date.parse(execution.nextRetryAt) : 0;
+  const t1 = Math.max(t0 + 1, ...times, execution.finishedAt ? Date.parse(execution.finishedAt) : 0, running ? Date.now() : 0, retryAt);
   const span = t1 - t0;
+  const place = (el, start, end, min = 0.4) => {
+    el.style.left = `${((start - t0) / span) * 100}%`;
+    el.style.width = `${Math.max(min, ((end - start) / span) * 100)}%`;
+    return el;
+  };
+  // A wait is labelled with its length inside the gap, when the gap is wide enough to hold the label.
+  const wait = (start, end, text, cls = "") => {
+    const el = place(h("div", { class: `wait ${cls}`, title: text }), start, end, 0);
+    if (((end - start) / span) * 100 >= 7) el.append(h("span", {}, text));
+    return el;
+  };
   const rows = [];
   for (const [title, list] of sections) {
     if (!list || !list.length) continue;
     if (title !== "Actions") rows.push(h("div", { class: "section" }, title));
     for (const run of list) {
-      const lane = h("div", { class: "lane", role: "img", "aria-label": `${run.name}: ${run.status}, ${fmtDur(run.durationMs)}` });
-      if (run.startedAt) {
-        const start = Date.parse(run.startedAt);
-        const end = run.finishedAt ? Date.parse(run.finishedAt) : Date.now();
-        const bar = h("div", {
-          class: `bar ${run.status}`,
-          title: `${run.name} · ${run.status} · ${run.attempts} attempt(s) · ${fmtDur(run.durationMs ?? end - start)}`,
-        });
-        bar.style.left = `${((start - t0) / span) * 100}%`;
-        bar.style.width = `${Math.max(0.4, ((end - start) / span) * 100)}%`;
-        lane.append(bar);
+      const attempts = attemptsOf(run);
+      const lane = h("div", { class: "lane" });
+      const said = [`${run.name}: ${run.status}`];
+      attempts.forEach((a, i) => {
+        const start = Date.parse(a.startedAt);
+        const end = a.end ?? Date.now();
+        const took = a.durationMs ?? end - start;
+        const error = a.error ? ` · ${a.error.type}: ${a.error.message}` : a.status === "interrupted" ? " · interrupted, no end recorded" : "";
+        lane.append(place(h("div", { class: `bar ${a.status}`, "data-attempt": a.attempt, title: `${run.name} · attempt ${a.attempt} · ${a.status} · ${fmtDur(took)}${error}` }), start, end));
+        said.push(`attempt ${a.attempt} ${a.status} ${fmtDur(took)}`);
+        const next = attempts[i + 1];
+        if (next && a.finishedAt) {
+          const gap = Date.parse(next.startedAt) - a.end;
+          if (gap > 0) {
+            lane.append(wait(a.end, Date.parse(next.startedAt), `wait ${fmtDur(gap)}`));
+            said.push(`waited ${fmtDur(gap)}`);
+          }
+        }
+      });
+      if (run === waiting) {
+        const from = Date.parse(run.finishedAt);
+        const text = `retry in ${fmtDur(Math.max(0, retryAt - Date.now()))}`;
+        lane.append(wait(from, retryAt, `wait ${fmtDur(retryAt - from)}`, "next"));
+        said.push(`waiting, ${text}`);
       }
-      rows.push(h("div", { class: "name", title: run.name }, run.name), lane);
+      lane.setAttribute("role", "img");
+      lane.setAttribute("aria-label", said.join(", "));
+      rows.push(h("div", { class: "name", title: run.name }, run.name, attempts.length > 1 ? h("span", { class: "muted" }, ` ×${attempts.length}`) : ""), lane);
     }
   }
   rows.push(h("div", {}), h("div", { class: "axis" }, h("span", {}, "0"), h("span", {}, fmtDur(span))));
@@ -334,6 +382,14 @@ function runTable(list) {
       h(
         "div",
         {},
+        run.previous && run.previous.length
+          ? h(
+              "details",
+              {},
+              h("summary", {}, `${run.previous.length} earlier attempt(s)`),
+              h("ol", { class: "attempts" }, run.previous.map((p) => h("li", { value: p.attempt }, `${p.outcome}${p.durationMs !== null && p.durationMs !== undefined ? ` after ${fmtDur(p.durationMs)}` : ""}${p.error ? `: ${p.error.type}: ${p.error.message}` : ""}`))),
+            )
+          : null,
         run.error ? h("details", { open: true }, h("summary", { class: "error" }, `error: ${run.error.type}`), h("pre", {}, json(run.error))) : null,
         run.output ? h("details", {}, h("summary", {}, "output"), h("pre", {}, json(run.output))) : null,
       ),
