@@ -20,6 +20,7 @@ from tests.e2e.helpers import (
     get_json,
     http_action,
     log_action,
+    manual_workflow,
     trigger,
     wait_for_execution,
     wait_for_idle,
@@ -211,9 +212,23 @@ async def test_a_workflow_is_paused_and_resumed_and_its_page_shows_a_version_dif
     assert (await api.put(f"/workflows/{workflow_id}", json=definition)).status_code == 200
 
     await page.goto(f"/ui/#/workflows/{workflow_id}")
+    side_by_side = page.get_by_label("Side-by-side diff")
+    await expect(side_by_side.locator("thead th")).to_have_text(["v1 (before)", "v2 (after)"])
+    await expect(side_by_side.locator("td.code.del").filter(has_text="first")).to_be_visible()
+    await expect(side_by_side.locator("td.code.add").filter(has_text="second")).to_be_visible()
+    # A removed line and the added line that replaces it share a row: the two columns are aligned.
+    changed = (
+        side_by_side.locator("tbody tr").filter(has=page.locator("td.code.del")).filter(has=page.locator("td.code.add"))
+    )
+    await expect(changed.first).to_be_visible()
+    await page.get_by_role("button", name="Unified").click()
     diff = page.get_by_label("Unified diff")
     await expect(diff.locator(".add").filter(has_text="second")).to_be_visible()
     await expect(diff.locator(".del").filter(has_text="first")).to_be_visible()
+    await expect(side_by_side).to_be_hidden()
+    await page.get_by_role("button", name="Side by side").click()
+    await expect(side_by_side).to_be_visible()
+    await expect(diff).to_be_hidden()
     await expect(page.get_by_label("Definition as YAML")).to_contain_text("interval: 1h")
     await expect(page.locator("ol.mono li")).to_have_count(5)  # the next fires
     await expect(page.locator(".tiles")).to_contain_text("executions")
@@ -268,6 +283,8 @@ async def test_the_pages_fit_a_phone_and_are_keyboard_reachable(
     workflow_id = await create_manual_workflow(api, "ui-phone", log_action("x"), labels={"team": "ui"})
     execution_id = await trigger(api, workflow_id)
     await wait_for_execution(api, execution_id)
+    changed = manual_workflow(workflow_id, log_action("y"), labels={"team": "ui"})
+    assert (await api.put(f"/workflows/{workflow_id}", json=changed)).status_code == 200
 
     pages = {
         "#/": "Overview",
@@ -283,6 +300,10 @@ async def test_the_pages_fit_a_phone_and_are_keyboard_reachable(
         overflow = await phone.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 1, f"{path} is {overflow}px wider than the phone"
     await phone.screenshot(path=screenshots / "execution-phone.png", full_page=True)
+
+    await phone.goto(f"/ui/#/workflows/{workflow_id}")
+    await expect(phone.get_by_label("Unified diff")).to_be_visible()  # two columns do not fit a phone
+    await expect(phone.get_by_label("Side-by-side diff")).to_be_hidden()
 
     await phone.goto(f"/ui/#/workflows?q={workflow_id}")
     await phone.reload()  # a fresh document: keyboard focus starts at the top

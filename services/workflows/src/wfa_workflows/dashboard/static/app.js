@@ -594,13 +594,97 @@ async function workflowsPage(v, _id, query) {
   await load(null);
 }
 
-function renderDiff(text) {
-  const pre = h("pre", { class: "diff", "aria-label": "Unified diff" });
+function unifiedDiff(text) {
+  const pre = h("pre", { class: "diff unified", "aria-label": "Unified diff" });
   for (const line of text.split("\n")) {
     const cls = line.startsWith("+++") || line.startsWith("---") ? "meta" : line.startsWith("@@") ? "hunk" : line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : "";
     pre.append(h("span", { class: cls }, line || " "));
   }
   return pre;
+}
+
+// The rows of a side-by-side view of a unified diff: per hunk, its header, then its lines aligned: a context line on
+// both sides, a run of removed lines beside the run of added lines that follows it (the shorter one padded).
+function sideBySideRows(text) {
+  const rows = [];
+  let oldNo = 0;
+  let newNo = 0;
+  let dels = [];
+  let adds = [];
+  const flush = () => {
+    for (let i = 0; i < Math.max(dels.length, adds.length); i++) rows.push({ kind: "change", old: dels[i] || null, new: adds[i] || null });
+    dels = [];
+    adds = [];
+  };
+  for (const line of text.split("\n")) {
+    const hunk = /^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@/.exec(line);
+    if (hunk) {
+      flush();
+      oldNo = Number(hunk[1]);
+      newNo = Number(hunk[2]);
+      rows.push({ kind: "hunk", text: line });
+    } else if (line.startsWith("---") || line.startsWith("+++") || line.startsWith("\\")) {
+      continue;
+    } else if (line.startsWith("-")) {
+      dels.push({ no: oldNo++, text: line.slice(1) });
+    } else if (line.startsWith("+")) {
+      adds.push({ no: newNo++, text: line.slice(1) });
+    } else if (line.startsWith(" ")) {
+      flush();
+      rows.push({ kind: "same", old: { no: oldNo++, text: line.slice(1) }, new: { no: newNo++, text: line.slice(1) } });
+    }
+  }
+  flush();
+  return rows;
+}
+
+function sideBySideDiff(text, from, to) {
+  const cells = (side, cls) =>
+    side ? [h("td", { class: `no ${cls}` }, String(side.no)), h("td", { class: `code ${cls}` }, side.text || " ")] : [h("td", { class: "no blank" }), h("td", { class: "code blank" })];
+  const body = sideBySideRows(text).map((row) =>
+    row.kind === "hunk"
+      ? h("tr", { class: "hunk" }, h("td", { colspan: 4 }, row.text))
+      : h("tr", {}, cells(row.old, row.kind === "change" ? "del" : ""), cells(row.new, row.kind === "change" ? "add" : "")),
+  );
+  return h(
+    "div",
+    { class: "scroll sbs-wrap" },
+    h(
+      "table",
+      { class: "sbs", "aria-label": "Side-by-side diff" },
+      h("colgroup", {}, h("col", { class: "no" }), h("col", {}), h("col", { class: "no" }), h("col", {})),
+      h("thead", {}, h("tr", {}, h("th", { colspan: 2, class: "old" }, `v${from} (before)`), h("th", { colspan: 2, class: "new" }, `v${to} (after)`))),
+      h("tbody", {}, body),
+    ),
+  );
+}
+
+// Both views are built; the toggle (kept for the tab's session) picks one, and a phone-width screen always shows the
+// unified one (app.css), two columns of YAML being unreadable there.
+const DIFF_VIEW = "wfa.diffView";
+
+function renderDiff(d) {
+  const view = h("div", { class: "diffview" });
+  const buttons = [
+    ["sbs", "Side by side"],
+    ["unified", "Unified"],
+  ].map(([mode, label]) => {
+    const button = h("button", { type: "button", "data-mode": mode }, label);
+    button.addEventListener("click", () => show(mode));
+    return button;
+  });
+  function show(mode) {
+    sessionStorage.setItem(DIFF_VIEW, mode);
+    view.dataset.mode = mode;
+    for (const button of buttons) button.setAttribute("aria-pressed", String(button.dataset.mode === mode));
+  }
+  view.append(
+    h("div", { class: "head" }, h("h3", {}, `v${d.from} → v${d.to}`), h("div", { class: "toggle", role: "group", "aria-label": "Diff view" }, buttons)),
+    sideBySideDiff(d.text, d.from, d.to),
+    unifiedDiff(d.text),
+  );
+  show(sessionStorage.getItem(DIFF_VIEW) === "unified" ? "unified" : "sbs");
+  return view;
 }
 
 const BUCKETS = { "1h": 300e3, "24h": 3600e3, "7d": 6 * 3600e3, "30d": 86400e3 };
@@ -731,7 +815,7 @@ async function workflowPage(v, id, query) {
       const diff = h("div", {});
       async function showDiff(version) {
         const d = await get(`/workflows/${wid}/versions/${version}/diff`);
-        diff.replaceChildren(h("h3", {}, `v${d.from} → v${d.to}`), renderDiff(d.text));
+        diff.replaceChildren(renderDiff(d));
       }
       sections.versions.replaceChildren(
         h("h2", {}, "Versions"),
