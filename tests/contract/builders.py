@@ -8,7 +8,17 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from wfa.domain.errors import ActionFailed
-from wfa.domain.execution import ActionRun, ActionStatus, ErrorInfo, Execution, ExecutionPlan, ExecutionStatus, Reason
+from wfa.domain.execution import (
+    ActionRun,
+    ActionStatus,
+    AttemptOutcome,
+    AttemptRecord,
+    ErrorInfo,
+    Execution,
+    ExecutionPlan,
+    ExecutionStatus,
+    Reason,
+)
 from wfa.domain.workflow import Trigger, TriggerStatus, Workflow, WorkflowDefinition
 from wfa.ports.repositories import ExecutionRepository, WorkflowRepository
 
@@ -174,12 +184,23 @@ def every_field_execution() -> Execution:
                 name="call",
                 type="http-request",
                 status=ActionStatus.FAILED,
-                attempts=2,
+                attempts=3,
                 started_at=(T0 + ms(10)).astimezone(timezone(timedelta(hours=-5))),
                 finished_at=T0 + ms(510),
                 duration_ms=500,
                 output={"status": 503, "headers": {"Retry.After": "1"}, "body": {"$where": "x"}},
                 error=ErrorInfo(type="http_status", message="503 from example.com", retryable=True),
+                previous=[
+                    AttemptRecord(attempt=1, outcome=AttemptOutcome.INTERRUPTED, started_at=T0 + ms(4)),
+                    AttemptRecord(
+                        attempt=2,
+                        outcome=AttemptOutcome.FAILED,
+                        started_at=(T0 + ms(5)).astimezone(timezone(timedelta(hours=3))),
+                        finished_at=T0 + ms(8),
+                        duration_ms=3,
+                        error=ErrorInfo(type="timeout", message="no answer within 45s", retryable=True),
+                    ),
+                ],
             ),
         ],
         compensations=[

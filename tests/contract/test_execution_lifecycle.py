@@ -177,7 +177,8 @@ async def test_cancel_of_a_running_execution_records_what_the_domain_records(
     execution = await running(executions, three, "ex", owner="r1", now=T0)
     execution.begin_action(0, T0 + ms(1))
     execution.complete_action(0, {"ok": True}, T0 + ms(4))
-    execution.begin_action(1, T0 + ms(5))
+    execution.begin_action(1, T0 + ms(4))
+    execution.begin_action(1, T0 + ms(5))  # the run before was interrupted: its record is kept through the cancel
     await executions.save_progress(execution, owner="r1", lease_until=T0 + LEASE)
 
     cancelled = await executions.cancel("ex", now=T0 + ms(250))
@@ -190,6 +191,7 @@ async def test_cancel_of_a_running_execution_records_what_the_domain_records(
         ActionStatus.SKIPPED,
     ]
     assert (cancelled.actions[1].duration_ms, cancelled.duration_ms) == (245, 250)
+    assert [run.started_at for run in cancelled.actions[1].previous] == [T0 + ms(4)]
 
 
 async def test_cancel_while_failure_handlers_run_skips_the_handlers_not_started(

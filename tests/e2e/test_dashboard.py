@@ -7,6 +7,7 @@ Screenshots go to a temporary folder, or to docs/img/ with WFA_SCREENSHOTS=docs/
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from tests.e2e.helpers import (
     get_json,
     http_action,
     log_action,
+    manual_workflow,
     trigger,
     wait_for_execution,
     wait_for_idle,
@@ -132,6 +134,46 @@ async def test_a_failed_execution_shows_its_error_compensations_and_failure_hand
     await page.screenshot(path=screenshots / "execution-failed.png", full_page=True)
 
 
+async def test_a_retried_action_shows_each_attempt_and_the_waits_and_the_trace_id(
+    page: Page, api: httpx.AsyncClient, target: TargetServer, screenshots: Path
+) -> None:
+    flaky = target.path("ui-flaky")
+    target.respond_in_turn(flaky, 503, 200)
+    workflow_id = await create_manual_workflow(
+        api,
+        "ui-retried",
+        log_action("start", name="start"),
+        http_action(target.url(flaky), name="flaky"),
+        retry={"maxAttempts": 3, "initialInterval": "4s"},
+    )
+    trace_id = secrets.token_hex(16)
+    response = await api.post(
+        f"/workflows/{workflow_id}/trigger",
+        json={},
+        headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
+    )
+    execution_id = response.json()["executionId"]
+
+    await page.goto(f"/ui/#/executions/{execution_id}")
+    lane = page.locator(".gantt .lane").nth(1)
+    await expect(page.locator("h1 .badge")).to_have_text("pending", timeout=10_000)
+    await expect(lane.locator(".wait.next")).to_have_count(1)  # the wait for the retry, until nextRetryAt
+    await expect(page.locator("h1 .badge")).to_have_text("succeeded", timeout=15_000)
+    await expect(lane.locator(".bar")).to_have_count(2)
+    await expect(lane.locator(".bar.failed")).to_have_attribute("data-attempt", "1")
+    await expect(lane.locator(".bar.succeeded")).to_have_attribute("data-attempt", "2")
+    await expect(lane.locator(".wait")).to_contain_text(re.compile(r"wait \d"))
+    await expect(page.get_by_role("row").filter(has_text="flaky")).to_contain_text("1 earlier attempt(s)")
+    execution = await get_json(api, f"/executions/{execution_id}")
+    assert [p["outcome"] for p in execution["actions"][1]["previous"]] == ["failed"]
+
+    assert execution["traceId"] == trace_id
+    await expect(page.locator("#trace-id")).to_have_text(trace_id)
+    await page.get_by_role("button", name="Copy the trace id").click()
+    await expect(page.locator("#toast")).to_contain_text("Trace id")
+    await page.screenshot(path=screenshots / "execution-retried.png", full_page=True)
+
+
 async def test_a_held_execution_is_cancelled_and_retried_from_its_page(
     page: Page, api: httpx.AsyncClient, target: TargetServer
 ) -> None:
@@ -170,9 +212,23 @@ async def test_a_workflow_is_paused_and_resumed_and_its_page_shows_a_version_dif
     assert (await api.put(f"/workflows/{workflow_id}", json=definition)).status_code == 200
 
     await page.goto(f"/ui/#/workflows/{workflow_id}")
+    side_by_side = page.get_by_label("Side-by-side diff")
+    await expect(side_by_side.locator("thead th")).to_have_text(["v1 (before)", "v2 (after)"])
+    await expect(side_by_side.locator("td.code.del").filter(has_text="first")).to_be_visible()
+    await expect(side_by_side.locator("td.code.add").filter(has_text="second")).to_be_visible()
+    # A removed line and the added line that replaces it share a row: the two columns are aligned.
+    changed = (
+        side_by_side.locator("tbody tr").filter(has=page.locator("td.code.del")).filter(has=page.locator("td.code.add"))
+    )
+    await expect(changed.first).to_be_visible()
+    await page.get_by_role("button", name="Unified").click()
     diff = page.get_by_label("Unified diff")
     await expect(diff.locator(".add").filter(has_text="second")).to_be_visible()
     await expect(diff.locator(".del").filter(has_text="first")).to_be_visible()
+    await expect(side_by_side).to_be_hidden()
+    await page.get_by_role("button", name="Side by side").click()
+    await expect(side_by_side).to_be_visible()
+    await expect(diff).to_be_hidden()
     await expect(page.get_by_label("Definition as YAML")).to_contain_text("interval: 1h")
     await expect(page.locator("ol.mono li")).to_have_count(5)  # the next fires
     await expect(page.locator(".tiles")).to_contain_text("executions")
@@ -227,6 +283,8 @@ async def test_the_pages_fit_a_phone_and_are_keyboard_reachable(
     workflow_id = await create_manual_workflow(api, "ui-phone", log_action("x"), labels={"team": "ui"})
     execution_id = await trigger(api, workflow_id)
     await wait_for_execution(api, execution_id)
+    changed = manual_workflow(workflow_id, log_action("y"), labels={"team": "ui"})
+    assert (await api.put(f"/workflows/{workflow_id}", json=changed)).status_code == 200
 
     pages = {
         "#/": "Overview",
@@ -242,6 +300,10 @@ async def test_the_pages_fit_a_phone_and_are_keyboard_reachable(
         overflow = await phone.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 1, f"{path} is {overflow}px wider than the phone"
     await phone.screenshot(path=screenshots / "execution-phone.png", full_page=True)
+
+    await phone.goto(f"/ui/#/workflows/{workflow_id}")
+    await expect(phone.get_by_label("Unified diff")).to_be_visible()  # two columns do not fit a phone
+    await expect(phone.get_by_label("Side-by-side diff")).to_be_hidden()
 
     await phone.goto(f"/ui/#/workflows?q={workflow_id}")
     await phone.reload()  # a fresh document: keyboard focus starts at the top

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from wfa.domain.errors import ActionFailed
-from wfa.domain.execution import ActionStatus, Execution, ExecutionPlan, ExecutionStatus, Reason
+from wfa.domain.execution import ActionStatus, Execution, ExecutionPlan, ExecutionStatus, Reason, trace_id_of
 from wfa.domain.workflow import Workflow, WorkflowDefinition
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -167,3 +167,21 @@ def test_the_backoff_counts_from_the_failed_runs_end_not_from_when_it_is_settled
 
     assert execution.status is ExecutionStatus.PENDING
     assert execution.next_retry_at == NOW + timedelta(seconds=2)  # the run's end + initialInterval (1s)
+
+
+def test_the_trace_id_is_read_from_the_traceparent_the_execution_was_created_under() -> None:
+    execution = _execution().model_copy(
+        update={"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+    )
+
+    assert execution.trace_id == "0af7651916cd43dd8448eb211c80319c"
+    assert execution.model_dump(by_alias=True)["traceId"] == "0af7651916cd43dd8448eb211c80319c"
+    assert "traceparent" not in execution.model_dump(by_alias=True)
+
+
+@pytest.mark.parametrize(
+    "traceparent",
+    [None, "", "garbage", "00-00000000000000000000000000000000-b7ad6b7169203331-01", "00-0AF7-b7ad6b7169203331-01"],
+)
+def test_without_a_valid_traceparent_there_is_no_trace_id(traceparent: str | None) -> None:
+    assert trace_id_of(traceparent) is None

@@ -47,6 +47,7 @@ async def test_get_execution_shows_the_whole_record(client: httpx.AsyncClient) -
             "durationMs": None,
             "output": None,
             "error": None,
+            "previous": [],
         }
     ]
     expected_keys = {"workflowId", "workflowVersion", "reason", "nextRetryAt", "input", "error", "createdAt"}

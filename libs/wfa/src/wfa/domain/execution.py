@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field, JsonValue
+from pydantic import Field, JsonValue, computed_field
 from pydantic.json_schema import SkipJsonSchema
 
 from wfa.domain.base import Model
@@ -63,6 +64,33 @@ class ErrorInfo(Model):
         return cls(type=failure.kind, message=str(failure), retryable=failure.retryable)
 
 
+class AttemptOutcome(StrEnum):
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # still running when another run of the action began: its runner went away
+
+
+MAX_EARLIER_ATTEMPTS = 100
+"""The most earlier runs an action run keeps: maxAttempts is at most 100, so only runs interrupted over and over
+(a runner dying each time) could ever push the oldest ones out."""
+
+
+class AttemptRecord(Model):
+    """One earlier run of an action in this execution, kept when a new run of the action began."""
+
+    attempt: int
+    """Which run it was: 1 for the first."""
+    outcome: AttemptOutcome
+    """`failed`, or `interrupted` (its runner went away while it ran: no end was recorded)."""
+    started_at: datetime | None = None
+    """When it started."""
+    finished_at: datetime | None = None
+    """When it ended (null when interrupted)."""
+    duration_ms: int | None = None
+    """How long it took (null when interrupted)."""
+    error: ErrorInfo | None = None
+    """Why it failed (null when interrupted)."""
+
+
 class ActionRun(Model):
     name: str
     """The action's name in the definition."""
@@ -82,6 +110,32 @@ class ActionRun(Model):
     """What its last run produced: `{status, headers, body}` for an http-request, `{message}` for a log (redacted)."""
     error: ErrorInfo | None = None
     """Why its last run failed, or null."""
+    previous: list[AttemptRecord] = Field(default_factory=list)
+    """Its earlier runs in this execution, oldest first (at most 100): with the last run, every attempt, and the
+    waits between them."""
+
+    def begin(self, now: datetime) -> None:
+        """A new run starts: the one before it, failed or interrupted, moves into `previous`."""
+        outcome = {ActionStatus.FAILED: AttemptOutcome.FAILED, ActionStatus.RUNNING: AttemptOutcome.INTERRUPTED}.get(
+            self.status
+        )
+        if outcome is not None and self.attempts > 0:
+            record = AttemptRecord(
+                attempt=self.attempts,
+                outcome=outcome,
+                started_at=self.started_at,
+                finished_at=self.finished_at,
+                duration_ms=self.duration_ms,
+                error=self.error,
+            )
+            self.previous = [*self.previous, record][-MAX_EARLIER_ATTEMPTS:]
+        self.status = ActionStatus.RUNNING
+        self.attempts += 1
+        self.started_at = now
+        self.finished_at = None
+        self.duration_ms = None
+        self.output = None
+        self.error = None
 
 
 class Section(StrEnum):
@@ -149,6 +203,18 @@ class ExecutionPlan(Model):
         return action.retry or self.retry
 
 
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+def trace_id_of(traceparent: str | None) -> str | None:
+    """The trace id a W3C traceparent names (version-traceid-parentid-flags); None when it is absent, malformed or
+    the invalid all-zero id."""
+    match = _TRACEPARENT.match(traceparent or "")
+    if match is None or match.group(1) == "0" * 32:
+        return None
+    return match.group(1)
+
+
 def _ms(start: datetime, end: datetime) -> int:
     return int((end - start) / timedelta(milliseconds=1))
 
@@ -199,6 +265,13 @@ class Execution(Model):
     # Internal, never served: when a cancel was asked for. From then on no runner may claim the execution and its
     # lease is gone; should the cancel not be recorded (a crash), the scheduler's repair completes it.
     cancel_requested_at: SkipJsonSchema[datetime | None] = Field(default=None, exclude=True)
+
+    @computed_field  # type: ignore[prop-decorator]  # mypy does not follow a decorated property
+    @property
+    def trace_id(self) -> str | None:
+        """The trace id (32 hex digits) of the W3C traceparent the execution was created under: look it up in
+        Jaeger. Null when it was created outside a trace."""
+        return trace_id_of(self.traceparent)
 
     @classmethod
     def queued(
@@ -334,14 +407,7 @@ class Execution(Model):
         return None
 
     def begin_action(self, where: int | Step, now: datetime) -> None:
-        run = self.run_at(where)
-        run.status = ActionStatus.RUNNING
-        run.attempts += 1
-        run.started_at = now
-        run.finished_at = None
-        run.duration_ms = None
-        run.output = None
-        run.error = None
+        self.run_at(where).begin(now)
 
     def skip_action(self, where: int | Step) -> None:
         """Its `when` is falsy: the action does not run, and the execution goes on."""

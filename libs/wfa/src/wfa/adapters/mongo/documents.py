@@ -248,7 +248,8 @@ def execution_to_document(execution: Execution, plan: ExecutionPlan, *, idempote
 def execution_fields(execution: Execution) -> Document:
     """The execution's own fields as stored (the `$set` of save_progress): all but its id, and but its
     traceparent, which is set once, by `add`."""
-    fields = execution.model_dump(by_alias=True, exclude={"execution_id"})
+    # traceId is computed from the traceparent, which `add` stores: not a field of the record.
+    fields = execution.model_dump(by_alias=True, exclude={"execution_id", "trace_id"})
     fields[_INPUT] = _to_json(fields[_INPUT])
     for run in runs_of(fields):
         run[OUTPUT] = _to_json(run[OUTPUT])

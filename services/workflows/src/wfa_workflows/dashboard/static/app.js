@@ -288,32 +288,80 @@ async function executionsPage(v, _id, query) {
 
 // --- one execution: live until final --------------------------------------------------------------------------------
 
+// Every run of an action, oldest first: its earlier attempts (`previous`) and the last one. An interrupted attempt
+// has no recorded end: its bar ends where the next attempt began.
+function attemptsOf(run) {
+  const earlier = (run.previous || []).map((p) => ({ ...p, status: p.outcome }));
+  const all = run.startedAt ? [...earlier, { ...run, attempt: run.attempts, status: run.status }] : earlier;
+  return all.map((a, i) => ({ ...a, end: a.finishedAt ? Date.parse(a.finishedAt) : all[i + 1] ? Date.parse(all[i + 1].startedAt) : null }));
+}
+
+// The run an execution waiting for a retry waits on: the failed run that ended last.
+function waitingRun(execution) {
+  if (execution.status !== "pending" || !execution.nextRetryAt) return null;
+  const failed = [execution.actions, execution.compensations, execution.onFailure]
+    .flatMap((list) => list || [])
+    .filter((r) => r.status === "failed" && r.finishedAt);
+  return failed.sort((a, b) => Date.parse(b.finishedAt) - Date.parse(a.finishedAt))[0] || null;
+}
+
 function gantt(execution) {
   const sections = [["Actions", execution.actions], ["Compensations", execution.compensations], ["On failure", execution.onFailure]];
   const runs = sections.flatMap(([, list]) => list || []);
-  const times = runs.flatMap((r) => [r.startedAt, r.finishedAt]).filter(Boolean).map(Date.parse);
+  const times = runs
+    .flatMap((r) => [r.startedAt, r.finishedAt, ...(r.previous || []).flatMap((p) => [p.startedAt, p.finishedAt])])
+    .filter(Boolean)
+    .map(Date.parse);
   const t0 = Math.min(Date.parse(execution.startedAt || execution.createdAt), ...times);
   const running = !isFinal(execution.status);
-  const t1 = Math.max(t0 + 1, ...times, execution.finishedAt ? Date.parse(execution.finishedAt) : 0, running ? Date.now() : 0);
+  const waiting = waitingRun(execution);
+  const retryAt = waiting ? Date.parse(execution.nextRetryAt) : 0;
+  const t1 = Math.max(t0 + 1, ...times, execution.finishedAt ? Date.parse(execution.finishedAt) : 0, running ? Date.now() : 0, retryAt);
   const span = t1 - t0;
+  const place = (el, start, end, min = 0.4) => {
+    el.style.left = `${((start - t0) / span) * 100}%`;
+    el.style.width = `${Math.max(min, ((end - start) / span) * 100)}%`;
+    return el;
+  };
+  // A wait is labelled with its length inside the gap, when the gap is wide enough to hold the label.
+  const wait = (start, end, text, cls = "") => {
+    const el = place(h("div", { class: `wait ${cls}`, title: text }), start, end, 0);
+    if (((end - start) / span) * 100 >= 7) el.append(h("span", {}, text));
+    return el;
+  };
   const rows = [];
   for (const [title, list] of sections) {
     if (!list || !list.length) continue;
     if (title !== "Actions") rows.push(h("div", { class: "section" }, title));
     for (const run of list) {
-      const lane = h("div", { class: "lane", role: "img", "aria-label": `${run.name}: ${run.status}, ${fmtDur(run.durationMs)}` });
-      if (run.startedAt) {
-        const start = Date.parse(run.startedAt);
-        const end = run.finishedAt ? Date.parse(run.finishedAt) : Date.now();
-        const bar = h("div", {
-          class: `bar ${run.status}`,
-          title: `${run.name} · ${run.status} · ${run.attempts} attempt(s) · ${fmtDur(run.durationMs ?? end - start)}`,
-        });
-        bar.style.left = `${((start - t0) / span) * 100}%`;
-        bar.style.width = `${Math.max(0.4, ((end - start) / span) * 100)}%`;
-        lane.append(bar);
+      const attempts = attemptsOf(run);
+      const lane = h("div", { class: "lane" });
+      const said = [`${run.name}: ${run.status}`];
+      attempts.forEach((a, i) => {
+        const start = Date.parse(a.startedAt);
+        const end = a.end ?? Date.now();
+        const took = a.durationMs ?? end - start;
+        const error = a.error ? ` · ${a.error.type}: ${a.error.message}` : a.status === "interrupted" ? " · interrupted, no end recorded" : "";
+        lane.append(place(h("div", { class: `bar ${a.status}`, "data-attempt": a.attempt, title: `${run.name} · attempt ${a.attempt} · ${a.status} · ${fmtDur(took)}${error}` }), start, end));
+        said.push(`attempt ${a.attempt} ${a.status} ${fmtDur(took)}`);
+        const next = attempts[i + 1];
+        if (next && a.finishedAt) {
+          const gap = Date.parse(next.startedAt) - a.end;
+          if (gap > 0) {
+            lane.append(wait(a.end, Date.parse(next.startedAt), `wait ${fmtDur(gap)}`));
+            said.push(`waited ${fmtDur(gap)}`);
+          }
+        }
+      });
+      if (run === waiting) {
+        const from = Date.parse(run.finishedAt);
+        const text = `retry in ${fmtDur(Math.max(0, retryAt - Date.now()))}`;
+        lane.append(wait(from, retryAt, `wait ${fmtDur(retryAt - from)}`, "next"));
+        said.push(`waiting, ${text}`);
       }
-      rows.push(h("div", { class: "name", title: run.name }, run.name), lane);
+      lane.setAttribute("role", "img");
+      lane.setAttribute("aria-label", said.join(", "));
+      rows.push(h("div", { class: "name", title: run.name }, run.name, attempts.length > 1 ? h("span", { class: "muted" }, ` ×${attempts.length}`) : ""), lane);
     }
   }
   rows.push(h("div", {}), h("div", { class: "axis" }, h("span", {}, "0"), h("span", {}, fmtDur(span))));
@@ -334,11 +382,36 @@ function runTable(list) {
       h(
         "div",
         {},
+        run.previous && run.previous.length
+          ? h(
+              "details",
+              {},
+              h("summary", {}, `${run.previous.length} earlier attempt(s)`),
+              h("ol", { class: "attempts" }, run.previous.map((p) => h("li", { value: p.attempt }, `${p.outcome}${p.durationMs !== null && p.durationMs !== undefined ? ` after ${fmtDur(p.durationMs)}` : ""}${p.error ? `: ${p.error.type}: ${p.error.message}` : ""}`))),
+            )
+          : null,
         run.error ? h("details", { open: true }, h("summary", { class: "error" }, `error: ${run.error.type}`), h("pre", {}, json(run.error))) : null,
         run.output ? h("details", {}, h("summary", {}, "output"), h("pre", {}, json(run.output))) : null,
       ),
     ]),
   );
+}
+
+// The trace id with a button that copies it (to paste into Jaeger's search); where the clipboard is refused, the
+// id is selected so that Ctrl+C copies it.
+function traceId(id) {
+  const text = h("span", { class: "mono", id: "trace-id" }, id);
+  const copy = h("button", { type: "button", class: "small", "aria-label": "Copy the trace id" }, "Copy");
+  copy.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(id);
+      toast("Trace id copied");
+    } catch {
+      getSelection().selectAllChildren(text);
+      toast("Trace id selected: press Ctrl+C to copy it");
+    }
+  });
+  return h("span", { class: "trace" }, text, " ", copy);
 }
 
 async function executionPage(v, id) {
@@ -375,6 +448,7 @@ async function executionPage(v, id) {
       ...fact("Scheduled for", e.scheduledFor ? fmtTime(e.scheduledFor) : null),
       ...fact("Attempt", `${e.attempt} of ${e.maxAttempts}`),
       ...fact("Next retry", e.nextRetryAt ? `${fmtTime(e.nextRetryAt)} (${fmtRel(e.nextRetryAt)})` : null),
+      ...fact("Trace id", e.traceId ? traceId(e.traceId) : null),
       ...fact("Created", fmtTime(e.createdAt)),
       ...fact("Started", fmtTime(e.startedAt)),
       ...fact("Finished", fmtTime(e.finishedAt)),
@@ -520,13 +594,97 @@ async function workflowsPage(v, _id, query) {
   await load(null);
 }
 
-function renderDiff(text) {
-  const pre = h("pre", { class: "diff", "aria-label": "Unified diff" });
+function unifiedDiff(text) {
+  const pre = h("pre", { class: "diff unified", "aria-label": "Unified diff" });
   for (const line of text.split("\n")) {
     const cls = line.startsWith("+++") || line.startsWith("---") ? "meta" : line.startsWith("@@") ? "hunk" : line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : "";
     pre.append(h("span", { class: cls }, line || " "));
   }
   return pre;
+}
+
+// The rows of a side-by-side view of a unified diff: per hunk, its header, then its lines aligned: a context line on
+// both sides, a run of removed lines beside the run of added lines that follows it (the shorter one padded).
+function sideBySideRows(text) {
+  const rows = [];
+  let oldNo = 0;
+  let newNo = 0;
+  let dels = [];
+  let adds = [];
+  const flush = () => {
+    for (let i = 0; i < Math.max(dels.length, adds.length); i++) rows.push({ kind: "change", old: dels[i] || null, new: adds[i] || null });
+    dels = [];
+    adds = [];
+  };
+  for (const line of text.split("\n")) {
+    const hunk = /^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@/.exec(line);
+    if (hunk) {
+      flush();
+      oldNo = Number(hunk[1]);
+      newNo = Number(hunk[2]);
+      rows.push({ kind: "hunk", text: line });
+    } else if (line.startsWith("---") || line.startsWith("+++") || line.startsWith("\\")) {
+      continue;
+    } else if (line.startsWith("-")) {
+      dels.push({ no: oldNo++, text: line.slice(1) });
+    } else if (line.startsWith("+")) {
+      adds.push({ no: newNo++, text: line.slice(1) });
+    } else if (line.startsWith(" ")) {
+      flush();
+      rows.push({ kind: "same", old: { no: oldNo++, text: line.slice(1) }, new: { no: newNo++, text: line.slice(1) } });
+    }
+  }
+  flush();
+  return rows;
+}
+
+function sideBySideDiff(text, from, to) {
+  const cells = (side, cls) =>
+    side ? [h("td", { class: `no ${cls}` }, String(side.no)), h("td", { class: `code ${cls}` }, side.text || " ")] : [h("td", { class: "no blank" }), h("td", { class: "code blank" })];
+  const body = sideBySideRows(text).map((row) =>
+    row.kind === "hunk"
+      ? h("tr", { class: "hunk" }, h("td", { colspan: 4 }, row.text))
+      : h("tr", {}, cells(row.old, row.kind === "change" ? "del" : ""), cells(row.new, row.kind === "change" ? "add" : "")),
+  );
+  return h(
+    "div",
+    { class: "scroll sbs-wrap" },
+    h(
+      "table",
+      { class: "sbs", "aria-label": "Side-by-side diff" },
+      h("colgroup", {}, h("col", { class: "no" }), h("col", {}), h("col", { class: "no" }), h("col", {})),
+      h("thead", {}, h("tr", {}, h("th", { colspan: 2, class: "old" }, `v${from} (before)`), h("th", { colspan: 2, class: "new" }, `v${to} (after)`))),
+      h("tbody", {}, body),
+    ),
+  );
+}
+
+// Both views are built; the toggle (kept for the tab's session) picks one, and a phone-width screen always shows the
+// unified one (app.css), two columns of YAML being unreadable there.
+const DIFF_VIEW = "wfa.diffView";
+
+function renderDiff(d) {
+  const view = h("div", { class: "diffview" });
+  const buttons = [
+    ["sbs", "Side by side"],
+    ["unified", "Unified"],
+  ].map(([mode, label]) => {
+    const button = h("button", { type: "button", "data-mode": mode }, label);
+    button.addEventListener("click", () => show(mode));
+    return button;
+  });
+  function show(mode) {
+    sessionStorage.setItem(DIFF_VIEW, mode);
+    view.dataset.mode = mode;
+    for (const button of buttons) button.setAttribute("aria-pressed", String(button.dataset.mode === mode));
+  }
+  view.append(
+    h("div", { class: "head" }, h("h3", {}, `v${d.from} → v${d.to}`), h("div", { class: "toggle", role: "group", "aria-label": "Diff view" }, buttons)),
+    sideBySideDiff(d.text, d.from, d.to),
+    unifiedDiff(d.text),
+  );
+  show(sessionStorage.getItem(DIFF_VIEW) === "unified" ? "unified" : "sbs");
+  return view;
 }
 
 const BUCKETS = { "1h": 300e3, "24h": 3600e3, "7d": 6 * 3600e3, "30d": 86400e3 };
@@ -657,7 +815,7 @@ async function workflowPage(v, id, query) {
       const diff = h("div", {});
       async function showDiff(version) {
         const d = await get(`/workflows/${wid}/versions/${version}/diff`);
-        diff.replaceChildren(h("h3", {}, `v${d.from} → v${d.to}`), renderDiff(d.text));
+        diff.replaceChildren(renderDiff(d));
       }
       sections.versions.replaceChildren(
         h("h2", {}, "Versions"),
