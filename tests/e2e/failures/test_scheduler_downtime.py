@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from itertools import pairwise
 from typing import Any
 
 import httpx
@@ -55,24 +54,34 @@ async def test_catchup_all_fires_every_missed_slot_once_and_latest_collapses_the
     restarted_at = datetime.now().astimezone()
     rig.stack.scheduler.start().wait_ready(STACK_START_TIMEOUT)
 
-    # Every slot of the `all` workflow's grid from before the stop to after the restart gets an execution.
-    def covers_the_downtime(found: list[dict[str, Any]]) -> bool:
-        slots = sorted(slot_of(e) for e in found)
-        return bool(slots) and slots[-1] >= restarted_at + INTERVAL
+    # Every slot of the `all` workflow's grid that fell inside the downtime gets an execution, once. (A regular slot
+    # coming due while the catch-up drains may fire before it, or be skipped as busy: v1's rule for a busy lock.)
+    anchor = slot_of((await scheduled(rig_api, every))[-1])  # the oldest fire: a point of the grid
+
+    def downtime_slots() -> list[datetime]:
+        k = 0
+        slots: list[datetime] = []
+        while (slot := anchor + k * INTERVAL) < restarted_at:
+            if slot > stopped_at + INTERVAL:
+                slots.append(slot)
+            k += 1
+        return slots
+
+    missed = downtime_slots()
+    assert len(missed) >= 3, missed
+
+    def caught_up(found: list[dict[str, Any]]) -> bool:
+        return set(missed) <= {slot_of(e) for e in found}
 
     executions = await poll(
-        lambda: scheduled(rig_api, every), covers_the_downtime, what="the downtime caught up", within=RECOVERY_TIMEOUT
+        lambda: scheduled(rig_api, every), caught_up, what="the downtime caught up", within=RECOVERY_TIMEOUT
     )
-    slots = sorted(slot_of(e) for e in executions)
-    assert len(slots) == len(set(slots)), f"a slot fired twice: {slots}"
-    gaps = [later - earlier for earlier, later in pairwise(slots)]
-    assert all(gap == INTERVAL for gap in gaps), f"missed slots were not all fired: {slots}"
-    missed = [slot for slot in slots if stopped_at + INTERVAL < slot < restarted_at]
-    assert len(missed) >= 3, f"the downtime's slots: {missed} of {slots}"
+    slots = [slot_of(e) for e in executions]
+    assert len(slots) == len(set(slots)), f"a slot fired twice: {sorted(slots)}"
     by_creation = sorted(
         (e for e in executions if slot_of(e) in missed), key=lambda e: (e["createdAt"], e["executionId"])
     )
-    assert [slot_of(e) for e in by_creation] == sorted(missed), "catch-up fires were not oldest first"
+    assert [slot_of(e) for e in by_creation] == missed, "catch-up fires were not oldest first"
 
     # The `latest` workflow fired the downtime's slots as one, and counted the others as missed.
     collapsed = [
