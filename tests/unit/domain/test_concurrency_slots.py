@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from wfa.domain import failure_streak, trigger_lock
-from wfa.domain.execution import ExecutionStatus
+from wfa.domain.execution import ExecutionStatus, oldest_unfinished
 from wfa.domain.transition import HasFewerThan
 from wfa.domain.trigger_lock import LockField, SlotOutcome
 from wfa.domain.workflow import Concurrency, TriggerStatus
@@ -101,3 +101,21 @@ def test_a_list_shorter_than_nothing_is_not_a_condition() -> None:
 def test_limit_is_between_1_and_100(limit: int) -> None:
     with pytest.raises(ValidationError):
         Concurrency.model_validate({"limit": limit})
+
+
+def test_the_oldest_unfinished_execution_is_the_first_accepted_that_is_not_final() -> None:
+    class Stub:
+        def __init__(self, execution_id: str, minutes: int, status: ExecutionStatus) -> None:
+            self.execution_id = execution_id
+            self.created_at = T0 + timedelta(minutes=minutes)
+            self.status = status
+
+    stubs = [
+        Stub("c", 2, ExecutionStatus.RUNNING),
+        Stub("a", 0, ExecutionStatus.CANCELLED),
+        Stub("b", 1, ExecutionStatus.PENDING),
+        Stub("d", 1, ExecutionStatus.QUEUED),
+    ]
+
+    assert oldest_unfinished(stubs).execution_id == "b"  # type: ignore[arg-type,union-attr]
+    assert oldest_unfinished([]) is None

@@ -72,12 +72,35 @@ async def test_an_invalid_concurrency_is_422(client: httpx.AsyncClient, concurre
     assert body["errors"][0]["loc"][:2] == ["body", "concurrency"] or body["errors"][0]["loc"][0] == "concurrency"
 
 
-@pytest.mark.parametrize("when_busy", ["queue", "cancelRunning"])
-async def test_when_busy_modes_not_implemented_yet_are_refused(client: httpx.AsyncClient, when_busy: str) -> None:
-    response = await client.post("/workflows", json=manual_workflow("w", concurrency={"whenBusy": when_busy}))
+async def test_when_busy_queue_is_refused_until_built(client: httpx.AsyncClient) -> None:
+    response = await client.post("/workflows", json=manual_workflow("w", concurrency={"whenBusy": "queue"}))
 
     body = assert_problem(response, 422)
     assert "not supported yet" in str(body["errors"])
+
+
+async def test_cancel_running_cancels_the_holder_and_starts_the_trigger(client: httpx.AsyncClient) -> None:
+    created = await client.post("/workflows", json=manual_workflow("w", concurrency={"whenBusy": "cancelRunning"}))
+    first = (await client.post("/workflows/w/trigger")).json()["executionId"]
+
+    second = await client.post("/workflows/w/trigger")
+
+    assert created.json()["concurrency"]["whenBusy"] == "cancelRunning"
+    assert second.status_code == 202, second.text
+    assert (await client.get(f"/executions/{first}")).json()["status"] == "cancelled"
+    trigger = (await client.get("/workflows/w")).json()["trigger"]
+    assert (trigger["executionId"], trigger["running"]) == (second.json()["executionId"], 1)
+
+
+async def test_cancel_running_on_a_paused_workflow_is_409_paused(client: httpx.AsyncClient) -> None:
+    await client.post("/workflows", json=manual_workflow("w", concurrency={"whenBusy": "cancelRunning"}))
+    first = (await client.post("/workflows/w/trigger")).json()["executionId"]
+    await client.post("/workflows/w/pause")
+
+    refused = await client.post("/workflows/w/trigger")
+
+    assert assert_problem(refused, 409)["reason"] == "paused"
+    assert (await client.get(f"/executions/{first}")).json()["status"] == "queued"
 
 
 async def test_put_may_raise_the_limit_and_ignores_the_counts_as_get_returned_them(client: httpx.AsyncClient) -> None:

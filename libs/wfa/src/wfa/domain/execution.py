@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -573,3 +574,10 @@ class Execution(Model):
 
 
 _DONE = frozenset({ActionStatus.SUCCEEDED, ActionStatus.SKIPPED})
+
+
+def oldest_unfinished(executions: Iterable[Execution]) -> Execution | None:
+    """The execution accepted first among those not final (ties: the smaller id), or None: the one a trigger on a
+    full `whenBusy: cancelRunning` lock cancels."""
+    live = [execution for execution in executions if not execution.status.is_final]
+    return min(live, key=lambda execution: (execution.created_at, execution.execution_id), default=None)

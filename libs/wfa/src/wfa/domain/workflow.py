@@ -60,12 +60,12 @@ class WhenBusy(StrEnum):
 
     SKIP = "skip"  # v1: refused (409 `busy`), a scheduled fire skipped and counted
     QUEUE = "queue"  # kept and started in FIFO order as slots free (not implemented yet: refused on create)
-    CANCEL_RUNNING = "cancelRunning"  # the oldest running one is cancelled (not implemented yet: refused on create)
+    CANCEL_RUNNING = "cancelRunning"  # the oldest holder is cancelled, then the trigger takes the freed slot
 
 
 MAX_CONCURRENCY = 100
 MAX_QUEUE = 1000
-IMPLEMENTED_WHEN_BUSY = frozenset({WhenBusy.SKIP})
+IMPLEMENTED_WHEN_BUSY = frozenset({WhenBusy.SKIP, WhenBusy.CANCEL_RUNNING})
 
 
 class Concurrency(Model):
@@ -75,14 +75,17 @@ class Concurrency(Model):
     """How many executions may hold the lock at once (1–100; 1, the default, is v1's lock)."""
     when_busy: WhenBusy = WhenBusy.SKIP
     """When `limit` executions hold the lock: `skip` (the default: a trigger gets 409, a scheduled fire is
-    skipped), `queue` or `cancelRunning` (both accepted by a later version: 422 for now)."""
+    skipped), `cancelRunning` (the oldest holder is cancelled and the trigger takes its slot) or `queue` (accepted
+    by a later version: 422 for now)."""
     queue_max: Annotated[int, Field(ge=1, le=MAX_QUEUE)] = 100
     """For `whenBusy: queue`: how many triggers may wait at most (default 100)."""
 
     @model_validator(mode="after")
     def _implemented(self) -> Self:
         if self.when_busy not in IMPLEMENTED_WHEN_BUSY:
-            raise ValueError(f"whenBusy {self.when_busy.value!r} is not supported yet: only 'skip' is")
+            raise ValueError(
+                f"whenBusy {self.when_busy.value!r} is not supported yet: only 'skip' and 'cancelRunning' are"
+            )
         return self
 
 
@@ -256,6 +259,11 @@ class Trigger(TriggerSpec):
     def _count_running(self) -> Self:
         self.count_running()
         return self
+
+    def holder_ids(self) -> list[str]:
+        """Every execution holding a slot of the lock: the first slot's, then the others'."""
+        first = [self.execution_id] if self.status is not TriggerStatus.IDLE and self.execution_id else []
+        return first + list(self.holders)
 
     def count_running(self) -> None:
         """`running` from the lock's slots: the first one (`status`) and the others (`holders`)."""

@@ -37,10 +37,11 @@ from wfa.domain.errors import (
 )
 from wfa.domain.execution import Execution, ExecutionPlan, Reason
 from wfa.domain.schedule import backlog_execution_id, plan_fire
-from wfa.domain.workflow import BacklogSlot, Workflow
+from wfa.domain.workflow import BacklogSlot, WhenBusy, Workflow
 from wfa.events import ExecutionRequest
 from wfa.ports.publisher import ExecutionRequestPublisher
 from wfa.ports.repositories import ExecutionRepository, SlotOutcome, WorkflowRepository
+from wfa.service_layer.cancel_running import cancel_oldest_holder, cancels_when_busy
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 # How long a trigger that lost the lock to a holder not stored yet waits for it: the holder's insert follows its
@@ -212,7 +213,12 @@ async def _start_on_request(
             )
             if earlier is not None:
                 return TriggerResult(earlier, created=False)
-        raise
+        if locked.reason == "paused" or not await cancels_when_busy(deps.workflows, workflow_id):
+            raise
+        await cancel_oldest_holder(deps.workflows, deps.executions, workflow_id, now=now)
+        # The freed slot is an ordinary free slot: a trigger racing this one may take it first, and this one is
+        # then refused as `skip` refuses (the TriggerLocked of this second take).
+        workflow = await deps.workflows.try_acquire_trigger_lock(workflow_id, execution_id=execution_id, now=now)
     try:
         execution, plan = prepare(workflow, execution_id, now)
     except Exception:
@@ -260,6 +266,8 @@ async def fire_schedule(deps: Triggering, workflow: Workflow) -> SlotOutcome:
         await deps.workflows.add_to_backlog(
             workflow.workflow_id, [BacklogSlot(slot=later, backfill=False) for later in plan.backlog]
         )
+    if workflow.concurrency.when_busy is WhenBusy.CANCEL_RUNNING:
+        await _make_room_for_fire(deps, workflow.workflow_id, slot=slot, now=now)
     execution_id = deps.new_id()
     claim = await deps.workflows.claim_schedule_slot(
         workflow.workflow_id,
@@ -295,6 +303,15 @@ async def fire_schedule(deps: Triggering, workflow: Workflow) -> SlotOutcome:
     elif claim.outcome is SlotOutcome.PASSED:
         bound.info("schedule.passed", backlog=len(plan.backlog))
     return claim.outcome
+
+
+async def _make_room_for_fire(deps: Triggering, workflow_id: str, *, slot: datetime, now: datetime) -> None:
+    """`cancelRunning` for a scheduled fire: cancel the oldest holder before the claim when every slot is taken and
+    the slot is still due. The claim stays the one write that decides the fire; should another scheduler fire the
+    slot meanwhile, or a trigger take the freed lock slot, the fire is lost or skipped as under `skip`."""
+    current = await deps.workflows.get(workflow_id)
+    if current.enabled and current.trigger.next_run_at == slot and current.trigger.running >= current.concurrency.limit:
+        await cancel_oldest_holder(deps.workflows, deps.executions, workflow_id, now=now)
 
 
 async def fire_backlog(deps: Triggering, workflow: Workflow) -> Execution | None:
