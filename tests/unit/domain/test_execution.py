@@ -3,7 +3,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from wfa.domain.errors import ActionFailed
-from wfa.domain.execution import ActionStatus, Execution, ExecutionPlan, ExecutionStatus, Reason, trace_id_of
+from wfa.domain.execution import (
+    ActionStatus,
+    Execution,
+    ExecutionPlan,
+    ExecutionStatus,
+    Reason,
+    Section,
+    Step,
+    trace_id_of,
+)
 from wfa.domain.workflow import Workflow, WorkflowDefinition
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -54,7 +63,7 @@ def test_successful_run_records_times_and_durations() -> None:
     assert execution.duration_ms == 40
     assert all(a.status is ActionStatus.SUCCEEDED and a.attempts == 1 for a in execution.actions)
     assert execution.actions[0].duration_ms == 25
-    assert execution.next_action_index() is None
+    assert execution.next_step(ExecutionPlan.of(_workflow())) is None
 
 
 def test_retryable_failure_with_attempts_left_goes_pending_with_backoff() -> None:
@@ -122,7 +131,7 @@ def test_retry_resumes_at_the_failed_action() -> None:
     execution.redispatch()
     assert execution.status is ExecutionStatus.QUEUED
     assert execution.attempt == 2
-    assert execution.next_action_index() == 1
+    assert execution.next_step(plan) == Step(Section.ACTIONS, 1)
 
 
 @pytest.mark.parametrize("started", [False, True])

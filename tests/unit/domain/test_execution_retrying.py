@@ -85,7 +85,7 @@ def test_a_retry_copies_the_succeeded_actions_as_recorded_and_resets_the_others(
         ActionRun(name="action-2", type="http-request"),
         ActionRun(name="action-3", type="log"),
     ]
-    assert retry.next_action_index() == 1
+    assert retry.next_step(PLAN) == Step(Section.ACTIONS, 1)
 
 
 def test_a_retry_does_not_share_state_with_the_original() -> None:

@@ -400,13 +400,6 @@ class Execution(Model):
                 return step
         return None
 
-    def next_action_index(self) -> int | None:
-        """The first action not yet succeeded."""
-        for index, run in enumerate(self.actions):
-            if run.status is not ActionStatus.SUCCEEDED:
-                return index
-        return None
-
     def begin_action(self, where: int | Step, now: datetime) -> None:
         self.run_at(where).begin(now)
 
