@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from wfa.domain.secrets import check_secret_references, secret_names
+from wfa.domain.secrets import check_secret_references
+from wfa.domain.templates import secret_names
 from wfa.domain.workflow import HttpRequestAction
 
 

@@ -8,7 +8,6 @@ a malformed reference is refused when the definition is submitted, rather than s
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Annotated
 
 from pydantic import AfterValidator, StringConstraints
@@ -21,12 +20,6 @@ REFERENCE = re.compile(r"\{\{\s*secrets\.(" + NAME_PATTERN + r")\s*\}\}")
 # a mistake to report, not text to send. Other `{{ ... }}` (a template meant for the receiving side) is left alone.
 _ATTEMPT = re.compile(r"\{\{\s*secrets?\b", re.IGNORECASE)
 _SHOWN_CHARS = 60
-
-
-def secret_names(text: str) -> Iterator[str]:
-    """The names `text` refers to, in order of appearance."""
-    for match in REFERENCE.finditer(text):
-        yield match.group(1)
 
 
 def sole_secret_name(text: str) -> str:
