@@ -1,5 +1,5 @@
 """`concurrency` on the API: limit k lets k executions run at once, the (k+1)th trigger is 409 `busy`; the resource
-counts them in `trigger.running`; limits and modes not (yet) accepted are 422."""
+counts them in `trigger.running`; invalid limits and modes are 422. `whenBusy: queue` is in test_queue_api.py."""
 
 from __future__ import annotations
 
@@ -70,13 +70,6 @@ async def test_an_invalid_concurrency_is_422(client: httpx.AsyncClient, concurre
 
     body = assert_problem(response, 422)
     assert body["errors"][0]["loc"][:2] == ["body", "concurrency"] or body["errors"][0]["loc"][0] == "concurrency"
-
-
-async def test_when_busy_queue_is_refused_until_built(client: httpx.AsyncClient) -> None:
-    response = await client.post("/workflows", json=manual_workflow("w", concurrency={"whenBusy": "queue"}))
-
-    body = assert_problem(response, 422)
-    assert "not supported yet" in str(body["errors"])
 
 
 async def test_cancel_running_cancels_the_holder_and_starts_the_trigger(client: httpx.AsyncClient) -> None:

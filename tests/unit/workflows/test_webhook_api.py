@@ -248,6 +248,7 @@ async def test_a_webhook_workflow_is_not_scheduled_and_may_be_triggered_with_a_k
         "catchup": None,
         "catchupWindow": None,
         "holders": [],
+        "waiting": [],
         "running": 0,
         "queued": 0,
     }

@@ -46,6 +46,7 @@ async def test_seed_payload_is_created_with_every_field_normalised(client: httpx
             "catchup": "latest",
             "catchupWindow": "1h",
             "holders": [],
+            "waiting": [],
             "running": 0,
             "queued": 0,
         },

@@ -131,7 +131,10 @@ class ExecutionRunner:
         write_retry_delays: Sequence[float] = WRITE_RETRY_DELAYS,
         metrics: RunnerMetrics | None = None,
         tracer: Tracer | None = None,
+        start_waiting: Callable[[str], Awaitable[object]] | None = None,
     ) -> None:
+        """`start_waiting`: starts the executions waiting for a slot of a workflow (whenBusy: queue;
+        wfa.service_layer.triggering.start_waiting); without it they start at the repair sweep's next look."""
         self._workflows = workflows
         self._executions = executions
         self._actions = actions
@@ -143,6 +146,7 @@ class ExecutionRunner:
         self._write_retry_delays = tuple(write_retry_delays) or (1.0,)
         self._metrics = metrics or RunnerMetrics.private()
         self._tracer = tracer or default_tracer()
+        self._start_waiting = start_waiting
 
     async def run(self, request: ExecutionRequest) -> RunOutcome:
         """Run the attempt `request` names, if it is ours to run.
@@ -368,12 +372,24 @@ class ExecutionRunner:
         self._emit(execution, event_type)
         if released.paused:
             self._paused_by_failures(execution, released)
+        if released.released and run.plan.queues:
+            await self._start_next(execution.workflow_id)
         log.info(
             f"execution.{outcome.value}",
             duration_ms=execution.duration_ms,
             next_retry_at=execution.next_retry_at.isoformat() if execution.next_retry_at else None,
         )
         return outcome
+
+    async def _start_next(self, workflow_id: str) -> None:
+        """The slot this execution freed goes to the first waiting execution. Best effort: the execution's own
+        outcome is recorded already, and the repair sweep starts a queue that did not move (docs/concurrency.md)."""
+        if self._start_waiting is None:
+            return
+        try:
+            await self._start_waiting(workflow_id)
+        except Exception as exc:
+            log.warning("queue.start_deferred", error=str(exc))
 
     async def _save(self, run: _Run) -> bool:
         async def save() -> bool:

@@ -12,6 +12,7 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
+from functools import partial
 
 import structlog
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
@@ -27,6 +28,7 @@ from wfa.observability.logging import configure_logging
 from wfa.observability.redaction import Redactor
 from wfa.observability.tracing import configure_tracing, tracer_of
 from wfa.ports.secrets import SecretSource
+from wfa.service_layer.triggering import Triggering, start_waiting
 from wfa.settings import Settings, settings_for
 from wfa_runner.actions import HttpRequestRunner, LogActionRunner, http_client
 from wfa_runner.execution_runner import ExecutionRunner
@@ -111,6 +113,10 @@ def create_app(
         lease=timedelta(seconds=settings.lease_seconds),
         metrics=metrics,
         tracer=tracer,
+        start_waiting=partial(
+            start_waiting,
+            Triggering(workflows=store.workflows, executions=store.executions, publisher=publisher, clock=clock),
+        ),
     )
     worker = Worker(
         consumer,

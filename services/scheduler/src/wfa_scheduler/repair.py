@@ -16,6 +16,9 @@ Every sweep:
   time ago, saw it already (`holdersSeen`): the list's date is no holder's own, so a holder not seen before may
   have just taken its slot. Then the list is dated anew with the holders seen, so that live holders are looked at
   again only after the repair time.
+- Queues (`whenBusy: queue`): a holder still waiting (it reached its slot, and whoever moved it there died before
+  sending its request) gets its request sent; a queue that has not moved for the repair time (`waitingSince`) has
+  its head started if a slot is free, which covers a slot freed by a process that died before passing it on.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from wfa.domain.execution import Execution, ExecutionStatus
 from wfa.domain.workflow import TriggerStatus, Workflow
 from wfa.ports.repositories import LockPosition
 from wfa.service_layer.finishing import complete_cancel, release
-from wfa.service_layer.triggering import Triggering, dispatch
+from wfa.service_layer.triggering import Triggering, dispatch, end_wait, start_waiting
 from wfa_scheduler.metrics import SchedulerMetrics
 
 log = structlog.get_logger(__name__)
@@ -43,6 +46,7 @@ class RepairPass:
     republished: int = 0
     released: int = 0
     relocked: int = 0
+    started: int = 0  # waiting executions started (whenBusy: queue)
 
 
 class Repair:
@@ -72,7 +76,8 @@ class Repair:
         republished = await self._republish_stalled(now)
         released, relocked = await self._repair_locks(now)
         released += await self._repair_other_slots(now)
-        return RepairPass(republished=republished, released=released, relocked=relocked)
+        started = await self._move_queues(now)
+        return RepairPass(republished=republished, released=released, relocked=relocked, started=started)
 
     async def step(self) -> float:
         await self.run_once(self._deps.clock.now())
@@ -136,6 +141,8 @@ class Repair:
                 released += await self._release(workflow, holder_id, holder)
             elif holder.cancel_requested_at is not None:
                 released += await self._complete_cancel(holder, now)
+            elif holder.waiting:
+                await self._end_wait(holder)
             elif workflow.trigger.status is TriggerStatus.PENDING and holder.status in _REQUEUED:
                 # A crash between claim_retry and mark_trigger_busy: the retry is on its way, the lock says pending.
                 relocked += await self._relock(workflow, holder_id)
@@ -160,17 +167,43 @@ class Repair:
                     released += await self._release(workflow, holder_id, holder)
                 elif holder.cancel_requested_at is not None:
                     released += await self._complete_cancel(holder, now)
+                elif holder.waiting:
+                    await self._end_wait(holder)
             assert workflow.trigger.holders_since is not None
             await workflows.holders_looked_at(
                 workflow.workflow_id, since=workflow.trigger.holders_since, now=now, seen=workflow.trigger.holders
             )
         return released
 
+    async def _end_wait(self, holder: Execution) -> None:
+        """A holder still waiting: it reached its slot, and the process moving it there died before sending its
+        request (or could not, its record not stored yet, and the trigger that stored it died before looking)."""
+        if await end_wait(self._deps, holder.execution_id) is not None:
+            self._metrics.repairs.labels(action="wait_ended").inc()
+            log.warning("repair.wait_ended", execution_id=holder.execution_id, workflow_id=holder.workflow_id)
+
+    async def _move_queues(self, now: datetime) -> int:
+        """Queues that have not moved for the repair time: their head is started if a slot is free (one freed by
+        a process that died before starting it, or by an execution whose plan predates the queue), and each is
+        dated anew, so that a queue waiting on long executions is looked at once per repair time."""
+        workflows = self._deps.workflows
+        started = 0
+        for workflow in await workflows.find_waiting_since(before=now - self._repair_after, limit=self._batch):
+            moved = await start_waiting(self._deps, workflow.workflow_id)
+            if moved:
+                started += len(moved)
+                self._metrics.repairs.labels(action="queue_moved").inc(len(moved))
+                log.warning("repair.queue_moved", workflow_id=workflow.workflow_id, started=len(moved))
+            assert workflow.trigger.waiting_since is not None
+            await workflows.waiting_looked_at(workflow.workflow_id, since=workflow.trigger.waiting_since, now=now)
+        return started
+
     async def _complete_cancel(self, execution: Execution, now: datetime) -> int:
         """A cancel whose process died after marking the execution: the lock and the record as the cancel would
         have left them."""
         if not await complete_cancel(self._deps.workflows, self._deps.executions, execution, now=now):
             return 0
+        await start_waiting(self._deps, execution.workflow_id)
         self._metrics.repairs.labels(action="cancel_completed").inc()
         log.warning("repair.cancel_completed", execution_id=execution.execution_id, workflow_id=execution.workflow_id)
         return 1
@@ -185,6 +218,7 @@ class Repair:
     async def _release(self, workflow: Workflow, holder_id: str, holder: Execution | None) -> int:
         if not await release(self._deps.workflows, workflow_id=workflow.workflow_id, execution_id=holder_id):
             return 0  # released or taken over meanwhile
+        await start_waiting(self._deps, workflow.workflow_id)
         self._metrics.repairs.labels(action="released").inc()
         log.warning(
             "repair.lock_released",

@@ -5,6 +5,7 @@ Starting an execution goes through `wfa.service_layer.triggering`, the one path 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,6 +49,7 @@ from wfa.service_layer.triggering import (
     Triggering,
     TriggerResult,
     retry_execution,
+    start_waiting,
     trigger_by_webhook,
     trigger_manually,
 )
@@ -183,12 +185,18 @@ class WorkflowUseCases:
         return revised
 
     async def delete_workflow(self, workflow_id: str) -> None:
-        """The workflow is never scheduled again; an execution in flight finishes; executions and versions stay
-        readable."""
+        """The workflow is never scheduled again; an execution in flight finishes, one waiting for a slot is
+        cancelled; executions and versions stay readable."""
         # Its last version is recorded first (idempotent), in case the write after its update was lost.
         await self.versions.record(WorkflowVersion.of(await self.workflows.get(workflow_id)))
+        waiting = (await self.workflows.get(workflow_id)).trigger.waiting
         await self.workflows.delete(workflow_id, now=self.triggering.clock.now())
         log.info("workflow.deleted", workflow_id=workflow_id)
+        # Executions still waiting for a slot (whenBusy: queue) would never start: cancelled. One that joins the
+        # queue as the workflow goes is cancelled by its own trigger (wfa.service_layer.triggering).
+        for execution_id in waiting:
+            with contextlib.suppress(ExecutionNotFound, ExecutionAlreadyFinished):
+                await self.cancel_execution(execution_id)
 
     async def pause_workflow(self, workflow_id: str) -> Workflow:
         """Stop scheduling (and manual triggers). The stored slot is kept, so resuming stays on the grid."""
@@ -213,6 +221,10 @@ class WorkflowUseCases:
         )
         resumed = await self.workflows.set_enabled(workflow_id, enabled=True, next_run_at=next_run_at, now=now)
         log.info("workflow.resumed", workflow_id=workflow_id)
+        if resumed.trigger.waiting:
+            # Executions that waited through the pause start as slots allow.
+            await start_waiting(self.triggering, workflow_id)
+            resumed = await self.workflows.get(workflow_id)
         return resumed
 
     async def unlock_workflow(self, workflow_id: str, *, force: bool, unlocked_by: str | None = None) -> Workflow:
@@ -233,6 +245,8 @@ class WorkflowUseCases:
                 live = live or held
         if live is not None and not released_any:
             raise live
+        if released_any:
+            await start_waiting(self.triggering, workflow_id)
         return await self.workflows.get(workflow_id)
 
     async def _unlock_holder(self, workflow_id: str, holder_id: str, *, force: bool, unlocked_by: str | None) -> bool:
@@ -461,6 +475,8 @@ class WorkflowUseCases:
         Finished as every execution is (wfa.service_layer.finishing): the lock is released first, then the cancel
         recorded, so a client that reads `cancelled` can trigger again at once."""
         cancelled = await cancel(self.workflows, self.executions, execution_id, now=self.triggering.clock.now())
+        # Its slot (or place in the queue) is free: the next waiting execution may start (one read otherwise).
+        await start_waiting(self.triggering, cancelled.workflow_id)
         self.metrics.final_executions.observe(cancelled)
         log.info("execution.cancelled", execution_id=execution_id, workflow_id=cancelled.workflow_id)
         if self.events is not None:

@@ -27,7 +27,7 @@ from wfa.domain.errors import (
     WorkflowAlreadyExists,
     WorkflowNotFound,
 )
-from wfa.domain.execution import Execution, ExecutionPlan, ExecutionStatus
+from wfa.domain.execution import IDEMPOTENCY_WINDOW, Execution, ExecutionPlan, ExecutionStatus
 from wfa.domain.failure_streak import Concluded
 from wfa.domain.labels import Selector, carries
 from wfa.domain.run_claims import RunField, RunTransition, new_token
@@ -35,7 +35,7 @@ from wfa.domain.schedule import FirePlan
 from wfa.domain.shards import RELEASED, ShardLease, ShardView
 from wfa.domain.statistics import ExecutionStatistics, summarize
 from wfa.domain.trigger_lock import LockField, LockTransition, claim_transitions
-from wfa.domain.workflow import BacklogSlot, PausedReason, TriggerStatus, Workflow
+from wfa.domain.workflow import BacklogSlot, PausedReason, TriggerStatus, WhenBusy, Workflow
 from wfa.ports.repositories import (
     ClaimedExecution,
     ExecutionFilter,
@@ -124,7 +124,9 @@ class InMemoryWorkflowRepository:
         updated.trigger.holders = lock.holders
         updated.trigger.holders_since = lock.holders_since
         updated.trigger.holders_seen = lock.holders_seen
-        updated.trigger.running = lock.running
+        updated.trigger.waiting = lock.waiting
+        updated.trigger.waiting_since = lock.waiting_since
+        updated.trigger.count_running()
         if not reschedule:
             updated.trigger.next_run_at = lock.next_run_at
         updated.enabled = stored.enabled
@@ -157,6 +159,8 @@ class InMemoryWorkflowRepository:
         changes = trigger_lock.acquires(execution_id, now, limit=stored.concurrency.limit)
         if not any(_apply_to_lock(stored, change) for change in changes):
             reason = "paused" if not stored.enabled else stored.trigger.status.value
+            if reason == TriggerStatus.IDLE.value:
+                reason = TriggerStatus.BUSY.value  # a slot is free, but executions wait for it (whenBusy: queue)
             raise TriggerLocked(
                 workflow_id,
                 reason=reason,
@@ -167,9 +171,12 @@ class InMemoryWorkflowRepository:
 
     async def release_trigger_lock(self, workflow_id: str, *, execution_id: str) -> bool:
         await _round_trip()
-        return self._change_lock(workflow_id, trigger_lock.release(execution_id)) or self._change_lock(
-            workflow_id, trigger_lock.release_other_slot(execution_id)
+        changes = (
+            trigger_lock.release(execution_id),
+            trigger_lock.release_other_slot(execution_id),
+            trigger_lock.leaves_queue(execution_id),
         )
+        return any(self._change_lock(workflow_id, change) for change in changes)
 
     async def conclude_trigger_lock(
         self, workflow_id: str, *, execution_id: str, status: ExecutionStatus, pause_after_failures: int | None
@@ -201,12 +208,15 @@ class InMemoryWorkflowRepository:
         now: datetime,
         plan: FirePlan | None = None,
         limit: int = 1,
+        queue_max: int | None = None,
     ) -> SlotClaim:
         await _round_trip()
         stored = self._live.get(workflow_id)
         if stored is None:
             return SlotClaim(SlotOutcome.LOST, None)
-        changes = claim_transitions(slot, next_run_at, execution_id=execution_id, now=now, plan=plan, limit=limit)
+        changes = claim_transitions(
+            slot, next_run_at, execution_id=execution_id, now=now, plan=plan, limit=limit, queue_max=queue_max
+        )
         for outcome, change in changes:
             if _apply_to_lock(stored, change):
                 return SlotClaim(outcome, _copy_workflow(stored))
@@ -283,6 +293,37 @@ class InMemoryWorkflowRepository:
         if not self._change_lock(workflow_id, trigger_lock.holders_looked_at(since, now, seen=seen)):
             self._change_lock(workflow_id, trigger_lock.holders_gone(since))
 
+    async def join_queue(self, workflow_id: str, *, execution_id: str, now: datetime) -> Workflow:
+        await _round_trip()
+        stored = self._get(workflow_id)
+        concurrency = stored.concurrency
+        if stored.enabled and concurrency.when_busy is WhenBusy.QUEUE:
+            changes = trigger_lock.joins_queue(execution_id, now, queue_max=concurrency.queue_max)
+            if any(_apply_to_lock(stored, change) for change in changes):
+                return _copy_workflow(stored)
+        raise trigger_lock.why_not_queued(stored)
+
+    async def start_waiting(self, workflow_id: str, *, head: str, now: datetime, limit: int) -> bool:
+        await _round_trip()
+        stored = self._live.get(workflow_id)
+        return stored is not None and any(
+            _apply_to_lock(stored, change) for change in trigger_lock.starts_waiting(head, now, limit=limit)
+        )
+
+    async def find_waiting_since(self, *, before: datetime, limit: int) -> Workflows:
+        await _round_trip()
+        dated = [
+            (w.trigger.waiting_since, w.workflow_id, w)
+            for w in self._live.values()
+            if w.trigger.waiting_since is not None and w.trigger.waiting_since < before
+        ]
+        return [_copy_workflow(w) for _, _, w in sorted(dated, key=lambda entry: entry[:2])[:limit]]
+
+    async def waiting_looked_at(self, workflow_id: str, *, since: datetime, now: datetime) -> None:
+        await _round_trip()
+        if not self._change_lock(workflow_id, trigger_lock.waiting_looked_at(since, now)):
+            self._change_lock(workflow_id, trigger_lock.waiting_gone(since))
+
     def _get(self, workflow_id: str) -> Workflow:
         stored = self._live.get(workflow_id)
         if stored is None:
@@ -335,6 +376,7 @@ class _StoredExecution:
 class InMemoryExecutionRepository:
     def __init__(self) -> None:
         self._items: dict[str, _StoredExecution] = {}
+        self._keys: dict[tuple[str, str], tuple[str, datetime]] = {}
 
     async def add(self, execution: Execution, plan: ExecutionPlan, *, idempotency_key: str | None) -> None:
         await _round_trip()
@@ -344,7 +386,8 @@ class InMemoryExecutionRepository:
             _copy_execution(execution),
             plan.model_copy(deep=True),
             idempotency_key,
-            dispatched_at=execution.created_at,
+            # A waiting execution's request is not sent yet: nothing for the stall sweep until it starts.
+            dispatched_at=None if execution.waiting else execution.created_at,
         )
 
     async def get(self, execution_id: str) -> Execution:
@@ -365,6 +408,24 @@ class InMemoryExecutionRepository:
         if not matches:
             return None
         return _copy_execution(max(matches, key=lambda e: (e.created_at, e.execution_id)))
+
+    async def claim_idempotency_key(self, workflow_id: str, key: str, *, execution_id: str, now: datetime) -> str:
+        await _round_trip()
+        claim = self._keys.get((workflow_id, key))
+        if claim is None or claim[1] < now - IDEMPOTENCY_WINDOW:
+            self._keys[(workflow_id, key)] = (execution_id, now)
+            return execution_id
+        return claim[0]
+
+    async def reclaim_idempotency_key(
+        self, workflow_id: str, key: str, *, execution_id: str, claimed_by: str, now: datetime
+    ) -> bool:
+        await _round_trip()
+        claim = self._keys.get((workflow_id, key))
+        if claim is None or claim[0] != claimed_by:
+            return claim is not None and claim[0] == execution_id
+        self._keys[(workflow_id, key)] = (execution_id, now)
+        return True
 
     async def newest_first(self, where: ExecutionFilter, *, limit: int, cursor: str | None) -> ExecutionPage:
         await _round_trip()
@@ -450,6 +511,13 @@ class InMemoryExecutionRepository:
             if s.execution.status is ExecutionStatus.PENDING and s.execution.next_retry_at is not None
         ]
         return min(times, default=None)
+
+    async def end_wait(self, execution_id: str, *, now: datetime) -> Execution | None:
+        await _round_trip()
+        stored = self._items.get(execution_id)
+        if stored is None or not _apply_to_run(stored, run_claims.end_wait(now=now)):
+            return None
+        return _copy_execution(stored.execution)
 
     async def mark_dispatched(self, execution_id: str, *, attempt: int, now: datetime) -> None:
         await _round_trip()
@@ -544,7 +612,14 @@ class InMemoryExecutionRepository:
 
 
 _RECORD_FIELDS = frozenset(
-    {RunField.STATUS, RunField.ATTEMPT, RunField.NEXT_RETRY_AT, RunField.FINISHED_AT, RunField.CANCEL_REQUESTED_AT}
+    {
+        RunField.STATUS,
+        RunField.ATTEMPT,
+        RunField.NEXT_RETRY_AT,
+        RunField.FINISHED_AT,
+        RunField.CANCEL_REQUESTED_AT,
+        RunField.WAITING,
+    }
 )
 
 

@@ -54,6 +54,15 @@ class TriggerLocked(Conflict):
         self.execution_id = execution_id
 
 
+class QueueFull(TriggerLocked):
+    """Every slot is taken and `queueMax` executions already wait (`whenBusy: queue`): 409 `queue_full`."""
+
+    def __init__(self, workflow_id: str, *, queue_max: int, trigger_status: str, execution_id: str | None) -> None:
+        super().__init__(workflow_id, reason="queue_full", trigger_status=trigger_status, execution_id=execution_id)
+        self.args = (f"workflow {workflow_id!r} cannot be triggered: {queue_max} executions already wait",)
+        self.queue_max = queue_max
+
+
 class LockHeldByLiveExecution(Conflict):
     """An unlock without `force` of a lock whose holder is still queued, running or pending."""
 

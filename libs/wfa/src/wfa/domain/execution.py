@@ -15,7 +15,10 @@ from pydantic.json_schema import SkipJsonSchema
 from wfa.domain.base import Model
 from wfa.domain.errors import ActionFailed, ExecutionNotRetryable
 from wfa.domain.retry import backoff_delay, may_retry
-from wfa.domain.workflow import Action, RetryPolicy, Workflow
+from wfa.domain.workflow import Action, RetryPolicy, WhenBusy, Workflow
+
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+"""How long an Idempotency-Key names the execution it started (contract: keys are remembered for 24 h)."""
 
 
 class ExecutionStatus(StrEnum):
@@ -173,6 +176,9 @@ class ExecutionPlan(Model):
     on_failure: list[Action] = Field(default_factory=list)
     pause_after_failures: int | None = None
     """The workflow's `trigger.pauseAfterFailures` when the execution was created (wfa.domain.failure_streak)."""
+    queues: bool = False
+    """Whether the workflow queued triggers (`whenBusy: queue`) when the execution was created: its end hands the
+    freed slot to the first waiting execution."""
 
     @classmethod
     def of(cls, workflow: Workflow) -> ExecutionPlan:
@@ -181,6 +187,7 @@ class ExecutionPlan(Model):
             retry=workflow.retry,
             on_failure=list(workflow.on_failure),
             pause_after_failures=workflow.trigger.pause_after_failures,
+            queues=workflow.concurrency.when_busy is WhenBusy.QUEUE,
         )
 
     def action_at(self, execution: Execution, where: int | Step) -> Action:
@@ -235,6 +242,9 @@ class Execution(Model):
     """The failed or cancelled execution this one retries (reason `retry`; null otherwise)."""
     status: ExecutionStatus = ExecutionStatus.QUEUED
     """`queued`, `running`, `pending` (waiting for a retry), `succeeded`, `failed` or `cancelled`."""
+    waiting: bool = False
+    """True while a queued execution waits for a slot of its workflow's concurrency limit (`whenBusy: queue`): its
+    request is sent when it reaches the head of the queue and a slot frees (the workflow's `trigger.waiting`)."""
     attempt: int = 1
     """Its dispatches: 1, then +1 per retry."""
     max_attempts: int
@@ -273,6 +283,11 @@ class Execution(Model):
         """The trace id (32 hex digits) of the W3C traceparent the execution was created under: look it up in
         Jaeger. Null when it was created outside a trace."""
         return trace_id_of(self.traceparent)
+
+    def wait_for_slot(self) -> None:
+        """Accepted while every slot of the workflow's limit was taken (`whenBusy: queue`): it stays queued, its
+        request unsent, until it starts (wfa.service_layer.queueing)."""
+        self.waiting = True
 
     @classmethod
     def queued(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from wfa.domain import trigger_lock
 from wfa.domain.execution import ExecutionStatus
 from wfa.domain.transition import Holds, Is, IsBelow, Transition
 from wfa.domain.trigger_lock import RELEASED, LockField, LockTransition
@@ -72,7 +73,8 @@ def releases(execution_id: str, status: ExecutionStatus, *, pause_after_failures
         )
         for release in first
     )
-    return first + others
+    # Last, a cancelled execution that was still waiting for a slot (whenBusy: queue): it held none.
+    return (*first, *others, Release(trigger_lock.leaves_queue(execution_id)))
 
 
 def _first_slot_releases(

@@ -25,6 +25,7 @@ class RunField(StrEnum):
     LEASE_UNTIL = "lease_until"
     DISPATCHED_AT = "dispatched_at"  # when the request for the current attempt was last published
     CANCEL_REQUESTED_AT = "cancel_requested_at"
+    WAITING = "waiting"  # queued without a slot yet (whenBusy: queue): its request is not sent
 
 
 RunTransition = Transition[RunField]
@@ -89,6 +90,20 @@ def requeue_for_retry(*, now: datetime, token: str) -> RunTransition:
             RunField.LEASE_UNTIL: None,
         },
         increments={RunField.ATTEMPT: 1},
+    )
+
+
+def end_wait(*, now: datetime) -> RunTransition:
+    """A waiting execution that now holds a slot (wfa.domain.trigger_lock.starts_waiting) is waiting no more and
+    dispatched now: from here on the stall sweep sends its request again should this one be lost. Not for one
+    marked for cancelling (its cancel frees the slot)."""
+    return Transition(
+        requires={
+            RunField.STATUS: Is(ExecutionStatus.QUEUED),
+            RunField.WAITING: Is(True),
+            RunField.CANCEL_REQUESTED_AT: Is(None),
+        },
+        sets={RunField.WAITING: False, RunField.DISPATCHED_AT: now},
     )
 
 

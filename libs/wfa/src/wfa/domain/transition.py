@@ -62,6 +62,13 @@ class Holds:
 
 
 @dataclass(frozen=True)
+class StartsWith:
+    """The list field's first item is `item` (the head of a queue: the one to start next)."""
+
+    item: object
+
+
+@dataclass(frozen=True)
 class HasFewerThan:
     """The list field has fewer than `count` items (a null or absent list has none); `count` ≥ 1."""
 
@@ -79,7 +86,7 @@ class HasAtLeast:
     count: int
 
 
-Condition = Is | IsOneOf | IsNotAfter | IsAtOrBefore | IsBelow | Holds | HasFewerThan | HasAtLeast
+Condition = Is | IsOneOf | IsNotAfter | IsAtOrBefore | IsBelow | Holds | StartsWith | HasFewerThan | HasAtLeast
 
 
 def _items(value: object) -> list[object]:
@@ -100,6 +107,9 @@ def holds(condition: Condition, value: object) -> bool:
             return (value if isinstance(value, int) else 0) < limit
         case Holds(item):
             return item in _items(value)
+        case StartsWith(item):
+            items = _items(value)
+            return bool(items) and items[0] == item
         case HasFewerThan(count):
             return len(_items(value)) < count
         case HasAtLeast(count):

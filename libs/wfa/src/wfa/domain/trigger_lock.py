@@ -10,6 +10,10 @@ With `concurrency.limit` k above 1 (docs/concurrency.md) the lock has k slots: t
 (the list has fewer than k − 1 items, and the stored limit is still k); a release frees whichever slot the
 execution holds. Each try is one conditional write on the workflow, so of any number of concurrent takes at
 most k win. Limit 1 is exactly v1: its transitions never look at the list.
+
+With `whenBusy: queue` a trigger that finds every slot taken joins a bounded list of waiting executions
+(`waiting`, oldest first) instead, and the head of that list takes a slot as one frees (`starts_waiting`): a take
+(any trigger's, a fire's) requires the list empty, so nothing overtakes an execution that waits.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from wfa.domain.errors import QueueFull, TriggerLocked
 from wfa.domain.schedule import NOTHING_MISSED, FirePlan, Missed
 from wfa.domain.transition import (
     Appended,
@@ -28,9 +33,18 @@ from wfa.domain.transition import (
     Is,
     IsAtOrBefore,
     IsOneOf,
+    StartsWith,
     Transition,
 )
-from wfa.domain.workflow import MAX_CONCURRENCY, RECENT_FIRES, FireOutcome, FireRecord, TriggerStatus
+from wfa.domain.workflow import (
+    MAX_CONCURRENCY,
+    RECENT_FIRES,
+    FireOutcome,
+    FireRecord,
+    TriggerStatus,
+    WhenBusy,
+    Workflow,
+)
 
 
 class LockField(StrEnum):
@@ -48,7 +62,10 @@ class LockField(StrEnum):
     HOLDERS = "trigger.holders"
     HOLDERS_SINCE = "trigger.holders_since"
     HOLDERS_SEEN = "trigger.holders_seen"
+    WAITING = "trigger.waiting"
+    WAITING_SINCE = "trigger.waiting_since"
     LIMIT = "concurrency.limit"
+    QUEUE_MAX = "concurrency.queue_max"
 
 
 LockTransition = Transition[LockField]
@@ -59,16 +76,21 @@ class SlotOutcome(StrEnum):
     SKIPPED = "skipped"  # the slot was ours but the workflow was busy or pending: counted, not queued
     LOST = "lost"  # another scheduler claimed this slot first, or the workflow changed meanwhile
     PASSED = "passed"  # the slot was ours and starts nothing now (catchup: missed, or handed to the backlog)
+    QUEUED = "queued"  # the slot was ours and every lock slot taken (whenBusy: queue): its execution waits
 
 
 def _take(execution_id: str, now: datetime) -> dict[LockField, object]:
     return {LockField.STATUS: TriggerStatus.BUSY, LockField.HOLDER: execution_id, LockField.LOCKED_AT: now}
 
 
+_NOBODY_WAITING: dict[LockField, Condition] = {LockField.WAITING: HasFewerThan(1)}
+"""What every take requires beside a free slot: no execution waits for one (those go first)."""
+
+
 def acquire(execution_id: str, now: datetime) -> LockTransition:
     """idle → busy for `execution_id`; a paused workflow takes no trigger."""
     return Transition(
-        requires={LockField.ENABLED: Is(True), LockField.STATUS: Is(TriggerStatus.IDLE)},
+        requires={LockField.ENABLED: Is(True), LockField.STATUS: Is(TriggerStatus.IDLE), **_NOBODY_WAITING},
         sets=_take(execution_id, now),
     )
 
@@ -88,7 +110,7 @@ def _other_slots(
     if limit <= 1:
         return []
     pushed = {**appends, LockField.HOLDERS: Appended((execution_id,), keep=MAX_CONCURRENCY)}
-    open_ = {LockField.ENABLED: Is(True), LockField.LIMIT: Is(limit)}
+    open_ = {LockField.ENABLED: Is(True), LockField.LIMIT: Is(limit), **_NOBODY_WAITING}
     return [
         Transition(
             requires={**open_, LockField.HOLDERS: HasFewerThan(1)},
@@ -178,6 +200,111 @@ def to_busy(execution_id: str) -> LockTransition:
     )
 
 
+def joins_queue(
+    execution_id: str,
+    now: datetime,
+    *,
+    queue_max: int,
+    requires: Mapping[LockField, Condition] | None = None,
+    sets: Mapping[LockField, object] | None = None,
+    increments: Mapping[LockField, int] | None = None,
+    appends: Mapping[LockField, Appended] | None = None,
+) -> list[LockTransition]:
+    """`execution_id` waits for a slot (`whenBusy: queue`), while fewer than `queue_max` wait and the stored
+    queueMax is still the one read; tried in order. The first to join an empty queue dates it (`waitingSince`,
+    which the repair sweep reads); a later one only while it is dated, so that a queue is never left undated with
+    an execution in it (a race with the sweep's undating costs a second try). `requires`, `sets`, `increments`
+    and `appends`: what a scheduled fire adds (its slot claimed, counted and logged in the same write)."""
+    open_ = {**(requires or {}), LockField.ENABLED: Is(True), LockField.QUEUE_MAX: Is(queue_max)}
+    joined = {**(appends or {}), LockField.WAITING: Appended((execution_id,), keep=queue_max)}
+    return [
+        Transition(
+            requires={**open_, LockField.WAITING: HasFewerThan(1)},
+            sets={**(sets or {}), LockField.WAITING_SINCE: now},
+            increments=increments or {},
+            appends=joined,
+        ),
+        Transition(
+            requires={**open_, LockField.WAITING: HasFewerThan(queue_max), LockField.WAITING_SINCE: _DATED},
+            sets=sets or {},
+            increments=increments or {},
+            appends=joined,
+        ),
+    ]
+
+
+def starts_waiting(head: str, now: datetime, *, limit: int) -> list[LockTransition]:
+    """The execution first in the queue (`head`) takes a free slot and leaves the queue, in one write: the first
+    slot, then (limit above 1) one of the others, tried in order. Dates the queue anew (its head moved on)."""
+    at_head: dict[LockField, Condition] = {LockField.ENABLED: Is(True), LockField.WAITING: StartsWith(head)}
+    first = Transition(
+        requires={**at_head, LockField.STATUS: Is(TriggerStatus.IDLE)},
+        sets={**_take(head, now), LockField.WAITING_SINCE: now},
+        removes={LockField.WAITING: head},
+    )
+    others = [
+        Transition(
+            requires={**change.requires, **at_head},
+            sets={**change.sets, LockField.WAITING_SINCE: now},
+            appends=change.appends,
+            removes={LockField.WAITING: head},
+        )
+        for change in _other_slots(limit, also_sets={}, appends={}, execution_id=head, now=now)
+    ]
+    return [first, *others]
+
+
+def leaves_queue(execution_id: str) -> LockTransition:
+    """A waiting execution leaves the queue without a slot (it was cancelled)."""
+    return Transition(
+        requires={LockField.WAITING: Holds(execution_id)}, sets={}, removes={LockField.WAITING: execution_id}
+    )
+
+
+def why_not_queued(workflow: Workflow) -> TriggerLocked | QueueFull:
+    """Why a workflow as it stands takes no waiting execution: paused, full, or it no longer queues (or it kept
+    changing under the tries: busy, as a lost race of the lock is)."""
+    trigger = workflow.trigger
+    if not workflow.enabled:
+        return TriggerLocked(
+            workflow.workflow_id,
+            reason="paused",
+            trigger_status=trigger.status.value,
+            execution_id=trigger.execution_id,
+        )
+    if workflow.concurrency.when_busy is WhenBusy.QUEUE and len(trigger.waiting) >= workflow.concurrency.queue_max:
+        return QueueFull(
+            workflow.workflow_id,
+            queue_max=workflow.concurrency.queue_max,
+            trigger_status=trigger.status.value,
+            execution_id=trigger.execution_id,
+        )
+    busy = TriggerStatus.BUSY if trigger.status is TriggerStatus.IDLE else trigger.status
+    return TriggerLocked(
+        workflow.workflow_id,
+        reason=busy.value,
+        trigger_status=trigger.status.value,
+        execution_id=trigger.execution_id,
+    )
+
+
+def waiting_looked_at(since: datetime, now: datetime) -> LockTransition:
+    """The repair sweep looked at a queue dated `since` that still holds executions: dated `now`, so that it looks
+    again after the repair time, not at every sweep."""
+    return Transition(
+        requires={LockField.WAITING_SINCE: Is(since), LockField.WAITING: HasAtLeast(1)},
+        sets={LockField.WAITING_SINCE: now},
+    )
+
+
+def waiting_gone(since: datetime) -> LockTransition:
+    """The queue dated `since` is empty: undated (the next execution to wait dates it again)."""
+    return Transition(
+        requires={LockField.WAITING_SINCE: Is(since), LockField.WAITING: HasFewerThan(1)},
+        sets={LockField.WAITING_SINCE: None},
+    )
+
+
 def _outcomes(missed: Missed, *last: FireRecord) -> dict[LockField, Appended]:
     """The slots' outcomes, logged in the write that decides them (GET /workflows/{id}/schedule)."""
     records = [FireRecord(slot=slot, outcome=FireOutcome.MISSED) for slot in missed.newest]
@@ -224,7 +351,7 @@ def fire_slots(
     counted = {LockField.FIRED_FIRES: 1, **_missed(missed)}
     logged = _outcomes(missed, FireRecord(slot=fires or slot, outcome=FireOutcome.FIRED, execution_id=execution_id))
     first = Transition(
-        requires={**_scheduled(slot), LockField.STATUS: Is(TriggerStatus.IDLE)},
+        requires={**_scheduled(slot), LockField.STATUS: Is(TriggerStatus.IDLE), **_NOBODY_WAITING},
         sets={**moved, **_take(execution_id, now)},
         increments=counted,
         appends=logged,
@@ -288,7 +415,7 @@ def fire_backlog_slots(slot: datetime, *, execution_id: str, now: datetime, limi
     logged = _outcomes(NOTHING_MISSED, FireRecord(slot=slot, outcome=FireOutcome.FIRED, execution_id=execution_id))
     counted = {LockField.FIRED_FIRES: 1}
     first = Transition(
-        requires={LockField.ENABLED: Is(True), LockField.STATUS: Is(TriggerStatus.IDLE)},
+        requires={LockField.ENABLED: Is(True), LockField.STATUS: Is(TriggerStatus.IDLE), **_NOBODY_WAITING},
         sets=_take(execution_id, now),
         increments=counted,
         appends=logged,
@@ -308,9 +435,11 @@ def claim_transitions(
     now: datetime,
     plan: FirePlan | None,
     limit: int = 1,
+    queue_max: int | None = None,
 ) -> list[tuple[SlotOutcome, LockTransition]]:
     """The writes that may claim `slot`, tried in order until one applies (none: another scheduler had it, or the
-    lock or the limit changed meanwhile and the next pass tries again). `limit`: the concurrency limit as read."""
+    lock or the limit changed meanwhile and the next pass tries again). `limit`: the concurrency limit as read;
+    `queue_max`: the queue's bound as read when the workflow queues (`whenBusy: queue`), else None."""
     plan = plan or FirePlan(fires=slot, next_run_at=next_run_at)
     if plan.fires is None:
         return [(SlotOutcome.PASSED, pass_slot(slot, next_run_at=plan.next_run_at, missed=plan.missed))]
@@ -323,5 +452,25 @@ def claim_transitions(
         missed=plan.missed,
         limit=limit,
     )
-    skip = skip_slot(slot, next_run_at=plan.next_run_at, fires=plan.fires, missed=plan.missed, limit=limit)
-    return [*((SlotOutcome.FIRED, fire) for fire in fires), (SlotOutcome.SKIPPED, skip)]
+    fired = [(SlotOutcome.FIRED, fire) for fire in fires]
+    if queue_max is None:
+        skip = skip_slot(slot, next_run_at=plan.next_run_at, fires=plan.fires, missed=plan.missed, limit=limit)
+        return [*fired, (SlotOutcome.SKIPPED, skip)]
+    record = FireRecord(slot=plan.fires, outcome=FireOutcome.FIRED, execution_id=execution_id)
+    waits = joins_queue(
+        execution_id,
+        now,
+        queue_max=queue_max,
+        requires=_scheduled(slot),
+        sets={LockField.NEXT_RUN_AT: plan.next_run_at},
+        increments={LockField.FIRED_FIRES: 1, **_missed(plan.missed)},
+        appends=_outcomes(plan.missed, record),
+    )
+    # A fire is skipped only when the queue is full, whatever the slots: a queue that is not goes first.
+    full = Transition(
+        requires={**_scheduled(slot), LockField.WAITING: HasAtLeast(queue_max)},
+        sets={LockField.NEXT_RUN_AT: plan.next_run_at},
+        increments={LockField.SKIPPED_FIRES: 1, **_missed(plan.missed)},
+        appends=_outcomes(plan.missed, FireRecord(slot=plan.fires, outcome=FireOutcome.SKIPPED)),
+    )
+    return [*fired, *((SlotOutcome.QUEUED, wait) for wait in waits), (SlotOutcome.SKIPPED, full)]

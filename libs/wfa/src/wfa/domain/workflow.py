@@ -59,13 +59,12 @@ class WhenBusy(StrEnum):
     """What a trigger or a fire does when every slot of `concurrency.limit` is taken."""
 
     SKIP = "skip"  # v1: refused (409 `busy`), a scheduled fire skipped and counted
-    QUEUE = "queue"  # kept and started in FIFO order as slots free (not implemented yet: refused on create)
+    QUEUE = "queue"  # kept waiting (`queueMax` at most) and started in FIFO order as slots free
     CANCEL_RUNNING = "cancelRunning"  # the oldest holder is cancelled, then the trigger takes the freed slot
 
 
 MAX_CONCURRENCY = 100
 MAX_QUEUE = 1000
-IMPLEMENTED_WHEN_BUSY = frozenset({WhenBusy.SKIP, WhenBusy.CANCEL_RUNNING})
 
 
 class Concurrency(Model):
@@ -75,18 +74,11 @@ class Concurrency(Model):
     """How many executions may hold the lock at once (1–100; 1, the default, is v1's lock)."""
     when_busy: WhenBusy = WhenBusy.SKIP
     """When `limit` executions hold the lock: `skip` (the default: a trigger gets 409, a scheduled fire is
-    skipped), `cancelRunning` (the oldest holder is cancelled and the trigger takes its slot) or `queue` (accepted
-    by a later version: 422 for now)."""
+    skipped), `cancelRunning` (the oldest holder is cancelled and the trigger takes its slot) or `queue` (the
+    trigger is accepted and its execution waits, `queued`, until a slot frees; oldest first)."""
     queue_max: Annotated[int, Field(ge=1, le=MAX_QUEUE)] = 100
-    """For `whenBusy: queue`: how many triggers may wait at most (default 100)."""
-
-    @model_validator(mode="after")
-    def _implemented(self) -> Self:
-        if self.when_busy not in IMPLEMENTED_WHEN_BUSY:
-            raise ValueError(
-                f"whenBusy {self.when_busy.value!r} is not supported yet: only 'skip' and 'cancelRunning' are"
-            )
-        return self
+    """For `whenBusy: queue`: how many executions may wait at most (1–1000, default 100); beyond it a trigger gets
+    409 `queue_full` and a scheduled fire is skipped."""
 
 
 class PausedReason(StrEnum):
@@ -252,8 +244,14 @@ class Trigger(TriggerSpec):
     missing at the next look is released."""
     running: int = 0
     """How many executions hold the lock (running, queued to a runner or pending a retry): 0 to `concurrency.limit`."""
+    waiting: list[str] = Field(default_factory=list)
+    """With `whenBusy: queue`: the executions waiting for a slot, the next to start first (at most `queueMax`)."""
+    waiting_since: SkipJsonSchema[datetime | None] = Field(default=None, exclude=True)
+    """Set when `waiting` goes from empty to one execution, moved on as its head starts and when the repair sweep
+    has looked at it: a queue that has not moved for the repair time is looked at (a slot freed by a process that
+    died before starting the next)."""
     queued: int = 0
-    """How many triggers wait for a slot (`whenBusy: queue`; always 0 otherwise)."""
+    """How many executions wait for a slot (`whenBusy: queue`: the length of `waiting`; always 0 otherwise)."""
 
     @model_validator(mode="after")
     def _count_running(self) -> Self:
@@ -266,8 +264,10 @@ class Trigger(TriggerSpec):
         return first + list(self.holders)
 
     def count_running(self) -> None:
-        """`running` from the lock's slots: the first one (`status`) and the others (`holders`)."""
+        """`running` from the lock's slots: the first one (`status`) and the others (`holders`); `queued` from the
+        executions waiting for one."""
         self.running = (self.status is not TriggerStatus.IDLE) + len(self.holders)
+        self.queued = len(self.waiting)
 
     next_run_at: datetime | None = None
     """The next scheduled fire (ISO-8601 UTC); null for a manual trigger or a paused workflow."""
@@ -664,6 +664,8 @@ SERVER_MANAGED_TRIGGER_FIELDS = (
     "holders",
     "holdersSince",
     "holdersSeen",
+    "waiting",
+    "waitingSince",
     "running",
     "queued",
 )

@@ -194,12 +194,15 @@ class WorkflowRepository(Protocol):
         now: datetime,
         plan: FirePlan | None = None,
         limit: int = 1,
+        queue_max: int | None = None,
     ) -> SlotClaim:
         """Claim the slot `slot` (the stored nextRunAt) once among any number of schedulers, move nextRunAt on,
         and in the same step take the lock for `execution_id` if it is free (else count a skipped fire), logging
         the outcome. `plan` (default: fire `slot`, nothing missed) says which slot fires, if any (else the claim
         passes: SlotOutcome.PASSED, whatever the lock) and which slots were missed, counted in the same write. `limit`:
-        the workflow's concurrency limit as read (a slot of the lock is taken while one is free)."""
+        the workflow's concurrency limit as read (a slot of the lock is taken while one is free); `queue_max`: its
+        queue's bound as read when it queues (`whenBusy: queue`): with every slot taken, or executions waiting
+        already, `execution_id` joins the queue (SlotOutcome.QUEUED) unless it is full (skipped)."""
 
     async def add_to_backlog(self, workflow_id: str, slots: Sequence[BacklogSlot]) -> None:
         """Add slots to the workflow's backlog (kept in order, oldest first): a backfill, or the catch-up of
@@ -236,6 +239,22 @@ class WorkflowRepository(Protocol):
         """The repair sweep looked at the holders of a list dated `since` and saw `seen`: dated `now` with `seen`
         kept (or undated when empty), unless the date changed meanwhile."""
 
+    async def join_queue(self, workflow_id: str, *, execution_id: str, now: datetime) -> Workflow:
+        """`execution_id` waits for a slot at the end of the workflow's queue (`whenBusy: queue`), in one atomic
+        step: of concurrent callers at most as many join as places are left under `queueMax`. Raises
+        WorkflowNotFound, QueueFull, or TriggerLocked when paused or when the workflow no longer queues."""
+
+    async def start_waiting(self, workflow_id: str, *, head: str, now: datetime, limit: int) -> bool:
+        """`head`, first in the queue, takes a free slot of `limit` (the limit as read) and leaves the queue, in one
+        atomic step. False when no slot is free, `head` is no longer first, or the workflow is paused."""
+
+    async def find_waiting_since(self, *, before: datetime, limit: int) -> Workflows:
+        """Workflows whose queue has not moved since before `before` (`trigger.waitingSince`), oldest first."""
+
+    async def waiting_looked_at(self, workflow_id: str, *, since: datetime, now: datetime) -> None:
+        """The repair sweep looked at a queue dated `since`: dated `now` (or undated when empty), unless the date
+        changed meanwhile."""
+
 
 class WorkflowVersionRepository(Protocol):
     """Every version of every workflow, kept after the workflow is deleted (contract v2, "Versions").
@@ -269,6 +288,17 @@ class ExecutionRepository(Protocol):
 
     async def find_by_idempotency_key(self, workflow_id: str, key: str, *, since: datetime) -> Execution | None:
         """The execution created for this key since `since` (keys are remembered for 24 h)."""
+
+    async def claim_idempotency_key(self, workflow_id: str, key: str, *, execution_id: str, now: datetime) -> str:
+        """Which execution `key` names for the workflow, decided once among concurrent callers: `execution_id`
+        when this call claimed it (no claim of it since IDEMPOTENCY_WINDOW before `now`), else the claimant before
+        it. For starts the lock does not serialise (a queue has room for every request of one key)."""
+
+    async def reclaim_idempotency_key(
+        self, workflow_id: str, key: str, *, execution_id: str, claimed_by: str, now: datetime
+    ) -> bool:
+        """Take the claim of `key` over from `claimed_by`, whose execution never appeared (its process died before
+        storing it); False when another took it over first."""
 
     async def newest_first(self, where: ExecutionFilter, *, limit: int, cursor: str | None) -> ExecutionPage:
         """The executions `where` selects, by (createdAt, executionId) descending, a page at a time: one
@@ -304,6 +334,11 @@ class ExecutionRepository(Protocol):
 
     async def earliest_retry_at(self) -> datetime | None:
         """The earliest nextRetryAt among pending executions: when the scheduler next has a retry to send."""
+
+    async def end_wait(self, execution_id: str, *, now: datetime) -> Execution | None:
+        """A waiting execution that now holds a slot is waiting no more and is dispatched `now` (the caller then
+        publishes its request). None when it is missing, no longer waiting (another process ended its wait) or
+        marked for cancelling."""
 
     async def mark_dispatched(self, execution_id: str, *, attempt: int, now: datetime) -> None:
         """Remember when the request for this attempt was last published, for the stall sweep."""

@@ -22,13 +22,14 @@ from wfa.service_layer import finishing
 log = structlog.get_logger(__name__)
 
 
-async def cancels_when_busy(workflows: WorkflowRepository, workflow_id: str) -> bool:
-    """Whether the workflow, as stored now, asks a trigger on a full lock to cancel its oldest holder."""
+async def when_busy(workflows: WorkflowRepository, workflow_id: str) -> WhenBusy | None:
+    """What the workflow, as stored now, does with a trigger that finds every slot taken; None when it is gone or
+    paused (the trigger is refused whatever it says)."""
     try:
         workflow = await workflows.get(workflow_id)
     except WorkflowNotFound:
-        return False
-    return workflow.enabled and workflow.concurrency.when_busy is WhenBusy.CANCEL_RUNNING
+        return None
+    return workflow.concurrency.when_busy if workflow.enabled else None
 
 
 async def cancel_oldest_holder(

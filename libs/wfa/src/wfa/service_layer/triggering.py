@@ -15,6 +15,7 @@ wfa.entrypoints.fault_injection) to prove that the repair sweep covers both wind
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Callable
@@ -28,6 +29,7 @@ import structlog
 from wfa.domain.clock import Clock
 from wfa.domain.errors import (
     DependencyUnavailable,
+    ExecutionAlreadyFinished,
     ExecutionNotFound,
     ExecutionNotRetryable,
     TriggerLocked,
@@ -35,15 +37,15 @@ from wfa.domain.errors import (
     WorkflowDeleted,
     WorkflowNotFound,
 )
-from wfa.domain.execution import Execution, ExecutionPlan, Reason
+from wfa.domain.execution import IDEMPOTENCY_WINDOW, Execution, ExecutionPlan, Reason
 from wfa.domain.schedule import backlog_execution_id, plan_fire
 from wfa.domain.workflow import BacklogSlot, WhenBusy, Workflow
 from wfa.events import ExecutionRequest
 from wfa.ports.publisher import ExecutionRequestPublisher
 from wfa.ports.repositories import ExecutionRepository, SlotOutcome, WorkflowRepository
-from wfa.service_layer.cancel_running import cancel_oldest_holder, cancels_when_busy
+from wfa.service_layer import finishing
+from wfa.service_layer.cancel_running import cancel_oldest_holder, when_busy
 
-IDEMPOTENCY_WINDOW = timedelta(hours=24)
 # How long a trigger that lost the lock to a holder not stored yet waits for it: the holder's insert follows its
 # lock at once, unless its process died in between (then the repair sweep frees the lock, and this one is a 409).
 KEYED_WAIT = timedelta(seconds=2)
@@ -213,7 +215,12 @@ async def _start_on_request(
             )
             if earlier is not None:
                 return TriggerResult(earlier, created=False)
-        if locked.reason == "paused" or not await cancels_when_busy(deps.workflows, workflow_id):
+        busy = await when_busy(deps.workflows, workflow_id) if locked.reason != "paused" else None
+        if busy is WhenBusy.QUEUE:
+            return await _wait_for_slot(
+                deps, workflow_id, execution_id, now, idempotency_key=idempotency_key, prepare=prepare
+            )
+        if busy is not WhenBusy.CANCEL_RUNNING:
             raise
         await cancel_oldest_holder(deps.workflows, deps.executions, workflow_id, now=now)
         # The freed slot is an ordinary free slot: a trigger racing this one may take it first, and this one is
@@ -226,6 +233,133 @@ async def _start_on_request(
         raise
     await _store_and_dispatch(deps, execution, plan, idempotency_key=idempotency_key)
     return TriggerResult(execution, created=True)
+
+
+async def _wait_for_slot(
+    deps: Triggering,
+    workflow_id: str,
+    execution_id: str,
+    now: datetime,
+    *,
+    idempotency_key: str | None,
+    prepare: Prepare,
+) -> TriggerResult:
+    """`whenBusy: queue` on a full lock: the execution joins the queue (the atomic step that decides, as the lock's
+    take does for a start), is stored waiting, then whatever can start starts. The order mirrors a start's: a
+    crash after the join leaves a queue entry whose execution is missing (when it reaches a slot, the repair sweep
+    frees that slot as any missing holder's); a crash after the store leaves a queue the sweep sets moving."""
+    if idempotency_key is not None:
+        earlier = await _claim_key(deps, workflow_id, idempotency_key, execution_id=execution_id, now=now)
+        if earlier is not None:
+            return TriggerResult(earlier, created=False)
+    workflow = await deps.workflows.join_queue(workflow_id, execution_id=execution_id, now=now)
+    try:
+        execution, plan = prepare(workflow, execution_id, now)
+    except Exception:
+        await _withdraw(deps, workflow_id, execution_id)
+        raise
+    execution.wait_for_slot()
+    deps.checkpoint(TriggerStep.AFTER_LOCK)
+    try:
+        await deps.executions.add(execution, plan, idempotency_key=idempotency_key)
+    except DependencyUnavailable:
+        raise  # it may be stored: left in the queue, as a start leaves its lock (see _store_and_dispatch)
+    except Exception:
+        await _withdraw(deps, workflow_id, execution_id)
+        raise
+    deps.checkpoint(TriggerStep.AFTER_STORE)
+    log.info("execution.waiting", execution_id=execution_id, workflow_id=workflow_id, queued=workflow.trigger.queued)
+    return TriggerResult(await _started_or_waiting(deps, execution), created=True)
+
+
+async def _withdraw(deps: Triggering, workflow_id: str, execution_id: str) -> None:
+    """Take back a queue entry whose execution will not be stored: out of the queue, or out of the slot it reached
+    meanwhile (which may let the next one start)."""
+    if await deps.workflows.release_trigger_lock(workflow_id, execution_id=execution_id):
+        await start_waiting(deps, workflow_id)
+
+
+async def _claim_key(
+    deps: Triggering, workflow_id: str, key: str, *, execution_id: str, now: datetime
+) -> Execution | None:
+    """A queue has room for every request of one Idempotency-Key, so the key itself is claimed once (the lock
+    decides this for a start): None when this request claimed it, else the execution of the request that did
+    (waited for up to KEYED_WAIT, as it may not be stored yet). A claimant whose execution never appears died
+    before storing it: its claim is taken over."""
+    claimant = await deps.executions.claim_idempotency_key(workflow_id, key, execution_id=execution_id, now=now)
+    if claimant == execution_id:
+        return None
+    since = now - IDEMPOTENCY_WINDOW
+    earlier = await _keyed_execution_of_holder(deps, workflow_id, key, holder=claimant, since=since)
+    if earlier is not None:
+        return earlier
+    if await deps.executions.reclaim_idempotency_key(
+        workflow_id, key, execution_id=execution_id, claimed_by=claimant, now=now
+    ):
+        return None
+    return await deps.executions.find_by_idempotency_key(workflow_id, key, since=since)
+
+
+async def _started_or_waiting(deps: Triggering, execution: Execution) -> Execution:
+    """After a waiting execution is stored: start what can start. A process that moved this one into a slot before
+    its record existed could not end its wait (wfa.domain.run_claims.end_wait needs the record), so this one
+    ends it when it holds a slot; either way, one of the two ends it (both may: the second finds it done)."""
+    for started in await start_waiting(deps, execution.workflow_id):
+        if started.execution_id == execution.execution_id:
+            return started
+    try:
+        workflow = await deps.workflows.get(execution.workflow_id)
+    except WorkflowNotFound:
+        # Deleted while this one joined its queue: it would never start (the delete cancels those it saw).
+        with contextlib.suppress(ExecutionAlreadyFinished, ExecutionNotFound):
+            return await finishing.cancel(deps.workflows, deps.executions, execution.execution_id, now=deps.clock.now())
+        return execution
+    if execution.execution_id in workflow.trigger.holder_ids():
+        return await end_wait(deps, execution.execution_id) or execution
+    return execution
+
+
+async def start_waiting(deps: Triggering, workflow_id: str) -> list[Execution]:
+    """Start the executions waiting in the workflow's queue (`whenBusy: queue`), oldest first, while slots are
+    free: each takes a slot as it leaves the queue (one conditional write), then its wait ends and its request is
+    published (`end_wait`). Called wherever a slot may have freed or a wait begun: an execution's end or cancel, a
+    trigger that joined the queue, a resume, the repair sweep. Returns the executions whose wait this call ended."""
+    started: list[Execution] = []
+    misses = 0
+    while misses < _START_MISSES:
+        try:
+            workflow = await deps.workflows.get(workflow_id)
+        except WorkflowNotFound:
+            break
+        trigger, limit = workflow.trigger, workflow.concurrency.limit
+        if not workflow.enabled or not trigger.waiting or trigger.running >= limit:
+            break
+        head = trigger.waiting[0]
+        if not await deps.workflows.start_waiting(workflow_id, head=head, now=deps.clock.now(), limit=limit):
+            misses += 1  # another process moved the queue or took the slot meanwhile: look again
+            continue
+        execution = await end_wait(deps, head)
+        if execution is not None:
+            started.append(execution)
+    return started
+
+
+# How many times in a row `start_waiting` finds the queue or the slots changed under its write before it leaves the
+# rest to whoever changed them (each change is itself followed by a start_waiting) and to the repair sweep.
+_START_MISSES = 3
+
+
+async def end_wait(deps: Triggering, execution_id: str) -> Execution | None:
+    """Send the request of an execution that left the queue for a slot: its wait ended (and its dispatch noted, so
+    that the stall sweep covers a request lost from here on), then published. None when its record is not stored
+    yet (the trigger that queued it ends the wait once it is), when another process ended it, or when it is being
+    cancelled."""
+    execution = await deps.executions.end_wait(execution_id, now=deps.clock.now())
+    if execution is None:
+        return None
+    await dispatch(deps, execution)
+    log.info("execution.wait_ended", execution_id=execution_id, workflow_id=execution.workflow_id)
+    return execution
 
 
 async def _keyed_execution_of_holder(
@@ -277,9 +411,10 @@ async def fire_schedule(deps: Triggering, workflow: Workflow) -> SlotOutcome:
         now=now,
         plan=plan,
         limit=workflow.concurrency.limit,
+        queue_max=workflow.concurrency.queue_max if workflow.concurrency.when_busy is WhenBusy.QUEUE else None,
     )
     bound = log.bind(workflow_id=workflow.workflow_id, slot=slot.isoformat(), missed=plan.missed.count)
-    if claim.outcome is SlotOutcome.FIRED:
+    if claim.outcome in (SlotOutcome.FIRED, SlotOutcome.QUEUED):
         assert claim.workflow is not None and plan.fires is not None
         execution = Execution.queued(
             execution_id=execution_id,
@@ -290,8 +425,22 @@ async def fire_schedule(deps: Triggering, workflow: Workflow) -> SlotOutcome:
             scheduled_for=plan.fires,
             traceparent=deps.trace_context(),
         )
-        await _store_and_dispatch(deps, execution, ExecutionPlan.of(claim.workflow), idempotency_key=None)
-        bound.info("schedule.fired", execution_id=execution_id, lateness_ms=_ms(now - plan.fires))
+        if claim.outcome is SlotOutcome.FIRED:
+            await _store_and_dispatch(deps, execution, ExecutionPlan.of(claim.workflow), idempotency_key=None)
+        else:
+            execution.wait_for_slot()
+            deps.checkpoint(TriggerStep.AFTER_LOCK)
+            # Never withdrawn on an error: the slot of the schedule is claimed, and the repair sweep frees a queue
+            # entry whose execution is missing once it reaches a slot.
+            await deps.executions.add(execution, ExecutionPlan.of(claim.workflow), idempotency_key=None)
+            deps.checkpoint(TriggerStep.AFTER_STORE)
+            await _started_or_waiting(deps, execution)
+        bound.info(
+            "schedule.fired",
+            execution_id=execution_id,
+            lateness_ms=_ms(now - plan.fires),
+            waiting=claim.outcome is SlotOutcome.QUEUED,
+        )
     elif claim.outcome is SlotOutcome.SKIPPED:
         assert claim.workflow is not None
         bound.info(

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from wfa.domain.execution import ActionRun, ErrorInfo, Execution, ExecutionPlan
 from wfa.domain.labels import label_pairs, labels_from_pairs
-from wfa.domain.workflow import HttpRequestAction, Trigger, Workflow, WorkflowDefinition
+from wfa.domain.workflow import Concurrency, HttpRequestAction, Trigger, Workflow, WorkflowDefinition
 
 Document = dict[str, Any]
 Documents = list[Document]
@@ -71,7 +71,11 @@ class WorkflowFields:
     HOLDERS_SINCE: Final = f"{TRIGGER}.{alias(Trigger, 'holders_since')}"
     """Excluded from the model's dumps (not in the resource), stored by name."""
     HOLDERS_SEEN: Final = f"{TRIGGER}.{alias(Trigger, 'holders_seen')}"
+    WAITING: Final = f"{TRIGGER}.{alias(Trigger, 'waiting')}"
+    WAITING_SINCE: Final = f"{TRIGGER}.{alias(Trigger, 'waiting_since')}"
+    """Excluded from the model's dumps (not in the resource), stored by name."""
     CONCURRENCY_LIMIT: Final = f"{alias(Workflow, 'concurrency')}.limit"
+    QUEUE_MAX: Final = f"{alias(Workflow, 'concurrency')}.{alias(Concurrency, 'queue_max')}"
     LABELS: Final = alias(Workflow, "labels")
     """Stored as an array of `key=value` strings (wfa.domain.labels), under a multikey index."""
     CHANGED_BY: Final = alias(Workflow, "changed_by")
@@ -82,6 +86,7 @@ class ExecutionFields:
 
     WORKFLOW_ID: Final = alias(Execution, "workflow_id")
     STATUS: Final = alias(Execution, "status")
+    WAITING: Final = alias(Execution, "waiting")
     REASON: Final = alias(Execution, "reason")
     ATTEMPT: Final = alias(Execution, "attempt")
     NEXT_RETRY_AT: Final = alias(Execution, "next_retry_at")
@@ -139,6 +144,8 @@ _TRIGGER_STATE: Final = frozenset(
         "holders",
         "holders_since",
         "holders_seen",
+        "waiting",
+        "waiting_since",
         "running",
         "queued",
     )
@@ -190,6 +197,7 @@ def workflow_to_document(workflow: Workflow) -> Document:
     fields[WorkflowFields.TRIGGER][alias(Trigger, "backlog_next")] = workflow.trigger.backlog_next
     fields[WorkflowFields.TRIGGER][alias(Trigger, "holders_since")] = workflow.trigger.holders_since
     fields[WorkflowFields.TRIGGER][alias(Trigger, "holders_seen")] = workflow.trigger.holders_seen
+    fields[WorkflowFields.TRIGGER][alias(Trigger, "waiting_since")] = workflow.trigger.waiting_since
     return {ID: workflow.workflow_id, DELETED: False, **fields}
 
 
@@ -230,14 +238,14 @@ def definition_update(workflow: Workflow) -> Document:
 
 def execution_to_document(execution: Execution, plan: ExecutionPlan, *, idempotency_key: str | None) -> Document:
     """A new execution as stored, with its frozen plan; the record doubles as its own outbox entry, so it is
-    stored as dispatched at its creation."""
+    stored as dispatched at its creation (a waiting one when its wait ends: its request is not sent before)."""
     document: Document = {
         ID: execution.execution_id,
         **execution_fields(execution),
         PLAN: _plan_to_document(plan),
         LEASE_OWNER: None,
         LEASE_UNTIL: None,
-        DISPATCHED_AT: execution.created_at,
+        DISPATCHED_AT: None if execution.waiting else execution.created_at,
         ExecutionFields.TRACEPARENT: execution.traceparent,
     }
     if idempotency_key is not None:

@@ -12,6 +12,7 @@ stores them first, every read that returns an execution puts them back.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Final
@@ -49,7 +50,16 @@ from wfa.adapters.mongo.side_outputs import REFERENCES, SIDE_OUTPUTS, SideOutput
 from wfa.adapters.mongo.transitions import state_of, write_filter, write_update
 from wfa.domain import run_claims
 from wfa.domain.errors import ExecutionAlreadyFinished, ExecutionNotFound
-from wfa.domain.execution import ActionRun, ActionStatus, ErrorInfo, Execution, ExecutionPlan, ExecutionStatus, Reason
+from wfa.domain.execution import (
+    IDEMPOTENCY_WINDOW,
+    ActionRun,
+    ActionStatus,
+    ErrorInfo,
+    Execution,
+    ExecutionPlan,
+    ExecutionStatus,
+    Reason,
+)
 from wfa.domain.run_claims import RunField, RunTransition, new_token
 from wfa.domain.statistics import (
     MAX_ACTIONS,
@@ -121,6 +131,7 @@ RUN_PATHS: Final = {
     RunField.LEASE_UNTIL: LEASE_UNTIL,
     RunField.DISPATCHED_AT: DISPATCHED_AT,
     RunField.CANCEL_REQUESTED_AT: F.CANCEL_REQUESTED_AT,
+    RunField.WAITING: F.WAITING,
 }
 
 
@@ -136,6 +147,7 @@ class MongoExecutionRepository:
         self._collection = collection
         self._group = GroupCommit(collection)
         self._outputs = SideOutputs(outputs if outputs is not None else collection.database[SIDE_OUTPUTS])
+        self._keys = collection.database[IDEMPOTENCY_CLAIMS]
 
     @translated
     async def add(self, execution: Execution, plan: ExecutionPlan, *, idempotency_key: str | None) -> None:
@@ -176,6 +188,37 @@ class MongoExecutionRepository:
             sort=[(F.CREATED_AT, DESCENDING), (ID, DESCENDING)],
         )
         return None if document is None else await self._execution(document)
+
+    @translated
+    async def claim_idempotency_key(self, workflow_id: str, key: str, *, execution_id: str, now: datetime) -> str:
+        claim_id = _key_claim_id(workflow_id, key)
+        try:
+            await self._keys.insert_one({ID: claim_id, F_CLAIMANT: execution_id, F_CLAIMED_AT: now})
+            return execution_id
+        except DuplicateKeyError:
+            pass
+        current = await self._keys.find_one({ID: claim_id})
+        if current is None or current[F_CLAIMANT] == execution_id:
+            return execution_id  # expired and removed meanwhile (the next claim takes it), or our own repeated send
+        if current[F_CLAIMED_AT] >= now - IDEMPOTENCY_WINDOW:
+            return str(current[F_CLAIMANT])
+        # An expired claim: taken over conditionally, so that of concurrent takers one wins.
+        await self._keys.update_one(
+            {ID: claim_id, F_CLAIMED_AT: current[F_CLAIMED_AT]}, {"$set": {F_CLAIMANT: execution_id, F_CLAIMED_AT: now}}
+        )
+        latest = await self._keys.find_one({ID: claim_id})
+        return str(latest[F_CLAIMANT]) if latest is not None else execution_id
+
+    @translated
+    async def reclaim_idempotency_key(
+        self, workflow_id: str, key: str, *, execution_id: str, claimed_by: str, now: datetime
+    ) -> bool:
+        claim_id = _key_claim_id(workflow_id, key)
+        await self._keys.update_one(
+            {ID: claim_id, F_CLAIMANT: plain(claimed_by)}, {"$set": {F_CLAIMANT: execution_id, F_CLAIMED_AT: now}}
+        )
+        current = await self._keys.find_one({ID: claim_id})
+        return current is not None and current[F_CLAIMANT] == execution_id
 
     @translated
     async def newest_first(self, where: ExecutionFilter, *, limit: int, cursor: str | None) -> ExecutionPage:
@@ -248,6 +291,15 @@ class MongoExecutionRepository:
         await self._change(execution_id, change)
         # Whether the write applied, was this very write sent again, or met a retry not due or taken by another
         # scheduler: the state it left says.
+        current = await self._group.find(plain(execution_id), projection=_WITHOUT_PLAN)
+        if current is None or not change.landed(state_of(current, RUN_PATHS)):
+            return None
+        return await self._execution(current)
+
+    @translated
+    async def end_wait(self, execution_id: str, *, now: datetime) -> Execution | None:
+        change = run_claims.end_wait(now=now)
+        await self._change(execution_id, change)
         current = await self._group.find(plain(execution_id), projection=_WITHOUT_PLAN)
         if current is None or not change.landed(state_of(current, RUN_PATHS)):
             return None
@@ -383,6 +435,23 @@ class MongoExecutionRepository:
             write_filter(change, RUN_PATHS, _one(execution_id)),
             write_update(change, RUN_PATHS, also_set=also_set),
         )
+
+
+IDEMPOTENCY_CLAIMS: Final = "idempotency_keys"
+"""One document per (workflow, Idempotency-Key) claimed by a start the lock does not serialise (whenBusy: queue)."""
+F_CLAIMANT: Final = "executionId"
+F_CLAIMED_AT: Final = "claimedAt"
+IDEMPOTENCY_CLAIM_INDEXES: Final = [
+    # Claims outlive their window by a day, then MongoDB's TTL monitor removes them (an expired one left in place is
+    # taken over by the next claim: correctness never depends on the removal).
+    IndexModel(
+        [(F_CLAIMED_AT, ASCENDING)], name="expiry", expireAfterSeconds=int(2 * IDEMPOTENCY_WINDOW.total_seconds())
+    )
+]
+
+
+def _key_claim_id(workflow_id: str, key: str) -> str:
+    return json.dumps([plain(workflow_id), plain(key)])
 
 
 def _removable(document: Document, finished_before: datetime) -> bool:

@@ -11,7 +11,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from wfa.adapters.mongo.documents import Document
 from wfa.adapters.mongo.errors import mongo_call
-from wfa.adapters.mongo.executions import EXECUTION_INDEXES, MongoExecutionRepository
+from wfa.adapters.mongo.executions import (
+    EXECUTION_INDEXES,
+    IDEMPOTENCY_CLAIM_INDEXES,
+    IDEMPOTENCY_CLAIMS,
+    MongoExecutionRepository,
+)
 from wfa.adapters.mongo.metrics import CommandCounter
 from wfa.adapters.mongo.shards import MongoShardLeases
 from wfa.adapters.mongo.side_outputs import SIDE_OUTPUT_INDEXES, SIDE_OUTPUTS
@@ -70,6 +75,7 @@ class MongoStore:
             await self.executions_collection.create_indexes(EXECUTION_INDEXES)
             await self.outputs_collection.create_indexes(SIDE_OUTPUT_INDEXES)
             await self.versions_collection.create_indexes(VERSION_INDEXES)
+            await self._database[IDEMPOTENCY_CLAIMS].create_indexes(IDEMPOTENCY_CLAIM_INDEXES)
 
     async def ping(self) -> None:
         """Raises DependencyUnavailable("mongodb", ...) when the server does not answer."""

@@ -27,6 +27,7 @@ from wfa.domain.transition import (
     IsBelow,
     IsNotAfter,
     IsOneOf,
+    StartsWith,
     Transition,
 )
 
@@ -60,8 +61,8 @@ def _clause(condition: Condition) -> object:
             return {"$not": {"$gte": limit}} if limit > 0 else {"$lt": limit}
         case Holds(item):
             return _bson(item)  # equality with an array field matches when the array holds the item
-        case HasFewerThan() | HasAtLeast():
-            raise AssertionError("a list's length is a clause on its item path (write_filter)")
+        case HasFewerThan() | HasAtLeast() | StartsWith():
+            raise AssertionError("a list's length or head is a clause on an item's path (write_filter)")
 
 
 def _path_and_clause(condition: Condition, path: str) -> tuple[str, object]:
@@ -72,6 +73,8 @@ def _path_and_clause(condition: Condition, path: str) -> tuple[str, object]:
             return f"{path}.{count - 1}", {"$exists": False}
         case HasAtLeast(count):
             return f"{path}.{count - 1}", {"$exists": True}
+        case StartsWith(item):
+            return f"{path}.0", _bson(item)
     return path, _clause(condition)
 
 

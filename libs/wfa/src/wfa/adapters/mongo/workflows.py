@@ -41,7 +41,7 @@ from wfa.domain.failure_streak import Concluded
 from wfa.domain.labels import Selector
 from wfa.domain.schedule import FirePlan
 from wfa.domain.trigger_lock import LockField, LockTransition, claim_transitions
-from wfa.domain.workflow import BacklogSlot, PausedReason, TriggerStatus, Workflow
+from wfa.domain.workflow import BacklogSlot, PausedReason, TriggerStatus, WhenBusy, Workflow
 from wfa.ports.repositories import LockPage, LockPosition, SlotClaim, SlotOutcome, WorkflowPage, Workflows
 
 F = WorkflowFields
@@ -74,6 +74,12 @@ WORKFLOW_INDEXES: Final = [
         name="holders",
         partialFilterExpression={DELETED: False},
     ),
+    # find_waiting_since: waitingSince is null while nothing waits (whenBusy: queue), outside every date range.
+    IndexModel(
+        [(F.WAITING_SINCE, ASCENDING), (ID, ASCENDING)],
+        name="waiting",
+        partialFilterExpression={DELETED: False},
+    ),
 ]
 
 LOCK_PATHS: Final = {
@@ -91,7 +97,10 @@ LOCK_PATHS: Final = {
     LockField.HOLDERS: F.HOLDERS,
     LockField.HOLDERS_SINCE: F.HOLDERS_SINCE,
     LockField.HOLDERS_SEEN: F.HOLDERS_SEEN,
+    LockField.WAITING: F.WAITING,
+    LockField.WAITING_SINCE: F.WAITING_SINCE,
     LockField.LIMIT: F.CONCURRENCY_LIMIT,
+    LockField.QUEUE_MAX: F.QUEUE_MAX,
 }
 # A failed conditional write is explained by a second read; if that read shows the precondition holding again
 # (the lock was released in between), the write is simply tried again, a bounded number of times.
@@ -251,9 +260,14 @@ class MongoWorkflowRepository:
 
     @translated
     async def release_trigger_lock(self, workflow_id: str, *, execution_id: str) -> bool:
-        if await self._change(workflow_id, trigger_lock.release(execution_id)):
-            return True
-        return await self._change(workflow_id, trigger_lock.release_other_slot(execution_id))
+        for change in (
+            trigger_lock.release(execution_id),
+            trigger_lock.release_other_slot(execution_id),
+            trigger_lock.leaves_queue(execution_id),
+        ):
+            if await self._change(workflow_id, change):
+                return True
+        return False
 
     @translated
     async def conclude_trigger_lock(
@@ -288,9 +302,12 @@ class MongoWorkflowRepository:
         now: datetime,
         plan: FirePlan | None = None,
         limit: int = 1,
+        queue_max: int | None = None,
     ) -> SlotClaim:
         applied: SlotOutcome | None = None
-        changes = claim_transitions(slot, next_run_at, execution_id=execution_id, now=now, plan=plan, limit=limit)
+        changes = claim_transitions(
+            slot, next_run_at, execution_id=execution_id, now=now, plan=plan, limit=limit, queue_max=queue_max
+        )
         for outcome, change in changes:
             if await self._change(workflow_id, change):
                 applied = outcome
@@ -303,9 +320,12 @@ class MongoWorkflowRepository:
             applied is None
             and first_outcome is SlotOutcome.FIRED
             and value_at(current, F.NEXT_RUN_AT) == first.sets[LockField.NEXT_RUN_AT]
-            and trigger_lock.holds_a_slot(state_of(current, LOCK_PATHS), execution_id)
         ):
-            applied = SlotOutcome.FIRED  # a repeated send of a fire that had landed
+            # A repeated send of a fire that had landed: the execution holds a slot, or waits for one.
+            if trigger_lock.holds_a_slot(state_of(current, LOCK_PATHS), execution_id):
+                applied = SlotOutcome.FIRED
+            elif execution_id in (value_at(current, F.WAITING) or ()):
+                applied = SlotOutcome.QUEUED
         if applied is None:
             return SlotClaim(SlotOutcome.LOST, None)
         return SlotClaim(applied, workflow_from_document(current))
@@ -413,6 +433,60 @@ class MongoWorkflowRepository:
         if not await self._change(workflow_id, trigger_lock.holders_looked_at(since, now, seen=seen)):
             await self._change(workflow_id, trigger_lock.holders_gone(since))
 
+    @translated
+    async def join_queue(self, workflow_id: str, *, execution_id: str, now: datetime) -> Workflow:
+        for _ in range(_RACE_RETRIES):
+            current = await self._read_live(workflow_id)
+            if current is None:
+                raise WorkflowNotFound(workflow_id)
+            if execution_id in (value_at(current, F.WAITING) or ()):
+                return workflow_from_document(current)  # a repeated send that had landed
+            workflow = workflow_from_document(current)
+            concurrency = workflow.concurrency
+            if not workflow.enabled or concurrency.when_busy is not WhenBusy.QUEUE:
+                break
+            for change in trigger_lock.joins_queue(execution_id, now, queue_max=concurrency.queue_max):
+                if await self._change(workflow_id, change):
+                    joined = await self._read_live(workflow_id)
+                    if joined is None:
+                        raise WorkflowNotFound(workflow_id)
+                    return workflow_from_document(joined)
+            if len(workflow.trigger.waiting) >= concurrency.queue_max:
+                break
+            # Otherwise the workflow changed between the read and the write (its queue moved, its bound): again.
+        current = await self._read_live(workflow_id)
+        if current is None:
+            raise WorkflowNotFound(workflow_id)
+        raise trigger_lock.why_not_queued(workflow_from_document(current))
+
+    @translated
+    async def start_waiting(self, workflow_id: str, *, head: str, now: datetime, limit: int) -> bool:
+        for change in trigger_lock.starts_waiting(head, now, limit=limit):
+            if await self._change(workflow_id, change):
+                return True
+        # A repeated send that had landed leaves `head` holding a slot and out of the queue.
+        current = await self._read_live(workflow_id)
+        return (
+            current is not None
+            and trigger_lock.holds_a_slot(state_of(current, LOCK_PATHS), head)
+            and head not in (value_at(current, F.WAITING) or ())
+            and value_at(current, F.WAITING_SINCE) == now
+        )
+
+    @translated
+    async def find_waiting_since(self, *, before: datetime, limit: int) -> Workflows:
+        documents = await self._find(
+            {DELETED: False, F.WAITING_SINCE: {"$lt": before}},
+            sort=[(F.WAITING_SINCE, ASCENDING), (ID, ASCENDING)],
+            limit=limit,
+        )
+        return [workflow_from_document(document) for document in documents]
+
+    @translated
+    async def waiting_looked_at(self, workflow_id: str, *, since: datetime, now: datetime) -> None:
+        if not await self._change(workflow_id, trigger_lock.waiting_looked_at(since, now)):
+            await self._change(workflow_id, trigger_lock.waiting_gone(since))
+
     async def _change(self, workflow_id: str, change: LockTransition) -> bool:
         return await self._group.update(
             write_filter(change, LOCK_PATHS, _live(workflow_id)),
@@ -452,4 +526,7 @@ def _why_locked(workflow_id: str, current: Document) -> TriggerLocked | None:
         return TriggerLocked(workflow_id, reason="paused", trigger_status=status, execution_id=holder)
     if status != TriggerStatus.IDLE.value:
         return TriggerLocked(workflow_id, reason=status, trigger_status=status, execution_id=holder)
+    if value_at(current, F.WAITING):
+        # A slot is free but executions wait for it (whenBusy: queue): they go first.
+        return TriggerLocked(workflow_id, reason=TriggerStatus.BUSY.value, trigger_status=status, execution_id=None)
     return None
