@@ -247,6 +247,6 @@ async def pending(
     execution = await running(executions, of, execution_id, owner=owner, now=now)
     execution.begin_action(0, now)
     failure = ActionFailed("boom", kind="http_status", retryable=True)
-    execution.fail_action(0, failure, of.retry_policy_for(of.actions[0]), now + ms(5))
+    execution.fail_action(0, failure, ExecutionPlan.of(of), now + ms(5))
     assert await executions.save_progress(execution, owner=owner, lease_until=now + seconds(30))
     return execution

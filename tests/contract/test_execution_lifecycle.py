@@ -208,7 +208,7 @@ async def test_cancel_while_failure_handlers_run_skips_the_handlers_not_started(
     execution.begin_action(0, T0)
     execution.complete_action(0, {}, T0)
     execution.begin_action(1, T0)
-    execution.fail_action(1, ActionFailed("no", kind="x", retryable=False), plan.policy_for(1), T0, plan=plan)
+    execution.fail_action(1, ActionFailed("no", kind="x", retryable=False), plan, T0)
     execution.begin_action(Step(Section.COMPENSATIONS, 0), T0 + ms(1))
     await executions.save_progress(execution, owner="r1", lease_until=T0 + LEASE)
 
@@ -239,7 +239,7 @@ async def test_cancel_of_a_finished_execution_raises_already_finished(
         execution.succeed(T0 + ms(1))
     elif final == "failed":
         execution.begin_action(0, T0)
-        execution.fail_action(0, ActionFailed("no", kind="x", retryable=False), WF.retry, T0 + ms(1))
+        execution.fail_action(0, ActionFailed("no", kind="x", retryable=False), ExecutionPlan.of(WF), T0 + ms(1))
     else:
         execution.cancel(T0 + ms(1))
     await executions.save_progress(execution, owner="r1", lease_until=T0 + LEASE)

@@ -80,7 +80,7 @@ class Run:
         if failure is None:
             self.execution.complete_action(index, {"ok": True}, end)
         else:
-            self.execution.fail_action(index, failure, self.of.retry_policy_for(self.of.actions[index]), end)
+            self.execution.fail_action(index, failure, ExecutionPlan.of(self.of), end)
         return await self.save(end)
 
     async def succeed(self, at: datetime) -> Run:

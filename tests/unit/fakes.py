@@ -71,7 +71,7 @@ async def fail_as_the_runner_would(
         execution.complete_action(index, {"n": index}, now)
     execution.begin_action(succeeded, now)
     failure = ActionFailed("refused", kind="http_status", retryable=False)
-    execution.fail_action(succeeded, failure, claimed.plan.policy_for(succeeded), now)
+    execution.fail_action(succeeded, failure, claimed.plan, now)
 
     async def record() -> bool:
         return await executions.save_progress(execution, owner="fake-runner", lease_until=now)

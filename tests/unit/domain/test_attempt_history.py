@@ -41,7 +41,7 @@ def _execution(max_attempts: int = 3) -> tuple[Workflow, Execution]:
 
 def _fail(workflow: Workflow, execution: Execution, at: datetime) -> None:
     execution.begin_action(0, at)
-    execution.fail_action(0, FAILURE, workflow.retry_policy_for(workflow.actions[0]), at + ms(20))
+    execution.fail_action(0, FAILURE, ExecutionPlan.of(workflow), at + ms(20))
 
 
 def test_a_first_run_has_no_earlier_runs() -> None:

@@ -71,7 +71,7 @@ def test_retryable_failure_with_attempts_left_goes_pending_with_backoff() -> Non
     plan = ExecutionPlan.of(_workflow())
     execution.start_attempt(NOW)
     execution.begin_action(0, NOW)
-    execution.fail_action(0, ActionFailed("boom", kind="http_status", retryable=True), plan.policy_for(0), NOW)
+    execution.fail_action(0, ActionFailed("boom", kind="http_status", retryable=True), plan, NOW)
     assert execution.status is ExecutionStatus.PENDING
     assert execution.next_retry_at == NOW + timedelta(seconds=1)
     assert execution.actions[1].status is ActionStatus.NOT_STARTED
@@ -84,11 +84,11 @@ def test_backoff_exponent_is_the_failing_actions_attempt_number() -> None:
     for _ in range(2):
         execution.start_attempt(NOW)
         execution.begin_action(0, NOW)
-        execution.fail_action(0, failure, plan.policy_for(0), NOW)
+        execution.fail_action(0, failure, plan, NOW)
         execution.redispatch()
     execution.start_attempt(NOW)
     execution.begin_action(0, NOW)
-    execution.fail_action(0, failure, plan.policy_for(0), NOW)
+    execution.fail_action(0, failure, plan, NOW)
     assert execution.actions[0].attempts == 3
     assert execution.attempt == 3
     assert execution.next_retry_at == NOW + timedelta(seconds=4)
@@ -103,7 +103,7 @@ def test_action_retry_override_limits_its_own_attempts() -> None:
     execution.complete_action(0, {}, NOW)
     for _ in range(2):
         execution.begin_action(1, NOW)
-        execution.fail_action(1, failure, plan.policy_for(1), NOW)
+        execution.fail_action(1, failure, plan, NOW)
     assert execution.status is ExecutionStatus.FAILED
     assert execution.actions[1].attempts == 2
 
@@ -113,7 +113,7 @@ def test_final_failure_skips_the_actions_that_never_ran() -> None:
     plan = ExecutionPlan.of(_workflow())
     execution.start_attempt(NOW)
     execution.begin_action(0, NOW)
-    execution.fail_action(0, ActionFailed("404", kind="http_status", retryable=False), plan.policy_for(0), NOW)
+    execution.fail_action(0, ActionFailed("404", kind="http_status", retryable=False), plan, NOW)
     assert execution.status is ExecutionStatus.FAILED
     assert execution.error is not None and execution.error.type == "http_status"
     assert [a.status for a in execution.actions] == [ActionStatus.FAILED, ActionStatus.SKIPPED, ActionStatus.SKIPPED]
@@ -127,7 +127,7 @@ def test_retry_resumes_at_the_failed_action() -> None:
     execution.begin_action(0, NOW)
     execution.complete_action(0, {}, NOW)
     execution.begin_action(1, NOW)
-    execution.fail_action(1, ActionFailed("500", kind="http_status", retryable=True), plan.policy_for(1), NOW)
+    execution.fail_action(1, ActionFailed("500", kind="http_status", retryable=True), plan, NOW)
     execution.redispatch()
     assert execution.status is ExecutionStatus.QUEUED
     assert execution.attempt == 2
@@ -157,7 +157,7 @@ def test_any_retry_after_makes_a_pending_execution_within_max_interval(seconds: 
     execution.begin_action(0, NOW)
     failure = ActionFailed("503", kind="http_status", retryable=True, retry_after_seconds=seconds)
 
-    execution.fail_action(0, failure, plan.policy_for(0), NOW)
+    execution.fail_action(0, failure, plan, NOW)
 
     assert execution.status is ExecutionStatus.PENDING
     assert execution.next_retry_at is not None
@@ -165,17 +165,17 @@ def test_any_retry_after_makes_a_pending_execution_within_max_interval(seconds: 
 
 
 def test_the_backoff_counts_from_the_failed_runs_end_not_from_when_it_is_settled() -> None:
-    workflow = _workflow()
-    execution = _execution(workflow)
+    execution = _execution()
+    plan = ExecutionPlan.of(_workflow())
     execution.start_attempt(NOW)
-    execution.begin_action(1, NOW)
+    execution.begin_action(0, NOW)
     failure = ActionFailed("503", kind="http_status", retryable=True)
-    execution.record_failed_run(1, failure, NOW + timedelta(seconds=1))
+    execution.record_failed_run(0, failure, NOW + timedelta(seconds=1))
 
-    execution.settle_failure(1, failure, workflow.retry, NOW + timedelta(seconds=1, milliseconds=7))
+    execution.settle_failure(0, failure, plan, NOW + timedelta(seconds=1, milliseconds=7))
 
     assert execution.status is ExecutionStatus.PENDING
-    assert execution.next_retry_at == NOW + timedelta(seconds=2)  # the run's end + initialInterval (1s)
+    assert execution.next_retry_at == NOW + timedelta(seconds=2)  # the run's end + the workflow's initialInterval (1s)
 
 
 def test_the_trace_id_is_read_from_the_traceparent_the_execution_was_created_under() -> None:

@@ -50,7 +50,7 @@ def _failed_at_second_action() -> Execution:
     execution.redispatch()  # a second attempt, so the copy's attempt counter visibly starts over
     execution.begin_action(1, NOW + timedelta(milliseconds=10))
     failure = ActionFailed("boom", kind="http_status", retryable=False)
-    execution.fail_action(1, failure, _workflow().retry, NOW + timedelta(milliseconds=20))
+    execution.fail_action(1, failure, PLAN, NOW + timedelta(milliseconds=20))
     assert execution.status is ExecutionStatus.FAILED
     return execution
 
@@ -153,7 +153,7 @@ def test_an_action_whose_compensation_undid_it_runs_again_in_the_retry() -> None
         original.begin_action(index, NOW)
         original.complete_action(index, {"n": index}, NOW)
     original.begin_action(2, NOW)
-    original.fail_action(2, ActionFailed("no", kind="x", retryable=False), plan.policy_for(2), NOW, plan=plan)
+    original.fail_action(2, ActionFailed("no", kind="x", retryable=False), plan, NOW)
     undone = Step(Section.COMPENSATIONS, 0)
     original.begin_action(undone, NOW)
     original.complete_action(undone, {}, NOW)

@@ -201,7 +201,7 @@ async def test_a_runner_taking_over_runs_each_handler_at_most_once(harness: Harn
         dead.begin_action(index, now)
         dead.complete_action(index, {"done": index}, now)
     dead.begin_action(2, now)
-    dead.fail_action(2, permanent(), claimed.plan.policy_for(2), now, plan=claimed.plan)
+    dead.fail_action(2, permanent(), claimed.plan, now)
     first = Step(Section.COMPENSATIONS, 0)
     dead.begin_action(first, now)
     dead.complete_action(first, {"undone": "b"}, now)

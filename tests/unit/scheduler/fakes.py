@@ -60,7 +60,7 @@ async def run_until_pending(deps: Triggering, execution_id: str, *, owner: str =
     execution.start_attempt(now)
     execution.begin_action(0, now)
     failure = ActionFailed("503 from upstream", kind="http_status", retryable=True)
-    execution.fail_action(0, failure, claimed.plan.policy_for(0), now)
+    execution.fail_action(0, failure, claimed.plan, now)
     assert await deps.executions.save_progress(execution, owner=owner, lease_until=now + timedelta(seconds=30))
     assert await deps.workflows.mark_trigger_pending(execution.workflow_id, execution_id=execution_id)
     return execution

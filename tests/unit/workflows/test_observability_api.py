@@ -73,7 +73,7 @@ class Api:
         execution.begin_action(0, start)
         if fail:
             failure = ActionFailed("no", kind="http_status", retryable=False)
-            execution.fail_action(0, failure, claimed.plan.policy_for(0), end)
+            execution.fail_action(0, failure, claimed.plan, end)
         else:
             execution.complete_action(0, {"message": "hello"}, end)
             execution.succeed(end)

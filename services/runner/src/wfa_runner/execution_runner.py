@@ -245,11 +245,10 @@ class ExecutionRunner:
         """Settle a failed run: pending a retry or failed for good end this attempt (the outcome); None when the
         execution goes on (continueOnError, the failure handlers, the next handler)."""
         execution = run.execution
-        policy = run.plan.policy_for(step, execution)
-        if not execution.will_retry(step, policy, retryable=failure.retryable) and not await self._save(run):
+        if not execution.will_retry(step, run.plan, retryable=failure.retryable) and not await self._save(run):
             # A final failure is durable before anything depends on it: the handlers, the lock's release.
             return RunOutcome.STOPPED
-        execution.settle_failure(step, failure, policy, self._clock.now(), plan=run.plan)
+        execution.settle_failure(step, failure, run.plan, self._clock.now())
         self._emit(execution, _FAILED_EVENT[step.section], step)
         if execution.status is ExecutionStatus.RUNNING:
             return None

@@ -433,30 +433,22 @@ class Execution(Model):
         self,
         where: int | Step,
         failure: ActionFailed,
-        policy: RetryPolicy,
+        plan: ExecutionPlan,
         now: datetime,
         *,
         output: dict[str, Any] | None = None,
-        plan: ExecutionPlan | None = None,
     ) -> None:
         """Record a failed attempt and decide what follows (see settle_failure)."""
         self.record_failed_run(where, failure, now, output=output)
-        self.settle_failure(where, failure, policy, now, plan=plan)
+        self.settle_failure(where, failure, plan, now)
 
-    def settle_failure(
-        self,
-        where: int | Step,
-        failure: ActionFailed,
-        policy: RetryPolicy,
-        now: datetime,
-        *,
-        plan: ExecutionPlan | None = None,
-    ) -> None:
-        """After a failed run (recorded): pending a retry when attempts remain; otherwise, for an action, the
-        execution goes on (continueOnError) or fails for good, its failure handlers first; a handler's final
-        failure is recorded and the next handler runs. Without a plan, there are no handlers to run."""
+    def settle_failure(self, where: int | Step, failure: ActionFailed, plan: ExecutionPlan, now: datetime) -> None:
+        """After a failed run (recorded): pending a retry when attempts remain (the plan's policy for that run);
+        otherwise, for an action, the execution goes on (continueOnError) or fails for good, its failure handlers
+        first; a handler's final failure is recorded and the next handler runs."""
         step = Step.of(where)
         run = self.run_at(step)
+        policy = plan.policy_for(step, self)
         if may_retry(policy, run.attempts, retryable=failure.retryable):
             # The backoff counts from the failure (the run's end, as recorded), not from when this is decided.
             failed_at = run.finished_at or now
@@ -467,7 +459,7 @@ class Execution(Model):
             if not self.is_failing:  # while failing, the error stays the one that decided it
                 self.error = run.error
             return
-        if step.is_handler or (plan is not None and plan.actions[step.index].continue_on_error):
+        if step.is_handler or plan.actions[step.index].continue_on_error:
             return
         self._start_failure_handling(plan, step.index, now)
 
@@ -481,9 +473,9 @@ class Execution(Model):
         run.output = output
         self._stop_clock(run, now)
 
-    def will_retry(self, where: int | Step, policy: RetryPolicy, *, retryable: bool) -> bool:
+    def will_retry(self, where: int | Step, plan: ExecutionPlan, *, retryable: bool) -> bool:
         """Whether a failure of the action at `where`, in its current run, leaves the execution pending a retry."""
-        return may_retry(policy, self.run_at(where).attempts, retryable=retryable)
+        return may_retry(plan.policy_for(where, self), self.run_at(where).attempts, retryable=retryable)
 
     def conclude(self, now: datetime) -> None:
         """Nothing is left to run: succeeded, or failed once the failure handlers ran."""
@@ -534,7 +526,7 @@ class Execution(Model):
             )
         return context
 
-    def _start_failure_handling(self, plan: ExecutionPlan | None, index: int, now: datetime) -> None:
+    def _start_failure_handling(self, plan: ExecutionPlan, index: int, now: datetime) -> None:
         """The action at `index` failed for good: the compensations of the actions that had succeeded (last first)
         and the onFailure actions are laid out to run, each once; with none to run, the execution fails now."""
         failed = self.actions[index]
@@ -542,15 +534,12 @@ class Execution(Model):
         for run in self.actions:
             if run.status is ActionStatus.NOT_STARTED:
                 run.status = ActionStatus.SKIPPED
-        if plan is None:
-            self.compensations, self.on_failure = [], []
-        else:
-            self.compensations = [
-                ActionRun(name=action.compensate.name or "", type=action.compensate.type)
-                for action, run in reversed(list(zip(plan.actions, self.actions, strict=True)))
-                if action.compensate is not None and run.status is ActionStatus.SUCCEEDED
-            ]
-            self.on_failure = [ActionRun(name=handler.name or "", type=handler.type) for handler in plan.on_failure]
+        self.compensations = [
+            ActionRun(name=action.compensate.name or "", type=action.compensate.type)
+            for action, run in reversed(list(zip(plan.actions, self.actions, strict=True)))
+            if action.compensate is not None and run.status is ActionStatus.SUCCEEDED
+        ]
+        self.on_failure = [ActionRun(name=handler.name or "", type=handler.type) for handler in plan.on_failure]
         if not self.compensations and not self.on_failure:
             self._finish(ExecutionStatus.FAILED, now)
 

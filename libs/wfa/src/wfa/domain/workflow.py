@@ -644,9 +644,6 @@ class Workflow(WorkflowDefinition):
             context={"stored": True},
         )
 
-    def retry_policy_for(self, action: LogAction | HttpRequestAction) -> RetryPolicy:
-        return action.retry or self.retry
-
 
 SERVER_MANAGED_FIELDS = ("version", "enabled", "pausedReason", "createdAt", "updatedAt", "changedBy")
 SERVER_MANAGED_TRIGGER_FIELDS = (
