@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from itertools import count
 from typing import Any
 
@@ -15,7 +16,7 @@ from wfa.domain.clock import FakeClock
 from wfa.domain.execution import Execution
 from wfa.domain.workflow import Workflow
 from wfa.events import ExecutionRequest
-from wfa.service_layer.triggering import Triggering, trigger_manually
+from wfa.service_layer.triggering import Triggering, start_waiting, trigger_manually
 from wfa_runner.execution_runner import ExecutionRunner
 from wfa_runner.lifecycle_events import LifecycleEvents
 
@@ -57,6 +58,15 @@ class Harness:
             owner=owner,
             lease=lease,
             write_retry_delays=(0.0,),
+            start_waiting=partial(
+                start_waiting,
+                Triggering(
+                    workflows=self.workflow_log,
+                    executions=self.execution_log,
+                    publisher=self.requests,
+                    clock=self.clock,
+                ),
+            ),
         )
 
     async def trigger(self, workflow: Workflow, input: dict[str, Any] | None = None) -> ExecutionRequest:

@@ -295,3 +295,85 @@ async def test_an_emptied_list_of_holders_is_undated_and_no_longer_looked_at(
 
     assert (await deps.workflows.get("w")).trigger.holders_since is None
     assert await deps.workflows.find_holders_since(before=clock.now() + AFTER, limit=10) == []
+
+
+QUEUE = {"whenBusy": "queue"}
+
+
+async def test_a_holder_whose_wait_never_ended_gets_its_request_sent(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, {"type": "manual"}, concurrency=QUEUE)
+    first = await _start_running(deps)
+    waiting = (await trigger_manually(deps, "w")).execution.execution_id
+    # The first one ends and its slot goes to the head of the queue; the process dies before ending the wait.
+    await deps.workflows.release_trigger_lock("w", execution_id=first)
+    assert await deps.workflows.start_waiting("w", head=waiting, now=clock.now(), limit=1)
+    publisher = deps.publisher
+    assert isinstance(publisher, RecordingPublisher)
+    clock.set(START + AFTER + seconds(1))
+
+    await _repair(deps, metrics).run_once(clock.now())
+
+    assert publisher.sent[-1].execution_id == waiting
+    assert (await deps.executions.get(waiting)).waiting is False
+    assert sample(metrics.repairs, action="wait_ended") == 1
+
+
+async def test_a_queue_left_behind_a_freed_slot_is_started_after_the_repair_time(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, {"type": "manual"}, concurrency=QUEUE)
+    first = await _start_running(deps)
+    waiting = (await trigger_manually(deps, "w")).execution.execution_id
+    # The first one's process frees the slot and dies before passing it on.
+    await deps.workflows.release_trigger_lock("w", execution_id=first)
+
+    clock.set(START + AFTER - seconds(1))
+    early = await _repair(deps, metrics).run_once(clock.now())
+    clock.set(START + AFTER + seconds(1))
+    late = await _repair(deps, metrics).run_once(clock.now())
+
+    assert (early.started, late.started) == (0, 1)
+    trigger = (await deps.workflows.get("w")).trigger
+    assert (trigger.execution_id, trigger.waiting, trigger.waiting_since) == (waiting, [], clock.now())
+    assert sample(metrics.repairs, action="queue_moved") == 1
+
+
+async def test_a_queue_behind_a_live_holder_is_dated_anew_and_left_waiting(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, {"type": "manual"}, concurrency=QUEUE)
+    first = await _start_running(deps)
+    waiting = (await trigger_manually(deps, "w")).execution.execution_id
+    clock.set(START + AFTER + seconds(1))
+
+    done = await _repair(deps, metrics).run_once(clock.now())
+
+    trigger = (await deps.workflows.get("w")).trigger
+    assert done.started == 0
+    assert (trigger.execution_id, trigger.waiting, trigger.waiting_since) == (first, [waiting], clock.now())
+    assert await deps.workflows.find_waiting_since(before=clock.now(), limit=10) == []
+
+
+async def test_a_queue_entry_whose_execution_is_missing_is_passed_over_once_its_slot_is_repaired(
+    deps: Triggering, clock: FakeClock, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, {"type": "manual"}, concurrency=QUEUE)
+    first = await _start_running(deps)
+    # A crash between joining the queue and storing the execution, then a real one behind it.
+    await deps.workflows.join_queue("w", execution_id="ghost", now=clock.now())
+    behind = (await trigger_manually(deps, "w")).execution.execution_id
+    execution = await deps.executions.get(first)
+    execution.succeed(clock.now())
+    assert await deps.executions.save_progress(execution, owner="runner-1", lease_until=clock.now() + LEASE)
+    await deps.workflows.release_trigger_lock("w", execution_id=first)
+    started = await deps.workflows.start_waiting("w", head="ghost", now=clock.now(), limit=1)
+
+    clock.set(START + AFTER + seconds(1))
+    await _repair(deps, metrics).run_once(clock.now())
+
+    assert started
+    trigger = (await deps.workflows.get("w")).trigger
+    assert (trigger.execution_id, trigger.waiting) == (behind, [])
+    assert (await deps.executions.get(behind)).waiting is False
