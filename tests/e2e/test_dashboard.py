@@ -198,6 +198,31 @@ async def test_a_held_execution_is_cancelled_and_retried_from_its_page(
     assert (await get_json(api, f"/executions/{retried}"))["retryOf"] == execution_id
 
 
+async def test_a_queued_workflow_shows_its_waiting_executions_and_a_waiting_one_says_so(
+    page: Page, api: httpx.AsyncClient, target: TargetServer
+) -> None:
+    held = target.path("ui-queue")
+    target.hold(held)
+    workflow_id = await create_manual_workflow(
+        api,
+        "ui-queue",
+        http_action(target.url(held), timeout="30s"),
+        concurrency={"whenBusy": "queue", "queueMax": 5},
+    )
+    running = await trigger(api, workflow_id)
+    waiting = [await trigger(api, workflow_id) for _ in range(2)]
+    await wait_for_requests(target, held, 1)
+
+    await page.goto(f"/ui/#/workflows/{workflow_id}")
+    await expect(page.locator("dl.facts")).to_contain_text(f"busy by {running} · 2 waiting (next: {waiting[0]})")
+    await page.goto(f"/ui/#/executions/{waiting[1]}")
+    await expect(page.locator("h1")).to_contain_text("queued waiting for a slot")
+    target.release(held)
+    assert (await wait_for_execution(api, waiting[1]))["status"] == "succeeded"
+    await expect(page.locator("h1 .badge")).to_have_text("succeeded")
+    await expect(page.locator("h1")).not_to_contain_text("waiting for a slot")
+
+
 async def test_a_workflow_is_paused_and_resumed_and_its_page_shows_a_version_diff(
     page: Page, api: httpx.AsyncClient, screenshots: Path
 ) -> None:

@@ -437,7 +437,8 @@ async function executionPage(v, id) {
   );
 
   function render(e) {
-    status.replaceChildren(badge(e.status));
+    // A queued execution may still wait for a slot of its workflow (whenBusy: queue): its request is not sent yet.
+    status.replaceChildren(badge(e.status), ...(e.waiting ? [" ", h("span", { class: "muted" }, "waiting for a slot")] : []));
     cancel.hidden = isFinal(e.status);
     retry.hidden = !["failed", "cancelled"].includes(e.status);
     const fact = (k, value) => (value === null || value === undefined || value === "" ? [] : [h("dt", {}, k), h("dd", {}, value)]);
@@ -496,7 +497,21 @@ function triggerText(t) {
 }
 
 function stateBadges(w) {
-  return h("span", {}, w.enabled ? badge(w.trigger.status) : badge("paused"));
+  const waiting = w.trigger.queued ? [" ", h("span", { class: "muted" }, `${w.trigger.queued} waiting`)] : "";
+  return h("span", {}, w.enabled ? badge(w.trigger.status) : badge("paused"), waiting);
+}
+
+// The lock as a sentence: its first slot's state and holder, then the other slots and the queue when there are.
+function lockFacts(w) {
+  const t = w.trigger;
+  const limit = (w.concurrency && w.concurrency.limit) || 1;
+  return [
+    t.status,
+    t.executionId ? [" by ", exLink(t.executionId)] : "",
+    limit > 1 ? ` · ${t.running} of ${limit} running` : "",
+    t.queued ? ` · ${t.queued} waiting (next: ` : "",
+    t.queued ? [exLink(t.waiting[0]), ")"] : "",
+  ];
 }
 
 function pauseResume(w, after) {
@@ -773,7 +788,7 @@ async function workflowPage(v, id, query) {
         { class: "facts" },
         h("dt", {}, "Name"), h("dd", {}, w.name || "—"),
         h("dt", {}, "Trigger"), h("dd", {}, triggerText(w.trigger)),
-        h("dt", {}, "Lock"), h("dd", {}, w.trigger.status, w.trigger.executionId ? [" by ", exLink(w.trigger.executionId)] : ""),
+        h("dt", {}, "Lock"), h("dd", {}, lockFacts(w)),
         h("dt", {}, "Next fire"), h("dd", {}, w.trigger.nextRunAt ? `${fmtTime(w.trigger.nextRunAt)} (${fmtRel(w.trigger.nextRunAt)})` : "—"),
         h("dt", {}, "Version"), h("dd", {}, String(w.version)),
         h("dt", {}, "Labels"), h("dd", {}, Object.entries(w.labels || {}).map(([k, val]) => h("span", { class: "label" }, `${k}=${val}`))),
