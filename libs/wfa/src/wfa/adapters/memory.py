@@ -8,7 +8,7 @@ applied here to the stored objects as the MongoDB adapter applies them as condit
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -35,7 +35,7 @@ from wfa.domain.schedule import FirePlan
 from wfa.domain.shards import RELEASED, ShardLease, ShardView
 from wfa.domain.statistics import ExecutionStatistics, summarize
 from wfa.domain.trigger_lock import LockField, LockTransition, claim_transitions
-from wfa.domain.workflow import BacklogSlot, PausedReason, TriggerStatus, WhenBusy, Workflow
+from wfa.domain.workflow import BacklogSlot, PausedReason, Trigger, TriggerStatus, WhenBusy, Workflow
 from wfa.ports.repositories import (
     ClaimedExecution,
     ExecutionFilter,
@@ -281,12 +281,7 @@ class InMemoryWorkflowRepository:
 
     async def find_holders_since(self, *, before: datetime, limit: int) -> Workflows:
         await _round_trip()
-        dated = [
-            (w.trigger.holders_since, w.workflow_id, w)
-            for w in self._live.values()
-            if w.trigger.holders_since is not None and w.trigger.holders_since < before
-        ]
-        return [_copy_workflow(w) for _, _, w in sorted(dated, key=lambda entry: entry[:2])[:limit]]
+        return self._dated_before(lambda trigger: trigger.holders_since, before=before, limit=limit)
 
     async def holders_looked_at(self, workflow_id: str, *, since: datetime, now: datetime, seen: Sequence[str]) -> None:
         await _round_trip()
@@ -312,12 +307,18 @@ class InMemoryWorkflowRepository:
 
     async def find_waiting_since(self, *, before: datetime, limit: int) -> Workflows:
         await _round_trip()
-        dated = [
-            (w.trigger.waiting_since, w.workflow_id, w)
-            for w in self._live.values()
-            if w.trigger.waiting_since is not None and w.trigger.waiting_since < before
-        ]
-        return [_copy_workflow(w) for _, _, w in sorted(dated, key=lambda entry: entry[:2])[:limit]]
+        return self._dated_before(lambda trigger: trigger.waiting_since, before=before, limit=limit)
+
+    def _dated_before(
+        self, date_of: Callable[[Trigger], datetime | None], *, before: datetime, limit: int
+    ) -> Workflows:
+        """Live workflows whose trigger's date (`date_of`) is before `before`, oldest first, as the index serves."""
+        dated = [(date_of(w.trigger), w.workflow_id, w) for w in self._live.values()]
+        due = sorted(
+            ((at, workflow_id, w) for at, workflow_id, w in dated if at is not None and at < before),
+            key=lambda entry: (entry[0], entry[1]),
+        )
+        return [_copy_workflow(w) for _, _, w in due[:limit]]
 
     async def waiting_looked_at(self, workflow_id: str, *, since: datetime, now: datetime) -> None:
         await _round_trip()
