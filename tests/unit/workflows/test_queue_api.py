@@ -104,7 +104,7 @@ async def test_a_waiting_execution_can_be_cancelled_and_leaves_the_queue(
 
     cancelled = await client.post(f"/executions/{waiting}/cancel")
 
-    assert (cancelled.status_code, cancelled.json()["status"]) == (200, "cancelled")
+    assert (cancelled.status_code, cancelled.json()["status"], cancelled.json()["waiting"]) == (200, "cancelled", False)
     trigger = (await client.get("/workflows/w")).json()["trigger"]
     assert (trigger["waiting"], trigger["running"]) == ([behind], 1)
     assert waiting not in [r.execution_id for r in publisher.sent]

@@ -501,6 +501,7 @@ class Execution(Model):
                 run.error = ErrorInfo(type="cancelled", message="the execution was cancelled while this action ran")
                 self._stop_clock(run, now)
         self.next_retry_at = None
+        self.waiting = False
         self._finish(ExecutionStatus.CANCELLED, now)
 
     def template_context(self, where: int | Step) -> dict[str, JsonValue]:

@@ -248,11 +248,13 @@ async def _wait_for_slot(
     take does for a start), is stored waiting, then whatever can start starts. The order mirrors a start's: a
     crash after the join leaves a queue entry whose execution is missing (when it reaches a slot, the repair sweep
     frees that slot as any missing holder's); a crash after the store leaves a queue the sweep sets moving."""
+    workflow = await deps.workflows.join_queue(workflow_id, execution_id=execution_id, now=now)
     if idempotency_key is not None:
+        # After the join, so that a request refused (queue full, paused) claims nothing.
         earlier = await _claim_key(deps, workflow_id, idempotency_key, execution_id=execution_id, now=now)
         if earlier is not None:
+            await _withdraw(deps, workflow_id, execution_id)
             return TriggerResult(earlier, created=False)
-    workflow = await deps.workflows.join_queue(workflow_id, execution_id=execution_id, now=now)
     try:
         execution, plan = prepare(workflow, execution_id, now)
     except Exception:
