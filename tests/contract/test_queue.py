@@ -267,6 +267,19 @@ async def test_a_wait_does_not_end_for_an_execution_being_cancelled(executions: 
     assert await executions.end_wait("ex-1", now=NOW) is None
 
 
+async def test_a_cancelled_waiting_execution_is_waiting_no_more(executions: ExecutionRepository) -> None:
+    of = queueing()
+    waiting = queued(of, "ex-1")
+    waiting.wait_for_slot()
+    await executions.add(waiting, ExecutionPlan.of(of), idempotency_key=None)
+    await executions.request_cancel("ex-1", now=NOW)
+
+    cancelled = await executions.cancel("ex-1", now=NOW)
+
+    assert (cancelled.status, cancelled.waiting) == (ExecutionStatus.CANCELLED, False)
+    assert (await executions.get("ex-1")).waiting is False
+
+
 async def test_of_concurrent_claims_of_one_key_one_wins_and_every_caller_learns_which(
     executions: ExecutionRepository,
 ) -> None:

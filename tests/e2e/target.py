@@ -1,5 +1,6 @@
 """A real HTTP server on 127.0.0.1 for `http-request` actions to call: it records every request per path and
-answers each path as a test tells it to (a status, a JSON body, or holding the request until released).
+answers each path as a test tells it to (a status, a JSON body, or holding the request until released, all at once or
+one at a time).
 
 Tests share one server per session; each uses paths of its own (`target.path("stem")`), so counts never mix.
 """
@@ -36,20 +37,25 @@ class Recorded:
 class Route:
     status: int = 200
     body: Any = field(default_factory=lambda: {"ok": True})
-    released: threading.Event = field(default_factory=threading.Event)
+    held: bool = False
+    passes: int = 0  # held requests `release_one` let through, not taken yet
+    unanswered: int = 0
+    most_unanswered: int = 0
     upcoming: list[int] = field(default_factory=list)  # statuses for the next requests, before `status`
     headers: dict[str, str] = field(default_factory=dict)  # sent with every answer
 
     def next_status(self) -> int:
         return self.upcoming.pop(0) if self.upcoming else self.status
 
-    def __post_init__(self) -> None:
-        self.released.set()
+    def may_answer(self) -> bool:
+        return not self.held or self.passes > 0
 
 
 class TargetServer:
     def __init__(self, host: str = "127.0.0.1") -> None:
         self._lock = threading.Lock()
+        # Held requests wait on it; a release (of all or of one) and a stop wake them all.
+        self._changed = threading.Condition(self._lock)
         self._routes: dict[str, Route] = {}
         self._requests: list[Recorded] = []
         self._http = BackgroundHttpServer(self._handler(), name="e2e-target", host=host)
@@ -61,9 +67,9 @@ class TargetServer:
 
     def stop(self) -> None:
         with self._lock:
-            routes = list(self._routes.values())
-        for route in routes:
-            route.released.set()
+            for route in self._routes.values():
+                route.held = False
+            self._changed.notify_all()
         self._http.stop()
 
     def path(self, stem: str) -> str:
@@ -92,11 +98,24 @@ class TargetServer:
     def hold(self, path: str) -> None:
         """Requests to `path` wait, unanswered, until `release(path)`."""
         with self._lock:
-            self._routes.setdefault(path, Route()).released.clear()
+            self._routes.setdefault(path, Route()).held = True
 
     def release(self, path: str) -> None:
         with self._lock:
-            self._routes.setdefault(path, Route()).released.set()
+            route = self._routes.setdefault(path, Route())
+            route.held, route.passes = False, 0
+            self._changed.notify_all()
+
+    def release_one(self, path: str) -> None:
+        """One request to `path` held now (or, if none is, the next to arrive) is answered; the others stay held."""
+        with self._lock:
+            self._routes.setdefault(path, Route()).passes += 1
+            self._changed.notify_all()
+
+    def most_at_once(self, path: str) -> int:
+        """The most requests to `path` received and not yet answered at the same moment, so far."""
+        with self._lock:
+            return self._routes.setdefault(path, Route()).most_unanswered
 
     def requests(self, path: str) -> list[Recorded]:
         with self._lock:
@@ -124,7 +143,13 @@ class TargetServer:
             self._requests.append(recorded)
             route = self._routes.setdefault(parts.path, Route())
             status = route.next_status()
-        route.released.wait(_MAX_HOLD_SECONDS)
+            route.unanswered += 1
+            route.most_unanswered = max(route.most_unanswered, route.unanswered)
+            self._changed.wait_for(route.may_answer, _MAX_HOLD_SECONDS)
+            if route.held and route.passes:
+                route.passes -= 1
+            # Counted out before the answer is sent, so that a caller's next request never overlaps this one here.
+            route.unanswered -= 1
         payload = json.dumps(route.body).encode()
         try:
             handler.send_response(status)

@@ -60,6 +60,7 @@ def flows(tmp_path: Path, target: TargetServer, services: ServiceStack) -> Itera
         "provision-environment",
         "publish-release",
         "deploy-on-push",
+        "import-batches",
     ):
         httpx.delete(f"{services.api_url}/workflows/{made.id(name)}", timeout=10)
 

@@ -130,11 +130,12 @@ def request_cancel(*, now: datetime, token: str) -> RunTransition:
 def cancel(*, now: datetime, token: str) -> RunTransition:
     """Queued, running or pending → cancelled. The record's own changes (a running action interrupted, the ones
     not started skipped) are `Execution.cancel`; the lease goes to the cancel's `token`, so the runner's next
-    write fails and it stops."""
+    write fails and it stops. One waiting for a slot (whenBusy: queue) waits no more: it will never start."""
     return Transition(
         requires={RunField.STATUS: IsOneOf(NOT_FINAL)},
         sets={
             RunField.STATUS: ExecutionStatus.CANCELLED,
+            RunField.WAITING: False,
             RunField.NEXT_RETRY_AT: None,
             RunField.FINISHED_AT: now,
             RunField.LEASE_OWNER: token,
