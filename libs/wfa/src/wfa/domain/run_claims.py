@@ -139,6 +139,5 @@ def cancel(*, now: datetime, token: str) -> RunTransition:
             RunField.NEXT_RETRY_AT: None,
             RunField.FINISHED_AT: now,
             RunField.LEASE_OWNER: token,
-            RunField.WAITING: False,  # a cancelled execution waits for nothing (it left the queue, if it was in it)
         },
     )
