@@ -280,6 +280,22 @@ async def test_a_cancelled_waiting_execution_is_waiting_no_more(executions: Exec
     assert (await executions.get("ex-1")).waiting is False
 
 
+async def test_a_waiting_execution_marked_for_cancelling_is_due_for_the_stall_sweep(
+    executions: ExecutionRepository,
+) -> None:
+    of = queueing()
+    waiting = queued(of, "ex-1")
+    waiting.wait_for_slot()
+    await executions.add(waiting, ExecutionPlan.of(of), idempotency_key=None)
+
+    await executions.request_cancel("ex-1", now=NOW)
+
+    # Should the cancel never be recorded, the stall sweep is what completes it (it never republishes a cancel).
+    assert await executions.find_unconsumed(dispatched_before=NOW, limit=10) == []
+    due = await executions.find_unconsumed(dispatched_before=NOW + seconds(1), limit=10)
+    assert [(e.execution_id, e.cancel_requested_at) for e in due] == [("ex-1", NOW)]
+
+
 async def test_of_concurrent_claims_of_one_key_one_wins_and_every_caller_learns_which(
     executions: ExecutionRepository,
 ) -> None:

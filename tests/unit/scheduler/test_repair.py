@@ -377,3 +377,23 @@ async def test_a_queue_entry_whose_execution_is_missing_is_passed_over_once_its_
     trigger = (await deps.workflows.get("w")).trigger
     assert (trigger.execution_id, trigger.waiting) == (behind, [])
     assert (await deps.executions.get(behind)).waiting is False
+
+
+async def test_a_cancel_that_died_after_its_waiting_execution_left_the_queue_is_completed(
+    deps: Triggering, clock: FakeClock, publisher: RecordingPublisher, metrics: SchedulerMetrics
+) -> None:
+    await add_workflow(deps, {"type": "manual"}, concurrency=QUEUE)
+    await _start_running(deps)
+    waiting = (await trigger_manually(deps, "w")).execution.execution_id
+    # The cancel's process marks the execution and takes it out of the queue, then dies before recording the cancel:
+    # the execution is in no queue and no slot, and was never dispatched.
+    await deps.executions.request_cancel(waiting, now=clock.now())
+    await deps.workflows.release_trigger_lock("w", execution_id=waiting)
+    clock.set(START + AFTER + seconds(1))
+
+    await _repair(deps, metrics).run_once(clock.now())
+
+    cancelled = await deps.executions.get(waiting)
+    assert (cancelled.status, cancelled.waiting) == (ExecutionStatus.CANCELLED, False)
+    assert waiting not in [r.execution_id for r in publisher.sent]
+    assert sample(metrics.repairs, action="cancel_completed") == 1

@@ -114,8 +114,9 @@ def mark_dispatched(*, attempt: int, now: datetime) -> RunTransition:
 def request_cancel(*, now: datetime, token: str) -> RunTransition:
     """The first step of a cancel (wfa.service_layer.finishing.cancel): the execution is marked, and its lease taken
     away, before the lock is released, so that no runner goes on or starts with the lock free. The lease ends now,
-    and a pending retry is due now: should the cancel itself never be recorded, the repair sweep (a queued or
-    running execution) or the retry loop (a pending one) finds the execution at once and completes the cancel."""
+    a pending retry is due now, and a queued execution counts as dispatched now: should the cancel itself never be
+    recorded, the repair sweep (a running execution at once, a queued one once its request counts as unconsumed) or
+    the retry loop (a pending one) finds the execution and completes the cancel."""
     return Transition(
         requires={RunField.STATUS: IsOneOf(NOT_FINAL)},
         sets={
@@ -123,6 +124,9 @@ def request_cancel(*, now: datetime, token: str) -> RunTransition:
             RunField.LEASE_OWNER: token,
             RunField.LEASE_UNTIL: now,
             RunField.NEXT_RETRY_AT: now,
+            # A waiting execution (whenBusy: queue) has no dispatch until its wait ends, so the stall sweep would
+            # never see it: once its cancel took it out of the queue, nothing else would either.
+            RunField.DISPATCHED_AT: now,
         },
     )
 
