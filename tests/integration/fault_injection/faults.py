@@ -35,6 +35,12 @@ WRITES = frozenset(
         "claim_retry",
         "mark_dispatched",
         "holders_looked_at",
+        "join_queue",
+        "start_waiting",
+        "waiting_looked_at",
+        "end_wait",
+        "claim_idempotency_key",
+        "reclaim_idempotency_key",
     }
 )
 

@@ -16,10 +16,15 @@ async def broken_guarantees(world: World, executions: list[Execution]) -> list[s
     if not world.settled:
         problems.append("recovery did not settle: the state still changed after the last round")
     problems += _succeeded_actions_run_once(world)
+    problems += _nothing_overtook_a_waiting_execution(world)
     problems += await _lock_free_or_held_by_live_execution(world)
     problems += _accepted_triggers_finished(world, executions)
     problems += _one_execution_per_trigger_and_slot(world, executions)
-    problems += [f"{e.execution_id} still {e.status.value} after recovery" for e in executions if not e.status.is_final]
+    problems += [
+        f"{e.execution_id} still {e.status.value}{' (waiting for a slot)' if e.waiting else ''} after recovery"
+        for e in executions
+        if not e.status.is_final or e.waiting
+    ]
     return problems
 
 
@@ -38,9 +43,27 @@ def _succeeded_actions_run_once(world: World) -> list[str]:
     return problems
 
 
+def _nothing_overtook_a_waiting_execution(world: World) -> list[str]:
+    """whenBusy: queue is first come, first served: an execution runs an action only once every execution that
+    joined the queue before it has left it (taken a slot, or been cancelled), whatever crashed. An entry whose
+    execution was never stored holds its place too: it reaches a slot, and the sweep frees that slot later. Checked
+    against the queue as read while each run was in flight, hence after its execution took its slot."""
+    order = {execution_id: n for n, execution_id in enumerate(world.issued)}
+    problems = []
+    for start in world.actions.starts:
+        if start.execution_id not in order:
+            continue  # a backlog slot's execution (its id is derived from the slot): it never waits in the queue
+        ahead = [other for other in start.waiting if order.get(other, len(order)) < order[start.execution_id]]
+        if ahead:
+            problems.append(f"{start.execution_id}.{start.action} ran while {ahead}, queued before it, still waited")
+    return problems
+
+
 async def _lock_free_or_held_by_live_execution(world: World) -> list[str]:
     lock = (await world.store.workflows.get(WORKFLOW_ID)).trigger
     problems = []
+    if lock.waiting:
+        problems.append(f"{lock.waiting} still wait for a slot after recovery")
     if lock.status is not TriggerStatus.IDLE and lock.execution_id is None:
         problems.append(f"lock {lock.status.value} without a holder")
     if lock.running > world.actions.limit:

@@ -241,6 +241,90 @@ def _at_most_two_at_once(world: World, executions: list[Execution]) -> list[str]
     return problems
 
 
+# -- (10) whenBusy: queue on limit 1: four triggers (three wait), run in turn; a fifth joins after the first run --
+
+
+def _queue(limit: int) -> dict[str, Any]:
+    return {"limit": limit, "whenBusy": "queue", "queueMax": 10}
+
+
+async def queued_in_turn(world: World) -> None:
+    for who in ("api-1", "api-2", "api-3", "api-4"):
+        await world.trigger(who)
+    await world.deliver_new("runner-1")
+    # Without a fault e2 holds the slot by now and this one waits behind e3 and e4; should runner-1 have died after
+    # freeing the slot but before starting e2, this trigger finds the slot free and the queue not empty: it joins
+    # the queue all the same, and starts its head.
+    await world.trigger("api-5")
+    await _deliver_in_turn(world, first=2)
+
+
+async def _deliver_in_turn(world: World, *, first: int) -> None:
+    """Each request as it is published (an execution's end publishes the next one's), a runner process each, one
+    after the other (so that the writes come in one order, and write k is the same write in every run); once one
+    died, the rest wait for recovery. Recovery runs them side by side."""
+    n = first
+    while fresh := world.bus.undelivered():
+        for request in fresh:
+            owner = f"runner-{n}"
+            n += 1
+            if await world.call(owner, world.runner(owner).run(request)) is None:
+                return
+
+
+def _ran_after_waiting(*, triggers: int, waited: set[str], in_order: bool, cancelled: str | None = None) -> Expect:
+    """Every execution succeeded, but `cancelled` (the one the scenario cancels while it waits) may end cancelled,
+    having run nothing, and must once its cancel returned (invariants.py checks that none is left waiting and none
+    was overtaken). Without a fault, one execution per trigger, and `waited` were seen waiting for a slot.
+    `in_order` (limit 1): an execution's first action starts only once the one before it in the queue released the
+    slot, so executions start in the order their triggers were decided (`World.issued`), every stored one included
+    (one whose trigger's reply was lost holds its place all the same). Above limit 1 a later execution may well
+    start first (an earlier one took its slot first, and its runner died): only the order in which slots are taken
+    is kept, which the invariant checks."""
+
+    def expect(world: World, executions: list[Execution]) -> list[str]:
+        problems = []
+        for e in executions:
+            runs = [run.status for run in e.actions]
+            if e.execution_id in world.cancelled and e.status is not ExecutionStatus.CANCELLED:
+                problems.append(f"{e.execution_id}: the cancel returned, yet it ended {e.status.value}")
+            elif e.status is ExecutionStatus.CANCELLED:
+                if e.execution_id != cancelled:
+                    problems.append(f"{e.execution_id} ended cancelled, only {cancelled} was")
+                elif ran := sorted(action for execution_id, action in world.actions.runs if execution_id == cancelled):
+                    problems.append(f"{e.execution_id} was cancelled while it waited, yet ran {ran}")
+            elif (e.status, runs) != (ExecutionStatus.SUCCEEDED, SUCCEEDED):
+                problems.append(f"{e.execution_id} ended {e.status.value} {[run.value for run in runs]}")
+        first_runs: list[str] = []
+        for start in world.actions.starts:
+            if start.execution_id not in first_runs:
+                first_runs.append(start.execution_id)
+        decided = [execution_id for execution_id in world.issued if execution_id in first_runs]
+        if in_order and first_runs != decided:
+            problems.append(f"executions started in the order {first_runs}, not in the order they joined: {decided}")
+        if not world.failures:
+            if len(executions) != triggers:
+                problems.append(f"{len(executions)} executions from {triggers} triggers without a fault")
+            seen_waiting = {other for start in world.actions.starts for other in start.waiting}
+            if seen_waiting != waited:
+                problems.append(f"without a fault {sorted(waited)} waited for a slot, not {sorted(seen_waiting)}")
+        return problems
+
+    return expect
+
+
+# -- (11) whenBusy: queue on limit 2: five triggers (two take the slots, three wait), the fourth cancelled while it
+# waits, the rest run in turn ------------------------------------------------------------------------------------
+
+
+async def queued_on_two(world: World) -> None:
+    accepted = [await world.trigger(who) for who in ("api-1", "api-2", "api-3", "api-4", "api-5")]
+    fourth = accepted[3]
+    if fourth is not None:
+        await world.cancel("api-cancel", fourth.execution.execution_id)
+    await _deliver_in_turn(world, first=1)
+
+
 SCENARIOS = [
     Scenario(
         "manual",
@@ -310,5 +394,19 @@ SCENARIOS = [
         body={"trigger": MANUAL, "concurrency": {"limit": 2}, "actions": [_log("a1"), _http("a2")]},
         act=limited_to_two,
         expect=_at_most_two_at_once,
+    ),
+    Scenario(
+        "queued",
+        writes=47,
+        body={"trigger": MANUAL, "concurrency": _queue(1), "actions": [_log("a1"), _http("a2")]},
+        act=queued_in_turn,
+        expect=_ran_after_waiting(triggers=5, waited={"e2", "e3", "e4", "e5"}, in_order=True),
+    ),
+    Scenario(
+        "queued_on_two",
+        writes=40,
+        body={"trigger": MANUAL, "concurrency": _queue(2), "actions": [_log("a1"), _http("a2")]},
+        act=queued_on_two,
+        expect=_ran_after_waiting(triggers=5, waited={"e3", "e5"}, in_order=False, cancelled="e4"),
     ),
 ]

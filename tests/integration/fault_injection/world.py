@@ -8,7 +8,7 @@ fault can kill, and the recovery that later processes perform.
   ever published, twice and side by side, as a Kafka consumer group may after crashes and rebalances.
 - `TrackedActions` is every action's runner: it records each run and notes two guarantees as they are broken
   (an action of a workflow starting while another is in flight; an action starting although its execution's
-  record already says it succeeded).
+  record already says it succeeded), and which executions waited for a slot as each run started (whenBusy: queue).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 import structlog
@@ -34,7 +35,7 @@ from wfa.domain.templates import TemplateContext
 from wfa.domain.workflow import Workflow, WorkflowDefinition
 from wfa.events import Event, ExecutionRequest
 from wfa.ports.repositories import ExecutionFilter
-from wfa.service_layer.triggering import Triggering, TriggerResult, fire_schedule, trigger_manually
+from wfa.service_layer.triggering import Triggering, TriggerResult, fire_schedule, start_waiting, trigger_manually
 from wfa_runner.actions.base import ActionSpec, Output
 from wfa_runner.execution_runner import ExecutionRunner, RunOutcome
 from wfa_runner.lifecycle_events import LifecycleEvents
@@ -83,6 +84,16 @@ def succeed(gates: Gates, execution_id: str, action: str, run: int) -> Step:
     return {"ok": action}
 
 
+@dataclass(frozen=True)
+class Start:
+    """One run of an action as it started, and the executions then waiting for a slot (read once it was in flight,
+    so after its execution took its slot)."""
+
+    execution_id: str
+    action: str
+    waiting: tuple[str, ...]
+
+
 class TrackedActions:
     """The action runner of every runner process: does what the script says and watches the guarantees."""
 
@@ -91,6 +102,7 @@ class TrackedActions:
         self._script = script
         self.runs: dict[tuple[str, str], list[str]] = {}  # (execution, action) → outcome of each run, in order
         self.in_flight: dict[str, set[tuple[str, str]]] = {}  # workflow → (execution, action) running now
+        self.starts: list[Start] = []  # every run, in the order the runs started
         self.violations: list[str] = []
         self.limit = 1  # the workflow's concurrency limit: how many executions may run actions at once
         self.gates = Gates()
@@ -118,11 +130,16 @@ class TrackedActions:
                 f"{execution_id}.{name} started while {sorted(others)} were in flight (limit {self.limit})"
             )
         others.add(key)
+        start = len(self.starts)
+        self.starts.append(Start(execution_id, name, ()))
         try:
             # The record as stored, read while this run is already in flight (so that a concurrent start shows).
             # Shielded: a kill arriving during the read was seen to be lost inside the driver, leaving the action
             # to go on into a Hang that nothing would end.
-            recorded = await asyncio.shield(self._store.executions.get(execution_id))
+            recorded, workflow = await asyncio.shield(
+                asyncio.gather(self._store.executions.get(execution_id), self._store.workflows.get(workflow_id))
+            )
+            self.starts[start] = Start(execution_id, name, tuple(workflow.trigger.waiting))
             if any(run.name == name and run.status is ActionStatus.SUCCEEDED for run in recorded.every_run()):
                 self.violations.append(f"{execution_id}.{name} ran again although its record says it succeeded")
             step = self._script(self.gates, execution_id, name, number)
@@ -174,6 +191,10 @@ class World:
     clock: FakeClock = field(default_factory=lambda: FakeClock(START))
     bus: Bus = field(default_factory=Bus)
     accepted: list[str] = field(default_factory=list)  # executions whose trigger returned to its caller
+    # Every execution id handed out, in order. Triggers and fires are made one after another, and each id is handed
+    # out just before the write that decides its execution (the lock's take, the queue's join): the order of this
+    # list is the order in which executions joined a queue.
+    issued: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)  # executions whose cancel returned to its caller
     trigger_calls: int = 0
     kills: int = 0  # runner processes the scenario killed on purpose (besides the fault)
@@ -191,7 +212,8 @@ class World:
 
     def _new_id(self) -> str:
         self._ids += 1
-        return f"e{self._ids}"
+        self.issued.append(f"e{self._ids}")
+        return self.issued[-1]
 
     def triggering(self) -> Triggering:
         return Triggering(
@@ -213,6 +235,7 @@ class World:
             lease=LEASE,
             # Writes retried at once: with the clock standing still, a wait would only slow the test down.
             write_retry_delays=(0.0,),
+            start_waiting=partial(start_waiting, self.triggering()),
         )
 
     def api(self) -> WorkflowUseCases:
@@ -350,10 +373,21 @@ class World:
     async def snapshot(self) -> tuple[Any, ...]:
         lock = (await self.store.workflows.get(WORKFLOW_ID)).trigger
         executions = [
-            (e.execution_id, e.status, e.attempt, tuple((run.status, run.attempts) for run in e.actions))
+            (e.execution_id, e.status, e.waiting, e.attempt, tuple((run.status, run.attempts) for run in e.actions))
             for e in await self.executions_of_workflow()
         ]
         # The other slots of a concurrency limit, and the repair sweep's marks on them: a round that only looked at
         # a missing holder changed something, which the next round (past the repair time) acts on.
         slots = (tuple(lock.holders), lock.holders_since, tuple(lock.holders_seen))
-        return (lock.status, lock.execution_id, lock.next_run_at, slots, tuple(executions), len(self.bus.sent))
+        # The queue (whenBusy: queue), and the sweep's date on it: a round that only looked at a queue it could not
+        # move yet changed something too.
+        queue = (tuple(lock.waiting), lock.waiting_since)
+        return (
+            lock.status,
+            lock.execution_id,
+            lock.next_run_at,
+            slots,
+            queue,
+            tuple(executions),
+            len(self.bus.sent),
+        )
