@@ -25,6 +25,20 @@ def test_get_workflows_lists_every_workflow_in_a_table(applied: RealServer) -> N
     assert len(rows) == 2 and "manual" in rows[0]
 
 
+def test_get_workflows_shows_how_many_wait_for_a_slot(server: RealServer, tmp_path: Path) -> None:
+    queued = flow("gamma") + "concurrency:\n  whenBusy: queue\n"
+    server.run("apply", "-f", str(write(tmp_path, "queued.yaml", queued)))
+    for _ in range(3):
+        assert server.run("trigger", "gamma").code == 0
+
+    run = server.run("get", "workflows")
+
+    # Rich wraps the cell in a narrow terminal: "busy, 2" on gamma's line, "waiting" below it.
+    lines = run.out.splitlines()
+    row = next(n for n, line in enumerate(lines) if "gamma" in line)
+    assert "busy, 2" in lines[row] and "waiting" in " ".join(lines[row : row + 2]), run.out
+
+
 def test_get_workflows_as_json_is_the_list_of_resources(applied: RealServer) -> None:
     document = applied.run("get", "workflows", "-o", "json").json()
 

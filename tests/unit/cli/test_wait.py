@@ -153,6 +153,25 @@ def test_a_retry_wait_is_announced_with_its_time() -> None:
     ]
 
 
+def test_a_wait_for_a_slot_is_announced_and_so_is_its_end() -> None:
+    server = scripted(
+        execution("queued", [run_record("fetch", "not_started")], waiting=True),
+        execution("queued", [run_record("fetch", "not_started")], waiting=False),
+        execution("succeeded", [run_record("fetch", "succeeded", durationMs=3)], waiting=False),
+    )
+
+    run = server.run("trigger", "w", "--wait")
+
+    assert run.code == 0
+    assert run.out.splitlines()[1:] == [
+        "  waiting for a slot (the workflow's concurrency queue)",
+        "  got a slot",
+        "  fetch (http-request) started",
+        "  fetch succeeded in 3 ms",
+        "execution e1 succeeded",
+    ]
+
+
 @pytest.mark.parametrize(("reads", "code"), [(SUCCEEDING, 0), (FAILING, 1)])
 def test_wait_with_output_json_prints_only_the_final_execution(reads: tuple[dict[str, Any], ...], code: int) -> None:
     run = scripted(*reads).run("trigger", "w", "--wait", "--output", "json")

@@ -66,6 +66,11 @@ def events(before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:
             lines.append(f"  {escape(label)} {_coloured(str(status))}{_took(run)}{attempt}{_error(run)}")
     old_status = (before or {}).get("status")
     status = after.get("status")
+    was_waiting = bool((before or {}).get("waiting"))
+    if after.get("waiting") and not was_waiting:
+        lines.append("  waiting for a slot (the workflow's concurrency queue)")
+    elif was_waiting and not after.get("waiting"):
+        lines.append("  got a slot")
     if status != old_status:
         if status == "pending":
             lines.append(f"  waiting to retry at {escape(str(after.get('nextRetryAt')))}")
@@ -81,7 +86,7 @@ def table(execution: dict[str, Any]) -> Table:
     status = str(execution.get("status"))
     grid = Table(
         title=f"{escape(str(execution.get('workflowId')))} · {escape(str(execution.get('executionId')))} · "
-        f"{_coloured(status)}{_took(execution)}",
+        f"{_coloured(status)}{' (waiting for a slot)' if execution.get('waiting') else ''}{_took(execution)}",
         title_justify="left",
     )
     for column in ("action", "type", "status", "attempts", "duration", "error"):

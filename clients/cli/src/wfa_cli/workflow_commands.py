@@ -49,12 +49,18 @@ def get_workflows(
                 escape(_trigger_text(trigger)),
                 "yes" if item.get("enabled") else "paused",
                 str(item.get("version")),
-                escape(str(trigger.get("status"))),
+                escape(_lock_text(trigger)),
                 escape(str(trigger.get("nextRunAt") or "")),
                 escape(",".join(f"{k}={v}" for k, v in (item.get("labels") or {}).items())),
             )
         s.output.show(grid)
         s.output.document({"items": items})
+
+
+def _lock_text(trigger: dict[str, Any]) -> str:
+    """The lock's state, with the executions waiting for a slot when there are (whenBusy: queue)."""
+    queued = trigger.get("queued")
+    return f"{trigger.get('status')}" + (f", {queued} waiting" if isinstance(queued, int) and queued > 0 else "")
 
 
 @get_app.command("workflow")
