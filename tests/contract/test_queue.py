@@ -32,6 +32,14 @@ async def _join(workflows: WorkflowRepository, execution_id: str) -> bool:
     return True
 
 
+async def _store_waiting(executions: ExecutionRepository, execution_id: str) -> None:
+    """An execution stored as a trigger that joined the queue stores it: queued, waiting, its request unsent."""
+    of = queueing()
+    waiting = queued(of, execution_id)
+    waiting.wait_for_slot()
+    await executions.add(waiting, ExecutionPlan.of(of), idempotency_key=None)
+
+
 async def _full(workflows: WorkflowRepository, limit: int) -> None:
     for n in range(limit):
         await workflows.try_acquire_trigger_lock("wf", execution_id=f"run-{n}", now=NOW)
@@ -240,10 +248,7 @@ async def test_a_scheduled_fire_does_not_overtake_the_queue_even_with_a_free_slo
 async def test_a_waiting_execution_is_not_due_for_the_stall_sweep_until_its_wait_ends_once(
     workflows: WorkflowRepository, executions: ExecutionRepository
 ) -> None:
-    of = queueing()
-    waiting = queued(of, "ex-1")
-    waiting.wait_for_slot()
-    await executions.add(waiting, ExecutionPlan.of(of), idempotency_key=None)
+    await _store_waiting(executions, "ex-1")
 
     before = await executions.find_unconsumed(dispatched_before=NOW + seconds(3600), limit=10)
     ended = await executions.end_wait("ex-1", now=NOW)
@@ -258,20 +263,14 @@ async def test_a_waiting_execution_is_not_due_for_the_stall_sweep_until_its_wait
 
 
 async def test_a_wait_does_not_end_for_an_execution_being_cancelled(executions: ExecutionRepository) -> None:
-    of = queueing()
-    waiting = queued(of, "ex-1")
-    waiting.wait_for_slot()
-    await executions.add(waiting, ExecutionPlan.of(of), idempotency_key=None)
+    await _store_waiting(executions, "ex-1")
     await executions.request_cancel("ex-1", now=NOW)
 
     assert await executions.end_wait("ex-1", now=NOW) is None
 
 
 async def test_a_cancelled_waiting_execution_is_waiting_no_more(executions: ExecutionRepository) -> None:
-    of = queueing()
-    waiting = queued(of, "ex-1")
-    waiting.wait_for_slot()
-    await executions.add(waiting, ExecutionPlan.of(of), idempotency_key=None)
+    await _store_waiting(executions, "ex-1")
     await executions.request_cancel("ex-1", now=NOW)
 
     cancelled = await executions.cancel("ex-1", now=NOW)
@@ -283,10 +282,7 @@ async def test_a_cancelled_waiting_execution_is_waiting_no_more(executions: Exec
 async def test_a_waiting_execution_marked_for_cancelling_is_due_for_the_stall_sweep(
     executions: ExecutionRepository,
 ) -> None:
-    of = queueing()
-    waiting = queued(of, "ex-1")
-    waiting.wait_for_slot()
-    await executions.add(waiting, ExecutionPlan.of(of), idempotency_key=None)
+    await _store_waiting(executions, "ex-1")
 
     await executions.request_cancel("ex-1", now=NOW)
 
