@@ -4,6 +4,7 @@ scheduled fires that wait, and what a crash between the writes leaves for the re
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -11,12 +12,13 @@ from tests.unit.fakes import START, RecordingPublisher, add_workflow
 
 from wfa.domain.clock import FakeClock
 from wfa.domain.errors import QueueFull
-from wfa.domain.execution import ExecutionStatus
+from wfa.domain.execution import Execution, ExecutionPlan, ExecutionStatus, Reason
 from wfa.ports.repositories import SlotOutcome
 from wfa.service_layer import finishing
 from wfa.service_layer.triggering import (
     Triggering,
     TriggerStep,
+    _started_or_waiting,
     fire_schedule,
     start_waiting,
     trigger_manually,
@@ -126,14 +128,7 @@ def _crashing(deps: Triggering, at: TriggerStep) -> Triggering:
         if step is at:
             raise Crashed(step.value)
 
-    return Triggering(
-        workflows=deps.workflows,
-        executions=deps.executions,
-        publisher=deps.publisher,
-        clock=deps.clock,
-        new_id=deps.new_id,
-        checkpoint=checkpoint,
-    )
+    return replace(deps, checkpoint=checkpoint)
 
 
 async def test_a_crash_after_joining_leaves_an_entry_without_an_execution(deps: Triggering) -> None:
@@ -170,9 +165,6 @@ async def test_a_head_moved_into_a_slot_before_its_record_was_stored_is_started_
     joined = await deps.workflows.join_queue("w", execution_id="late", now=deps.clock.now())
     await finishing.release(deps.workflows, workflow_id="w", execution_id="e1")
     started_without_record = await start_waiting(deps, "w")
-
-    from wfa.domain.execution import Execution, ExecutionPlan, Reason
-    from wfa.service_layer.triggering import _started_or_waiting
 
     late = Execution.queued(execution_id="late", workflow=joined, reason=Reason.MANUAL, input=None, now=START)
     late.wait_for_slot()

@@ -229,9 +229,9 @@ async def _start_on_request(
     try:
         execution, plan = prepare(workflow, execution_id, now)
     except Exception:
-        await deps.workflows.release_trigger_lock(workflow_id, execution_id=execution_id)
+        await _withdraw(deps, workflow_id, execution_id)
         raise
-    await _store_and_dispatch(deps, execution, plan, idempotency_key=idempotency_key)
+    await _store_and_start(deps, execution, plan, idempotency_key=idempotency_key)
     return TriggerResult(execution, created=True)
 
 
@@ -261,22 +261,13 @@ async def _wait_for_slot(
         await _withdraw(deps, workflow_id, execution_id)
         raise
     execution.wait_for_slot()
-    deps.checkpoint(TriggerStep.AFTER_LOCK)
-    try:
-        await deps.executions.add(execution, plan, idempotency_key=idempotency_key)
-    except DependencyUnavailable:
-        raise  # it may be stored: left in the queue, as a start leaves its lock (see _store_and_dispatch)
-    except Exception:
-        await _withdraw(deps, workflow_id, execution_id)
-        raise
-    deps.checkpoint(TriggerStep.AFTER_STORE)
     log.info("execution.waiting", execution_id=execution_id, workflow_id=workflow_id, queued=workflow.trigger.queued)
-    return TriggerResult(await _started_or_waiting(deps, execution), created=True)
+    return TriggerResult(await _store_and_start(deps, execution, plan, idempotency_key=idempotency_key), created=True)
 
 
 async def _withdraw(deps: Triggering, workflow_id: str, execution_id: str) -> None:
-    """Take back a queue entry whose execution will not be stored: out of the queue, or out of the slot it reached
-    meanwhile (which may let the next one start)."""
+    """Take back a slot or a queue entry whose execution will not be stored: out of the slot (which it may have
+    reached from the queue meanwhile) or out of the queue; a freed slot may let the next waiting one start."""
     if await deps.workflows.release_trigger_lock(workflow_id, execution_id=execution_id):
         await start_waiting(deps, workflow_id)
 
@@ -427,16 +418,9 @@ async def fire_schedule(deps: Triggering, workflow: Workflow) -> SlotOutcome:
             scheduled_for=plan.fires,
             traceparent=deps.trace_context(),
         )
-        if claim.outcome is SlotOutcome.FIRED:
-            await _store_and_dispatch(deps, execution, ExecutionPlan.of(claim.workflow), idempotency_key=None)
-        else:
+        if claim.outcome is SlotOutcome.QUEUED:
             execution.wait_for_slot()
-            deps.checkpoint(TriggerStep.AFTER_LOCK)
-            # Never withdrawn on an error: the slot of the schedule is claimed, and the repair sweep frees a queue
-            # entry whose execution is missing once it reaches a slot.
-            await deps.executions.add(execution, ExecutionPlan.of(claim.workflow), idempotency_key=None)
-            deps.checkpoint(TriggerStep.AFTER_STORE)
-            await _started_or_waiting(deps, execution)
+        await _store_and_start(deps, execution, ExecutionPlan.of(claim.workflow), idempotency_key=None)
         bound.info(
             "schedule.fired",
             execution_id=execution_id,
@@ -518,22 +502,26 @@ async def dispatch(deps: Triggering, execution: Execution) -> bool:
     return True
 
 
-async def _store_and_dispatch(
+async def _store_and_start(
     deps: Triggering, execution: Execution, plan: ExecutionPlan, *, idempotency_key: str | None
 ) -> Execution:
-    """The writes after the lock: the execution stored (its own outbox entry), then its request published."""
+    """The writes after the lock (or the queue): the execution stored (its own outbox entry), then its request
+    published, or, for one that waits for a slot, whatever can start started. The execution as it then stands."""
     deps.checkpoint(TriggerStep.AFTER_LOCK)
     try:
         await deps.executions.add(execution, plan, idempotency_key=idempotency_key)
     except DependencyUnavailable:
         # The insert may have landed although its answer was lost: releasing the lock now would let a second
         # execution start beside this one, which the stall sweep would then publish. Held, the lock is released
-        # by the repair sweep if the execution turns out to be missing, or by whoever finishes it.
+        # by the repair sweep if the execution turns out to be missing, or by whoever finishes it. (A queue entry
+        # is left in the queue likewise.)
         raise
     except Exception:
-        await deps.workflows.release_trigger_lock(execution.workflow_id, execution_id=execution.execution_id)
+        await _withdraw(deps, execution.workflow_id, execution.execution_id)
         raise
     deps.checkpoint(TriggerStep.AFTER_STORE)
+    if execution.waiting:
+        return await _started_or_waiting(deps, execution)
     await dispatch(deps, execution)
     return execution
 
