@@ -150,7 +150,7 @@ def chosen(args: argparse.Namespace) -> list[str]:
     return [name for name in SCENARIOS if name in wanted]
 
 
-async def run_scenarios(stack: Stack, args: argparse.Namespace, figures: dict[str, Any]) -> None:
+async def run_scenarios(stack: Stack, args: argparse.Namespace, figures: dict[str, Any], broker: OtlpSink) -> None:
     """Run the chosen scenarios, storing each one's figures in `figures` as soon as it is done."""
     limits = httpx.Limits(max_connections=args.concurrency + 4)
     timeout = httpx.Timeout(30.0)
@@ -167,8 +167,9 @@ async def run_scenarios(stack: Stack, args: argparse.Namespace, figures: dict[st
                 run_tag=f"bench-{uuid.uuid4().hex[:6]}",
                 timeout=args.timeout,
                 server_pids=stack.server_pids,
+                pids=functools.partial(process_pids, stack.services, stack.server_pids),
+                broker_requests=broker.fresh_broker_requests,
             )
-            pids = functools.partial(process_pids, stack.services, stack.server_pids)
             for name in chosen(args):
                 if name == "latency":
                     figures[name] = await scenarios.latency(
@@ -218,7 +219,7 @@ async def run_scenarios(stack: Stack, args: argparse.Namespace, figures: dict[st
                             periodic=args.soak_periodic,
                             rate=args.soak_rate,
                         ),
-                        pids=pids,
+                        pids=ctx.pids,
                     )
                 elif name == "history":
                     figures[name] = await history.history(
@@ -249,8 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     code = 0
     service_env = dict(args.service_env)
-    sink = OtlpSink().start() if args.otlp_sink else None
-    if sink is not None:
+    # Receives the broker's own counters always, and the services' spans with --otlp-sink.
+    sink = OtlpSink().start()
+    if args.otlp_sink:
         service_env.update(OTEL_TRACES_EXPORTER="otlp", OTEL_EXPORTER_OTLP_ENDPOINT=sink.endpoint)
     try:
         with running_stack(
@@ -259,9 +261,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             extra_env=service_env,
             runners=args.runners,
             schedulers=args.schedulers,
+            broker_metrics_endpoint=sink.endpoint,
         ) as stack:
             try:
-                asyncio.run(run_scenarios(stack, args, figures))
+                asyncio.run(run_scenarios(stack, args, figures, sink))
             except BaseException:
                 print(stack.services.logs(60), file=sys.stderr)
                 raise
@@ -272,8 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         traceback.print_exc()
         report["error"] = f"{type(exc).__name__}: {exc}"
         code = 1
-    if sink is not None:
-        sink.stop()  # after the services stopped, so their last spans, flushed on exit, are counted
+    sink.stop()  # after the services stopped, so their last spans, flushed on exit, are counted
+    if args.otlp_sink:
         report["otlp_sink"] = sink.stats()
     report["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     document = json.dumps(report, indent=2)

@@ -63,3 +63,19 @@ def cost_figures(before: Scrape, after: Scrape, *, per: float, topic_prefix: str
             "by_topic": _per(by_topic, per, digits),
         },
     }
+
+
+def broker_request_figures(
+    before: Mapping[str, float] | None, after: Mapping[str, float] | None, *, per: float, digits: int = 2
+) -> dict[str, Any] | None:
+    """Requests the broker answered between two readings of its counters (`OtlpSink.fresh_broker_requests`),
+    divided by `per`: `produce` (the target: under load, batching makes it less than one per execution) and
+    `by_api`, which also counts the consumers' fetches (they poll whether or not there is work, so those grow
+    with the window, not with the executions). None when the broker's counters were not received."""
+    if before is None or after is None:
+        return None
+    grown = {api: after[api] - before.get(api, 0.0) for api in sorted(after)}
+    return {
+        "produce": round(grown.get("produce", 0.0) / per, digits),
+        "by_api": {api: round(count / per, digits) for api, count in grown.items() if count},
+    }

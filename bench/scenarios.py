@@ -22,11 +22,19 @@ from bench.api import (
     require_succeeded,
     server_latency_ms,
 )
-from bench.cost import KAFKA_PRODUCED, MONGODB_COMMANDS, Scrape, cost_figures, deltas, exporting
+from bench.cost import (
+    KAFKA_PRODUCED,
+    MONGODB_COMMANDS,
+    Scrape,
+    broker_request_figures,
+    cost_figures,
+    deltas,
+    exporting,
+)
 from bench.events import FinalEventWatcher
 from bench.grid import slots_between
 from bench.promtext import counter_delta, counter_series, gauge_value, histogram_buckets, histogram_delta
-from bench.stack import cpu_seconds
+from bench.stack import cpu_by_process, cpu_used
 from bench.stats import distribution, histogram_quantile
 
 T = TypeVar("T")
@@ -43,6 +51,17 @@ class Context:
     run_tag: str
     timeout: float  # the longest any wait of a scenario may take, in seconds
     server_pids: Mapping[str, int] = field(default_factory=dict)  # the embedded servers' processes, by name
+    # Every service process and embedded server now running, by name (`bench.stack.process_pids`).
+    pids: Callable[[], Mapping[str, int]] = dict
+    # The broker's cumulative requests by Kafka API, fresh (`OtlpSink.fresh_broker_requests`); None: not counted.
+    broker_requests: Callable[[], Awaitable[dict[str, float] | None]] | None = None
+
+
+def cpu_ms_per(ctx: Context, before: Mapping[str, float | None], *, per: int) -> dict[str, float | None]:
+    """Milliseconds of CPU each process used since the `cpu_by_process` reading `before`, divided by `per`: the
+    services' own cost next to the embedded servers' (where those are the wall, their share shows it)."""
+    used = cpu_used(before, cpu_by_process(ctx.pids()))
+    return {name: None if seconds is None else round(seconds * 1000 / per, 2) for name, seconds in used.items()}
 
 
 def progress(message: str) -> None:
@@ -81,7 +100,10 @@ async def latency(ctx: Context, *, executions: int, warmup: int, poll_interval: 
     progress(
         f"latency: {warmup} warm-up + {executions} sequential executions, polling every {poll_interval * 1000:g} ms"
     )
+    cpu_before = cpu_by_process(ctx.pids())
     for i in range(warmup + executions):
+        if i == warmup:
+            cpu_before = cpu_by_process(ctx.pids())
         sent = time.monotonic()
         execution_id = await ctx.api.trigger(workflow_id)
         execution = await ctx.api.wait_finished(execution_id, interval=poll_interval, timeout=ctx.timeout)
@@ -96,6 +118,7 @@ async def latency(ctx: Context, *, executions: int, warmup: int, poll_interval: 
         "poll_interval_ms": poll_interval * 1000,
         "client_ms": distribution(client_ms),
         "server_ms": distribution(server_ms),
+        "cpu_ms_per_execution": cpu_ms_per(ctx, cpu_before, per=executions),
     }
 
 
@@ -120,10 +143,12 @@ async def throughput(ctx: Context, *, executions: int, concurrency: int, name: s
     progress(f"{name}: creating {executions} workflows")
     workflow_ids = await _create_workflows(ctx, name, executions, concurrency)
     progress(f"{name}: triggering {executions} executions, {concurrency} requests in flight")
+    cpu_before = cpu_by_process(ctx.pids())
     start = time.monotonic()
     sent = await _trigger_all(ctx, workflow_ids, concurrency)
     triggered = time.monotonic()
     finals = await ctx.watcher.wait_for([s.execution_id for s in sent], ctx.timeout)
+    cpu_ms = cpu_ms_per(ctx, cpu_before, per=executions)
     finished = await _fetch_succeeded(ctx, [s.execution_id for s in sent], concurrency)
 
     first_sent_wall = min(s.sent_wall for s in sent)
@@ -140,6 +165,12 @@ async def throughput(ctx: Context, *, executions: int, concurrency: int, name: s
         "trigger_requests_per_second": round(executions / (triggered - start), 1),
         "client_ms": distribution([(finals[s.execution_id].seen_at - s.sent_monotonic) * 1000 for s in sent]),
         "server_ms": distribution([server_latency_ms(execution) for execution in finished]),
+        # Per execution, up to the last final event read; over `client_seconds` this is each one's share of a core.
+        "cpu_ms_per_execution": cpu_ms,
+        "cpu_percent_of_core": {
+            name: None if ms is None else round(ms * executions / 1000 / client_seconds * 100, 1)
+            for name, ms in cpu_ms.items()
+        },
     }
 
 
@@ -197,6 +228,8 @@ async def cost(ctx: Context, *, executions: int, concurrency: int, idle_seconds:
     await asyncio.sleep(idle_seconds)
     before = await scrape(ctx)
     idle = time.monotonic() - idle_start
+    broker_before = await _broker_requests(ctx)
+    cpu_before = cpu_by_process(ctx.pids())
     missing = {name: sorted(set(before) - set(exporting(before, name))) for name in (MONGODB_COMMANDS, KAFKA_PRODUCED)}
     progress(f"cost: triggering {executions} executions")
     started = time.monotonic()
@@ -204,10 +237,16 @@ async def cost(ctx: Context, *, executions: int, concurrency: int, idle_seconds:
     await ctx.watcher.wait_for([s.execution_id for s in sent], ctx.timeout)
     after, settled_after = await _settled_scrape(ctx, gap=0.5, timeout=10.0)
     window = time.monotonic() - started
+    cpu_ms = cpu_ms_per(ctx, cpu_before, per=executions)
+    broker_after = await _broker_requests(ctx)
     await _fetch_succeeded(ctx, [s.execution_id for s in sent], concurrency)
     return {
         "executions": executions,
-        "per_execution": cost_figures(before, after, per=executions, topic_prefix=ctx.topic_prefix),
+        "per_execution": {
+            **cost_figures(before, after, per=executions, topic_prefix=ctx.topic_prefix),
+            "kafka_requests_at_broker": broker_request_figures(broker_before, broker_after, per=executions),
+            "cpu_ms": cpu_ms,
+        },
         "window_seconds": round(window, 3),
         "settled": settled_before and settled_after,
         "idle_background": {
@@ -216,6 +255,10 @@ async def cost(ctx: Context, *, executions: int, concurrency: int, idle_seconds:
         },
         "counters_not_exported_by": {name: processes for name, processes in missing.items() if processes},
     }
+
+
+async def _broker_requests(ctx: Context) -> dict[str, float] | None:
+    return None if ctx.broker_requests is None else await ctx.broker_requests()
 
 
 SCHEDULER = "scheduler-svc"
@@ -267,12 +310,12 @@ async def schedule(
 
     await bounded(range(workflows), concurrency, create)
     before = await scrape(ctx)
-    servers_before = {name: cpu_seconds(pid) for name, pid in ctx.server_pids.items()}
+    servers_before = cpu_by_process(ctx.server_pids)
     start = datetime.now(UTC)
     progress(f"schedule: firing for {seconds:g} s")
     await asyncio.sleep(seconds)
     after = await scrape(ctx)
-    servers_after = {name: cpu_seconds(pid) for name, pid in ctx.server_pids.items()}
+    servers_used = cpu_used(servers_before, cpu_by_process(ctx.server_pids))
     end = datetime.now(UTC)
     progress("schedule: pausing every workflow, then reading the executions back")
     paused = await bounded(ids, concurrency, ctx.api.pause)
@@ -317,7 +360,7 @@ async def schedule(
         "cpu_seconds_by_process": {
             **{process: _delta(before[process], after[process], CPU_SECONDS) for process in sorted(after)},
             # The embedded servers, read from /proc: SecantusDB near one core's worth (its ceiling) means saturated.
-            **{f"{name} server": _used(servers_before[name], servers_after[name]) for name in sorted(servers_after)},
+            **{f"{name} server": used for name, used in servers_used.items()},
         },
     }
 

@@ -49,15 +49,19 @@ def running_stack(
     extra_env: Mapping[str, str] | None = None,
     runners: int = 1,
     schedulers: int = 1,
+    broker_metrics_endpoint: str | None = None,
 ) -> Iterator[Stack]:
     """Start everything, yield it, stop everything (also on error). Must run on the main thread: the servers
     and services die with the thread that started them, so an interrupted run leaves nothing behind.
-    `extra_env` adds WFA_ variables for every service; `runners` or `schedulers` > 1 start more of those."""
+    `extra_env` adds WFA_ variables for every service; `runners` or `schedulers` > 1 start more of those;
+    `broker_metrics_endpoint`: where Kafka exports its own counters (OTLP/HTTP)."""
     tag = uuid.uuid4().hex[:8]
     with ExitStack() as stack:
         _progress(f"starting embedded MongoDB and Kafka (logs in {log_dir})")
         mongo = EmbeddedMongo(free_port(), None, log_dir / "mongo.log", die_with_parent=True)
-        kafka = EmbeddedKafka(free_port(), log_dir / "kafka.log", die_with_parent=True)
+        kafka = EmbeddedKafka(
+            free_port(), log_dir / "kafka.log", die_with_parent=True, metrics_endpoint=broker_metrics_endpoint
+        )
         # Launch both before waiting, so that their start-ups overlap.
         for server in (mongo, kafka):
             stack.callback(server.stop)
@@ -100,6 +104,20 @@ def cpu_seconds(pid: int) -> float | None:
     fields = stat[stat.rindex(")") + 2 :].split()
     utime, stime = int(fields[11]), int(fields[12])
     return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_process(pids: Mapping[str, int]) -> dict[str, float | None]:
+    """`{name: CPU seconds used so far}` of each process (see `cpu_seconds`)."""
+    return {name: cpu_seconds(pid) for name, pid in pids.items()}
+
+
+def cpu_used(before: Mapping[str, float | None], after: Mapping[str, float | None]) -> dict[str, float | None]:
+    """CPU seconds each process used between two `cpu_by_process` readings (None where either is missing)."""
+    used: dict[str, float | None] = {}
+    for name, last in sorted(after.items()):
+        first = before.get(name)
+        used[name] = None if first is None or last is None else round(last - first, 3)
+    return used
 
 
 def rss_bytes(pid: int) -> int | None:

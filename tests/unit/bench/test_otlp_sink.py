@@ -1,11 +1,18 @@
-"""The bench's stand-in OTLP receiver and the flags that point the services at it."""
+"""The bench's stand-in OTLP receiver (spans, the broker's request counters) and the flags that point the services
+at it."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
+
+import httpx
 import pytest
 from bench.cli import parser
-from bench.otlp_sink import TRACES_PATH, OtlpSink
+from bench.cost import broker_request_figures
+from bench.otlp_sink import BROKER_REQUESTS, METRICS_PATH, TRACES_PATH, OtlpSink, broker_requests
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
@@ -37,3 +44,49 @@ def test_service_env_flags_are_name_value_pairs() -> None:
 def test_a_service_env_flag_without_a_name_and_value_is_refused(text: str) -> None:
     with pytest.raises(SystemExit):
         parser().parse_args(["--service-env", text])
+
+
+def _export(*points: tuple[int, int, int], name: str = BROKER_REQUESTS) -> bytes:
+    """An OTLP metrics export as Tansu sends one: a cumulative sum by api_key and api_version."""
+    export = ExportMetricsServiceRequest()
+    metric = export.resource_metrics.add().scope_metrics.add().metrics.add()
+    metric.name = name
+    for api_key, api_version, count in points:
+        point = metric.sum.data_points.add()
+        point.as_int = count
+        for key, value in (("api_key", api_key), ("api_version", api_version)):
+            attribute = point.attributes.add()
+            attribute.key = key
+            attribute.value.int_value = value
+    return export.SerializeToString()
+
+
+def test_broker_requests_are_summed_over_api_versions_and_named() -> None:
+    counts = broker_requests(_export((0, 7, 40), (0, 9, 2), (1, 11, 300), (77, 0, 1)))
+
+    assert counts == {"produce": 42, "fetch": 300, "api_key_77": 1}
+    assert broker_requests(_export((0, 7, 40), name="tansu_bytes_sent")) == {}
+
+
+def test_the_sink_keeps_the_broker_counters_and_hands_out_only_fresh_ones() -> None:
+    with OtlpSink() as sink:
+        post = functools.partial(httpx.post, headers={"content-type": "application/x-protobuf"})
+        post(sink.endpoint + METRICS_PATH, content=_export((0, 7, 5)))
+
+        async def read_while_posting() -> dict[str, float] | None:
+            reading = asyncio.ensure_future(sink.fresh_broker_requests(timeout=5))
+            await asyncio.sleep(0.2)
+            await asyncio.to_thread(post, sink.endpoint + METRICS_PATH, content=_export((0, 7, 9)))
+            return await reading
+
+        assert asyncio.run(sink.fresh_broker_requests(timeout=0.3)) is None  # the export before the call is stale
+        assert asyncio.run(read_while_posting()) == {"produce": 9}
+
+
+def test_broker_request_figures_divide_what_grew() -> None:
+    figures = broker_request_figures(
+        {"produce": 10, "fetch": 100}, {"produce": 60, "fetch": 400, "heartbeat": 3}, per=50
+    )
+
+    assert figures == {"produce": 1.0, "by_api": {"fetch": 6.0, "heartbeat": 0.06, "produce": 1.0}}
+    assert broker_request_figures(None, {"produce": 1}, per=1) is None

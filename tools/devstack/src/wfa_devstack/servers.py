@@ -124,9 +124,28 @@ class EmbeddedServer(ABC):
 
 
 class EmbeddedKafka(EmbeddedServer):
-    """Tansu with in-memory storage: topics and messages live only as long as the process."""
+    """Tansu with in-memory storage: topics and messages live only as long as the process.
+
+    `metrics_endpoint` (an OTLP/HTTP base URL): Tansu exports its own counters there every
+    `metrics_interval_ms`, among them `tansu_api_requests` by Kafka API key (the bench counts produce requests
+    with it, on the broker's side of the wire).
+    """
 
     name = "kafka"
+
+    def __init__(
+        self,
+        port: int,
+        log_path: Path,
+        host: str = LOCALHOST,
+        *,
+        die_with_parent: bool = False,
+        metrics_endpoint: str | None = None,
+        metrics_interval_ms: int = 1_000,
+    ) -> None:
+        super().__init__(port, log_path, host, die_with_parent=die_with_parent)
+        self.metrics_endpoint = metrics_endpoint
+        self.metrics_interval_ms = metrics_interval_ms
 
     @property
     def bootstrap(self) -> str:
@@ -145,6 +164,7 @@ class EmbeddedKafka(EmbeddedServer):
             url,
             "--storage-engine",
             "memory://tansu/",
+            *(["--otlp-endpoint-url", self.metrics_endpoint] if self.metrics_endpoint else []),
         ]
 
     def responds(self, timeout: float = 2.0) -> bool:
@@ -153,7 +173,11 @@ class EmbeddedKafka(EmbeddedServer):
     def _env(self) -> dict[str, str]:
         # Tansu reads its settings from these variables too; the command line must be the only source.
         ignored = {"CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "SCHEMA_REGISTRY"}
-        return {key: value for key, value in os.environ.items() if key not in ignored}
+        ignored |= {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_METRIC_EXPORT_INTERVAL"}
+        env = {key: value for key, value in os.environ.items() if key not in ignored}
+        if self.metrics_endpoint:
+            env["OTEL_METRIC_EXPORT_INTERVAL"] = str(self.metrics_interval_ms)  # its OpenTelemetry SDK reads it
+        return env
 
 
 # SecantusDB keeps the reply of every retryable write for 30 minutes (up to 10,000 of them) and walks the whole
