@@ -28,8 +28,12 @@ from bench.scenarios import progress
 from bench.stack import cpu_seconds
 from bench.stats import distribution
 from wfa.adapters.mongo.documents import ID, Document, ExecutionFields
+from wfa.adapters.mongo.executions import EXECUTION_INDEXES
 
 COLLECTION = "bench_micro"
+#: The same documents, indexed as the services index their executions: the writes' price there (SecantusDB
+#: maintains every index, partial or not, on every write).
+INDEXED_COLLECTION = "bench_micro_indexed"
 #: A server using this share of one core or more is taken to be the limit.
 SATURATED_PERCENT = 90.0
 
@@ -127,6 +131,11 @@ def _commands(
     }
 
 
+def _indexed_writes(batch: int) -> tuple[str, ...]:
+    """The writes measured on the indexed collection too (reads by `_id` do not touch the other indexes)."""
+    return ("insert_one", "update_one by _id", f"bulk_write of {batch} UpdateOne")
+
+
 async def micro(mongo_url: str, *, settings: Settings, server_pids: Mapping[str, int]) -> dict[str, Any]:
     """Every command of `_commands`, at concurrency 1 and `settings.concurrency`."""
     (template,) = finished_execution_documents(1, workflows=1, now=datetime.now(UTC), days=1, prefix="bench-micro")
@@ -138,8 +147,18 @@ async def micro(mongo_url: str, *, settings: Settings, server_pids: Mapping[str,
         for start in range(0, len(preload), 1000):
             await collection.insert_many(preload[start : start + 1000], ordered=False)
         ids = [document[ID] for document in preload]
+        indexed = client.get_default_database()[INDEXED_COLLECTION]
+        await indexed.create_indexes(EXECUTION_INDEXES)
+        for start in range(0, len(preload), 1000):
+            await indexed.insert_many(preload[start : start + 1000], ordered=False)
+        writes = _commands(indexed, template, ids, settings.batch)
+        suffix = f", {len(EXECUTION_INDEXES)} indexes as executions"
+        commands = {
+            **_commands(collection, template, ids, settings.batch),
+            **{name + suffix: writes[name] for name in _indexed_writes(settings.batch)},
+        }
         results: dict[str, list[dict[str, Any]]] = {}
-        for name, (docs_per_call, call) in _commands(collection, template, ids, settings.batch).items():
+        for name, (docs_per_call, call) in commands.items():
             results[name] = [
                 await _measure(
                     name,
@@ -152,6 +171,7 @@ async def micro(mongo_url: str, *, settings: Settings, server_pids: Mapping[str,
                 for level in sorted({1, settings.concurrency})
             ]
         await collection.drop()
+        await indexed.drop()
     finally:
         await client.close()
     return {
@@ -161,6 +181,7 @@ async def micro(mongo_url: str, *, settings: Settings, server_pids: Mapping[str,
             "concurrency": settings.concurrency,
             "batch": settings.batch,
             "preloaded_documents": settings.preload,
+            "indexes_of_the_indexed_collection": [index.document["name"] for index in EXECUTION_INDEXES],
             "document_bytes": len(bson.encode(template)),
         },
         "commands": results,
