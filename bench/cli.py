@@ -11,6 +11,7 @@ import functools
 import json
 import sys
 import traceback
+import urllib.parse
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -97,12 +98,31 @@ def parser() -> argparse.ArgumentParser:
         help="an environment variable for the three services (repeatable), such as OTEL_TRACES_EXPORTER=console",
     )
     parser.add_argument(
+        "--mongo-url",
+        help="use this running MongoDB (a replica set, say: ./start-deps.sh) instead of an embedded SecantusDB; "
+        "the run gets a database of its own there and drops nothing",
+    )
+    parser.add_argument(
+        "--kafka-bootstrap",
+        metavar="HOST:PORT",
+        help="use this running Kafka instead of an embedded Tansu; the run gets topics of its own there",
+    )
+    parser.add_argument(
         "--otlp-sink",
         action="store_true",
         help="the services export their spans over OTLP/HTTP to a stand-in receiver in this process "
         "(OTEL_TRACES_EXPORTER=otlp); the report's otlp_sink counts what it received",
     )
     return parser
+
+
+def without_credentials(url: str) -> str:
+    """`url` as the report may show it: a password in it is replaced by `***`."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def _env_pair(text: str) -> tuple[str, str]:
@@ -244,7 +264,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     report: dict[str, Any] = {
         "started_at": started.isoformat(timespec="seconds"),
         "environment": environment(REPO),
-        "settings": {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()},
+        "settings": {
+            **{key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()},
+            "mongo_url": None if args.mongo_url is None else without_credentials(args.mongo_url),
+        },
+        "servers": {
+            "mongo": "embedded SecantusDB" if args.mongo_url is None else without_credentials(args.mongo_url),
+            "kafka": "embedded Tansu" if args.kafka_bootstrap is None else args.kafka_bootstrap,
+        },
         "scenarios": figures,
         "logs": str(run_dir),
     }
@@ -262,6 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             runners=args.runners,
             schedulers=args.schedulers,
             broker_metrics_endpoint=sink.endpoint,
+            mongo_url=args.mongo_url,
+            kafka_bootstrap=args.kafka_bootstrap,
         ) as stack:
             try:
                 asyncio.run(run_scenarios(stack, args, figures, sink))

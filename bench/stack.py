@@ -1,5 +1,6 @@
-"""The system under test: embedded MongoDB and Kafka on free ports, and the three services (via the devstack
-harness) on free ports, with a topic prefix and a database of the run's own."""
+"""The system under test: embedded MongoDB and Kafka on free ports (or servers already running, given by address),
+and the three services (via the devstack harness) on free ports, with a topic prefix and a database of the run's
+own."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wfa_devstack import EmbeddedKafka, EmbeddedMongo, ServiceStack, free_port, start_services
+from wfa_devstack import EmbeddedKafka, EmbeddedMongo, ServiceStack, free_port, start_services, with_database
 
 
 @dataclass(frozen=True)
@@ -50,30 +51,45 @@ def running_stack(
     runners: int = 1,
     schedulers: int = 1,
     broker_metrics_endpoint: str | None = None,
+    mongo_url: str | None = None,
+    kafka_bootstrap: str | None = None,
 ) -> Iterator[Stack]:
     """Start everything, yield it, stop everything (also on error). Must run on the main thread: the servers
     and services die with the thread that started them, so an interrupted run leaves nothing behind.
     `extra_env` adds WFA_ variables for every service; `runners` or `schedulers` > 1 start more of those;
-    `broker_metrics_endpoint`: where Kafka exports its own counters (OTLP/HTTP)."""
+    `broker_metrics_endpoint`: where the embedded Kafka exports its own counters (OTLP/HTTP). `mongo_url` or
+    `kafka_bootstrap`: use that running server instead of starting an embedded one (it is left running; the run
+    still gets a database and topics of its own there)."""
     tag = uuid.uuid4().hex[:8]
     with ExitStack() as stack:
-        _progress(f"starting embedded MongoDB and Kafka (logs in {log_dir})")
-        mongo = EmbeddedMongo(free_port(), None, log_dir / "mongo.log", die_with_parent=True)
-        kafka = EmbeddedKafka(
-            free_port(), log_dir / "kafka.log", die_with_parent=True, metrics_endpoint=broker_metrics_endpoint
-        )
-        # Launch both before waiting, so that their start-ups overlap.
-        for server in (mongo, kafka):
+        embedded: list[EmbeddedMongo | EmbeddedKafka] = []
+        if mongo_url is None:
+            embedded.append(EmbeddedMongo(free_port(), None, log_dir / "mongo.log", die_with_parent=True))
+        if kafka_bootstrap is None:
+            embedded.append(
+                EmbeddedKafka(
+                    free_port(), log_dir / "kafka.log", die_with_parent=True, metrics_endpoint=broker_metrics_endpoint
+                )
+            )
+        if embedded:
+            _progress(f"starting embedded {' and '.join(s.name for s in embedded)} (logs in {log_dir})")
+        # Launch all before waiting, so that their start-ups overlap.
+        for server in embedded:
             stack.callback(server.stop)
             server.launch()
-        for server in (mongo, kafka):
+        for server in embedded:
             server.wait_ready(start_timeout)
+            if isinstance(server, EmbeddedMongo):
+                mongo_url = server.url
+            else:
+                kafka_bootstrap = server.bootstrap
+        assert mongo_url is not None and kafka_bootstrap is not None
         topic_prefix = f"bench.{tag}."
         _progress(f"starting workflows-svc, {schedulers} scheduler-svc and {runners} runner-svc")
-        mongo_url = mongo.url_for(f"wfa_bench_{tag}")
+        mongo_url = with_database(mongo_url, f"wfa_bench_{tag}")
         services = start_services(
             mongo_url,
-            kafka.bootstrap,
+            kafka_bootstrap,
             topic_prefix,
             log_dir=log_dir,
             extra_env=extra_env,
@@ -83,10 +99,10 @@ def running_stack(
         )
         stack.enter_context(services)
         _progress(f"ready: API on {services.api_url}")
-        pids = {server.name: server.pid for server in (mongo, kafka) if server.pid is not None}
+        pids = {server.name: server.pid for server in embedded if server.pid is not None}
         yield Stack(
             services=services,
-            kafka_bootstrap=kafka.bootstrap,
+            kafka_bootstrap=kafka_bootstrap,
             topic_prefix=topic_prefix,
             log_dir=log_dir,
             server_pids=pids,

@@ -24,7 +24,7 @@ from pymongo import MongoClient
 from tests.fuzzing import FUZZ_SECONDS, FUZZ_SEED, BudgetSpent
 
 from wfa.adapters.mongo import MongoStore
-from wfa_devstack import EmbeddedKafka, EmbeddedMongo, free_port, mongo_responds, wait_until
+from wfa_devstack import EmbeddedKafka, EmbeddedMongo, free_port, mongo_responds, wait_until, with_database
 
 SERVER_START_TIMEOUT = 120.0
 
@@ -71,13 +71,6 @@ def _use_docker() -> bool:
     except Exception:
         return False
     return True
-
-
-def with_database(server_url: str, database: str) -> str:
-    """`mongodb://host:port[/?options]` with `database` as its default database (options kept)."""
-    base, _, options = server_url.partition("?")
-    url = f"{base.rstrip('/')}/{database}"
-    return f"{url}?{options}" if options else url
 
 
 def _random_name(stem: str) -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from pymongo.uri_parser import parse_uri
 
-from wfa_devstack import EmbeddedKafka, EmbeddedMongo
+from wfa_devstack import EmbeddedKafka, EmbeddedMongo, with_database
 
 
 def test_embedded_mongo_addresses_turn_retryable_writes_off(tmp_path: Path) -> None:
@@ -33,3 +34,17 @@ def test_embedded_kafka_exports_its_counters_only_when_given_an_endpoint(tmp_pat
     argv = exporting.argv()
     assert argv[argv.index("--otlp-endpoint-url") + 1] == "http://127.0.0.1:4318"
     assert exporting._env()["OTEL_METRIC_EXPORT_INTERVAL"] == "250"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("mongodb://127.0.0.1:27017", "mongodb://127.0.0.1:27017/run"),
+        ("mongodb://127.0.0.1:27017/", "mongodb://127.0.0.1:27017/run"),
+        ("mongodb://127.0.0.1:27017/wfa", "mongodb://127.0.0.1:27017/run"),
+        ("mongodb://h:1/?retryWrites=false", "mongodb://h:1/run?retryWrites=false"),
+        ("mongodb://u:p@a:1,b:2/wfa?replicaSet=rs0", "mongodb://u:p@a:1,b:2/run?replicaSet=rs0"),
+    ],
+)
+def test_with_database_names_the_database_and_keeps_the_rest(url: str, expected: str) -> None:
+    assert with_database(url, "run") == expected

@@ -4,7 +4,7 @@ as subprocesses."""
 from wfa_devstack.http_server import BackgroundHttpServer
 from wfa_devstack.net import free_port, port_open, wait_for_port, wait_until
 from wfa_devstack.probes import kafka_responds, mongo_responds
-from wfa_devstack.servers import EmbeddedKafka, EmbeddedMongo, EmbeddedServer, ServerStartError
+from wfa_devstack.servers import EmbeddedKafka, EmbeddedMongo, EmbeddedServer, ServerStartError, with_database
 from wfa_devstack.services import (
     RUNNER,
     SCHEDULER,
@@ -48,4 +48,5 @@ __all__ = [
     "up",
     "wait_for_port",
     "wait_until",
+    "with_database",
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import urllib.parse
 from abc import ABC, abstractmethod
 from pathlib import Path
 from types import TracebackType
@@ -189,6 +190,12 @@ class EmbeddedKafka(EmbeddedServer):
 MONGO_CLIENT_OPTIONS: Final = "retryWrites=false"
 
 
+def with_database(url: str, database: str) -> str:
+    """A MongoDB address (`mongodb://[user@]host[:port][,...][/[database]][?options]`) with `database` as the
+    client's default database instead of whatever it named; options kept."""
+    return urllib.parse.urlunsplit(urllib.parse.urlsplit(url)._replace(path=f"/{database}"))
+
+
 class EmbeddedMongo(EmbeddedServer):
     """SecantusDB. With `data_dir=None` its data lives in a temporary directory removed at shutdown.
 
@@ -218,7 +225,7 @@ class EmbeddedMongo(EmbeddedServer):
 
     def url_for(self, database: str) -> str:
         """The server's address with `database` as the client's default database."""
-        return f"mongodb://{self.host}:{self.port}/{database}?{MONGO_CLIENT_OPTIONS}"
+        return with_database(self.url, database)
 
     def argv(self) -> list[str]:
         return [
