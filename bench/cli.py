@@ -188,7 +188,8 @@ async def run_scenarios(stack: Stack, args: argparse.Namespace, figures: dict[st
                 timeout=args.timeout,
                 server_pids=stack.server_pids,
                 pids=functools.partial(process_pids, stack.services, stack.server_pids),
-                broker_requests=broker.fresh_broker_requests,
+                # Only the embedded broker exports its counters to the bench.
+                broker_requests=None if args.kafka_bootstrap else broker.fresh_broker_requests,
             )
             for name in chosen(args):
                 if name == "latency":
