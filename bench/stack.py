@@ -127,13 +127,19 @@ def cpu_by_process(pids: Mapping[str, int]) -> dict[str, float | None]:
     return {name: cpu_seconds(pid) for name, pid in pids.items()}
 
 
+def seconds_between(first: float | None, last: float | None) -> float | None:
+    """What a CPU-seconds counter grew by between two readings (None where either is missing)."""
+    return None if first is None or last is None else round(last - first, 3)
+
+
 def cpu_used(before: Mapping[str, float | None], after: Mapping[str, float | None]) -> dict[str, float | None]:
     """CPU seconds each process used between two `cpu_by_process` readings (None where either is missing)."""
-    used: dict[str, float | None] = {}
-    for name, last in sorted(after.items()):
-        first = before.get(name)
-        used[name] = None if first is None or last is None else round(last - first, 3)
-    return used
+    return {name: seconds_between(before.get(name), last) for name, last in sorted(after.items())}
+
+
+def percent_of_core(cpu: float | None, seconds: float) -> float | None:
+    """`cpu` seconds of CPU used over `seconds` of wall time, as a share of one core (100 = one core busy)."""
+    return None if cpu is None or seconds <= 0 else round(100 * cpu / seconds, 1)
 
 
 def rss_bytes(pid: int) -> int | None:

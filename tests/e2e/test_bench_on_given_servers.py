@@ -32,6 +32,12 @@ def test_the_bench_runs_on_the_servers_it_is_given(mongo_server_url: str, kafka_
             "3",
             "--latency-warmup",
             "0",
+            "--scenario",
+            "cost",
+            "--cost-executions",
+            "2",
+            "--idle-seconds",
+            "0.5",
             "--mongo-url",
             mongo_server_url,
             "--kafka-bootstrap",
@@ -48,8 +54,14 @@ def test_the_bench_runs_on_the_servers_it_is_given(mongo_server_url: str, kafka_
 
     assert finished.returncode == 0, finished.stderr[-3000:]
     report = json.loads(finished.stdout)
-    assert report["servers"] == {"mongo": mongo_server_url, "kafka": kafka_bootstrap}
+    assert report["environment"]["mongodb"] == {"server": f"given: {mongo_server_url}"}
+    assert report["environment"]["kafka"] == {"server": f"given: {kafka_bootstrap}"}
     assert report["scenarios"]["latency"]["server_ms"]["count"] == 3
+    # The services' own counts stay; the broker's counters come only from an embedded broker.
+    cost = report["scenarios"]["cost"]["per_execution"]
+    assert cost["kafka_messages_produced"]["total"] == 4
+    assert cost["mongodb_commands"]["total"] > 0
+    assert cost["kafka_requests_at_broker"] is None
     # No embedded server was started: none left a log, and no server process was measured.
     (run_dir,) = tmp_path.iterdir()
     assert not {"mongo.log", "kafka.log"} & {path.name for path in run_dir.iterdir()}
@@ -57,4 +69,4 @@ def test_the_bench_runs_on_the_servers_it_is_given(mongo_server_url: str, kafka_
     with MongoClient(mongo_server_url) as client:
         (created,) = set(client.list_database_names()) - databases_before
         assert created.startswith("wfa_bench_")
-        assert client[created]["executions"].count_documents({}) == 3
+        assert client[created]["executions"].count_documents({}) == 3 + 2

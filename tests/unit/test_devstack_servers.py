@@ -43,7 +43,15 @@ def test_embedded_kafka_exports_its_counters_only_when_given_an_endpoint(tmp_pat
         ("mongodb://127.0.0.1:27017/", "mongodb://127.0.0.1:27017/run"),
         ("mongodb://127.0.0.1:27017/wfa", "mongodb://127.0.0.1:27017/run"),
         ("mongodb://h:1/?retryWrites=false", "mongodb://h:1/run?retryWrites=false"),
-        ("mongodb://u:p@a:1,b:2/wfa?replicaSet=rs0", "mongodb://u:p@a:1,b:2/run?replicaSet=rs0"),
+        ("mongodb://[::1]:27017/?tls=true", "mongodb://[::1]:27017/run?tls=true"),
+        (
+            "mongodb+srv://cluster.example.net/wfa?retryWrites=true",
+            "mongodb+srv://cluster.example.net/run?retryWrites=true",
+        ),
+        # A user logs in where the address said, not to the run's database.
+        ("mongodb://u:p@a:1,b:2/wfa?replicaSet=rs0", "mongodb://u:p@a:1,b:2/run?replicaSet=rs0&authSource=wfa"),
+        ("mongodb://u:p@h:1", "mongodb://u:p@h:1/run?authSource=admin"),
+        ("mongodb://u:p@h:1/wfa?authSource=users", "mongodb://u:p@h:1/run?authSource=users"),
     ],
 )
 def test_with_database_names_the_database_and_keeps_the_rest(url: str, expected: str) -> None:

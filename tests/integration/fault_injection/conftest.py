@@ -9,15 +9,16 @@ from collections.abc import AsyncIterator
 import pytest
 
 from wfa.adapters.mongo import MongoStore
+from wfa_devstack import with_database
 
 TIMEOUT_MS = 5_000
 
 
 @pytest.fixture(scope="module")
 async def shared_store(mongo_server_url: str) -> AsyncIterator[MongoStore]:
-    base, _, options = mongo_server_url.partition("?")
-    url = f"{base.rstrip('/')}/wfa_faults_{uuid.uuid4().hex[:12]}" + (f"?{options}" if options else "")
-    store = MongoStore.from_url(url, timeout_ms=TIMEOUT_MS)
+    store = MongoStore.from_url(
+        with_database(mongo_server_url, f"wfa_faults_{uuid.uuid4().hex[:12]}"), timeout_ms=TIMEOUT_MS
+    )
     await store.ensure_indexes()
     try:
         yield store

@@ -1,5 +1,5 @@
 import pytest
-from bench.cli import chosen, parser, without_credentials
+from bench.cli import chosen, parser
 
 
 def test_every_scenario_runs_by_default_in_order() -> None:
@@ -59,21 +59,3 @@ def test_soak_history_and_scale_defaults_are_those_documented() -> None:
 def test_scale_soak_and_history_sizes_must_be_positive(flag: str) -> None:
     with pytest.raises(SystemExit):
         parser().parse_args([flag])
-
-
-def test_servers_are_embedded_unless_given() -> None:
-    assert (parser().parse_args([]).mongo_url, parser().parse_args([]).kafka_bootstrap) == (None, None)
-    args = parser().parse_args(["--mongo-url", "mongodb://127.0.0.1:27017", "--kafka-bootstrap", "127.0.0.1:9092"])
-
-    assert (args.mongo_url, args.kafka_bootstrap) == ("mongodb://127.0.0.1:27017", "127.0.0.1:9092")
-
-
-@pytest.mark.parametrize(
-    ("url", "shown"),
-    [
-        ("mongodb://127.0.0.1:27017/wfa", "mongodb://127.0.0.1:27017/wfa"),
-        ("mongodb://bench:s3cret@db:27017/?authSource=admin", "mongodb://bench:***@db:27017/?authSource=admin"),
-    ],
-)
-def test_a_password_in_a_given_address_is_not_reported(url: str, shown: str) -> None:
-    assert without_credentials(url) == shown

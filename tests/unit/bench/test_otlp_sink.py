@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -46,14 +48,16 @@ def test_a_service_env_flag_without_a_name_and_value_is_refused(text: str) -> No
         parser().parse_args(["--service-env", text])
 
 
-def _export(*points: tuple[int, int, int], name: str = BROKER_REQUESTS) -> bytes:
-    """An OTLP metrics export as Tansu sends one: a cumulative sum by api_key and api_version."""
+def _export(*points: tuple[int, int, int], name: str = BROKER_REQUESTS, read_at: int | None = None) -> bytes:
+    """An OTLP metrics export as Tansu sends one: a cumulative sum by api_key and api_version, read by the broker
+    at `read_at` (ns since the epoch; default now)."""
     export = ExportMetricsServiceRequest()
     metric = export.resource_metrics.add().scope_metrics.add().metrics.add()
     metric.name = name
     for api_key, api_version, count in points:
         point = metric.sum.data_points.add()
         point.as_int = count
+        point.time_unix_nano = time.time_ns() if read_at is None else read_at
         for key, value in (("api_key", api_key), ("api_version", api_version)):
             attribute = point.attributes.add()
             attribute.key = key
@@ -62,25 +66,32 @@ def _export(*points: tuple[int, int, int], name: str = BROKER_REQUESTS) -> bytes
 
 
 def test_broker_requests_are_summed_over_api_versions_and_named() -> None:
-    counts = broker_requests(_export((0, 7, 40), (0, 9, 2), (1, 11, 300), (77, 0, 1)))
+    counts, read_at = broker_requests(_export((0, 7, 40), (0, 9, 2), (1, 11, 300), (77, 0, 1), read_at=123))
 
     assert counts == {"produce": 42, "fetch": 300, "api_key_77": 1}
-    assert broker_requests(_export((0, 7, 40), name="tansu_bytes_sent")) == {}
+    assert read_at == 123
+    assert broker_requests(_export((0, 7, 40), name="tansu_bytes_sent")) == ({}, 0)
 
 
-def test_the_sink_keeps_the_broker_counters_and_hands_out_only_fresh_ones() -> None:
+def test_the_sink_hands_out_only_counters_the_broker_read_after_the_call() -> None:
     with OtlpSink() as sink:
         post = functools.partial(httpx.post, headers={"content-type": "application/x-protobuf"})
         post(sink.endpoint + METRICS_PATH, content=_export((0, 7, 5)))
 
-        async def read_while_posting() -> dict[str, float] | None:
-            reading = asyncio.ensure_future(sink.fresh_broker_requests(timeout=5))
+        async def read_while_posting(*exports: Callable[[], bytes]) -> dict[str, float] | None:
+            """A reading asked for, then `exports` made and posted while it waits."""
+            reading = asyncio.ensure_future(sink.fresh_broker_requests(timeout=1))
             await asyncio.sleep(0.2)
-            await asyncio.to_thread(post, sink.endpoint + METRICS_PATH, content=_export((0, 7, 9)))
+            for export in exports:
+                await asyncio.to_thread(post, sink.endpoint + METRICS_PATH, content=export())
             return await reading
 
-        assert asyncio.run(sink.fresh_broker_requests(timeout=0.3)) is None  # the export before the call is stale
-        assert asyncio.run(read_while_posting()) == {"produce": 9}
+        # Read before the call: stale, even when it arrives after it.
+        assert asyncio.run(sink.fresh_broker_requests(timeout=0.3)) is None
+        assert asyncio.run(read_while_posting(lambda: _export((0, 7, 7), read_at=time.time_ns() - 10**9))) is None
+        # Read after the call; an older reading arriving later does not replace it.
+        fresh = asyncio.run(read_while_posting(lambda: _export((0, 7, 9)), lambda: _export((0, 7, 8), read_at=1)))
+        assert fresh == {"produce": 9}
 
 
 def test_broker_request_figures_divide_what_grew() -> None:

@@ -174,8 +174,8 @@ class EmbeddedKafka(EmbeddedServer):
     def _env(self) -> dict[str, str]:
         # Tansu reads its settings from these variables too; the command line must be the only source.
         ignored = {"CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "SCHEMA_REGISTRY"}
-        ignored |= {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_METRIC_EXPORT_INTERVAL"}
-        env = {key: value for key, value in os.environ.items() if key not in ignored}
+        # Its OpenTelemetry SDK reads every OTEL_ variable: one from the caller's shell could redirect its export.
+        env = {key: value for key, value in os.environ.items() if key not in ignored and not key.startswith("OTEL_")}
         if self.metrics_endpoint:
             env["OTEL_METRIC_EXPORT_INTERVAL"] = str(self.metrics_interval_ms)  # its OpenTelemetry SDK reads it
         return env
@@ -192,8 +192,16 @@ MONGO_CLIENT_OPTIONS: Final = "retryWrites=false"
 
 def with_database(url: str, database: str) -> str:
     """A MongoDB address (`mongodb://[user@]host[:port][,...][/[database]][?options]`) with `database` as the
-    client's default database instead of whatever it named; options kept."""
-    return urllib.parse.urlunsplit(urllib.parse.urlsplit(url)._replace(path=f"/{database}"))
+    client's default database instead of whatever it named; options kept. The path also names the database a
+    user logs in to when `authSource` is absent, so an address with a user keeps its login database as
+    `authSource` (`admin` when it named none)."""
+    parts = urllib.parse.urlsplit(url)
+    query = parts.query
+    options = {name.lower() for name, _ in urllib.parse.parse_qsl(query, keep_blank_values=True)}
+    if "@" in parts.netloc and "authsource" not in options:
+        login = parts.path.lstrip("/") or "admin"
+        query = f"{query}&authSource={login}" if query else f"authSource={login}"
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{database}", query=query))
 
 
 class EmbeddedMongo(EmbeddedServer):
