@@ -32,7 +32,7 @@ from wfa.adapters.mongo.executions import EXECUTION_INDEXES
 
 COLLECTION = "bench_micro"
 #: The same documents, indexed as the services index their executions: the writes' price there (SecantusDB
-#: maintains every index, partial or not, on every write).
+#: maintains every index, partial or not, on every write that changes a document).
 INDEXED_COLLECTION = "bench_micro_indexed"
 #: A server using this share of one core or more is taken to be the limit.
 SATURATED_PERCENT = 90.0

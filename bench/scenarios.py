@@ -57,10 +57,14 @@ class Context:
     broker_requests: Callable[[], Awaitable[dict[str, float] | None]] | None = None
 
 
-def cpu_ms_per(ctx: Context, before: Mapping[str, float | None], *, per: int) -> dict[str, float | None]:
-    """Milliseconds of CPU each process used since the `cpu_by_process` reading `before`, divided by `per`: the
-    services' own cost next to the embedded servers' (where those are the wall, their share shows it)."""
-    used = cpu_used(before, cpu_by_process(ctx.pids()))
+def cpu_since(ctx: Context, before: Mapping[str, float | None]) -> dict[str, float | None]:
+    """CPU seconds each process used since the `cpu_by_process` reading `before`."""
+    return cpu_used(before, cpu_by_process(ctx.pids()))
+
+
+def ms_per(used: Mapping[str, float | None], per: int) -> dict[str, float | None]:
+    """CPU milliseconds per execution of each process: the services' own cost next to the embedded servers'
+    (where those are the wall, their share shows it)."""
     return {name: None if seconds is None else round(seconds * 1000 / per, 2) for name, seconds in used.items()}
 
 
@@ -118,7 +122,7 @@ async def latency(ctx: Context, *, executions: int, warmup: int, poll_interval: 
         "poll_interval_ms": poll_interval * 1000,
         "client_ms": distribution(client_ms),
         "server_ms": distribution(server_ms),
-        "cpu_ms_per_execution": cpu_ms_per(ctx, cpu_before, per=executions),
+        "cpu_ms_per_execution": ms_per(cpu_since(ctx, cpu_before), executions),
     }
 
 
@@ -148,7 +152,7 @@ async def throughput(ctx: Context, *, executions: int, concurrency: int, name: s
     sent = await _trigger_all(ctx, workflow_ids, concurrency)
     triggered = time.monotonic()
     finals = await ctx.watcher.wait_for([s.execution_id for s in sent], ctx.timeout)
-    cpu_ms = cpu_ms_per(ctx, cpu_before, per=executions)
+    cpu = cpu_since(ctx, cpu_before)
     finished = await _fetch_succeeded(ctx, [s.execution_id for s in sent], concurrency)
 
     first_sent_wall = min(s.sent_wall for s in sent)
@@ -165,12 +169,9 @@ async def throughput(ctx: Context, *, executions: int, concurrency: int, name: s
         "trigger_requests_per_second": round(executions / (triggered - start), 1),
         "client_ms": distribution([(finals[s.execution_id].seen_at - s.sent_monotonic) * 1000 for s in sent]),
         "server_ms": distribution([server_latency_ms(execution) for execution in finished]),
-        # Per execution, up to the last final event read; over `client_seconds` this is each one's share of a core.
-        "cpu_ms_per_execution": cpu_ms,
-        "cpu_percent_of_core": {
-            name: percent_of_core(None if ms is None else ms * executions / 1000, client_seconds)
-            for name, ms in cpu_ms.items()
-        },
+        # Up to the last final event read: per execution, and as a share of a core over `client_seconds`.
+        "cpu_ms_per_execution": ms_per(cpu, executions),
+        "cpu_percent_of_core": {name: percent_of_core(seconds, client_seconds) for name, seconds in cpu.items()},
     }
 
 
@@ -237,7 +238,7 @@ async def cost(ctx: Context, *, executions: int, concurrency: int, idle_seconds:
     await ctx.watcher.wait_for([s.execution_id for s in sent], ctx.timeout)
     after, settled_after = await _settled_scrape(ctx, gap=0.5, timeout=10.0)
     window = time.monotonic() - started
-    cpu_ms = cpu_ms_per(ctx, cpu_before, per=executions)
+    cpu = cpu_since(ctx, cpu_before)
     broker_after = await _broker_requests(ctx)
     await _fetch_succeeded(ctx, [s.execution_id for s in sent], concurrency)
     return {
@@ -245,7 +246,7 @@ async def cost(ctx: Context, *, executions: int, concurrency: int, idle_seconds:
         "per_execution": {
             **cost_figures(before, after, per=executions, topic_prefix=ctx.topic_prefix),
             "kafka_requests_at_broker": broker_request_figures(broker_before, broker_after, per=executions),
-            "cpu_ms": cpu_ms,
+            "cpu_ms": ms_per(cpu, executions),
         },
         "window_seconds": round(window, 3),
         "settled": settled_before and settled_after,
